@@ -1,0 +1,17 @@
+"""Schema of a curation config (configs/curation/*.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class CurationConfig:
+    method: str = "random"
+    # Fraction of the pool in (0, 1], or an absolute number of samples (> 1). None: the method
+    # decides the size itself (e.g. ADR's rebalancing rule).
+    budget: float | None = 0.2
+    seed: int = 0
+    # Method-specific parameters, checked against the method's own Params dataclass.
+    params: Any = field(default_factory=dict)

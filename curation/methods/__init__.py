@@ -1,0 +1,1 @@
+"""One file per curation method; listed in curation/registry.py."""

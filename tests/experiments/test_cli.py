@@ -1,0 +1,140 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from curation.records import write_records
+from experiments.cli import main
+
+
+def _records(n):
+    return [
+        {
+            "id": f"s{i}",
+            "conversations": [
+                {"from": "human", "value": f"question {i}?"},
+                {"from": "gpt", "value": f"answer {i}"},
+            ],
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def pool(tmp_path):
+    path = tmp_path / "pool.jsonl"
+    write_records(path, _records(10))
+    return path
+
+
+@pytest.fixture
+def bad_pool(tmp_path):
+    records = _records(4)
+    records[2]["conversations"][1]["from"] = "human"
+    path = tmp_path / "bad.json"
+    write_records(path, records)
+    return path
+
+
+def test_help_lists_every_stage():
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for command in ("data", "toyworld", "curate"):
+        assert command in out
+
+
+def test_validate_ok(pool, capsys):
+    assert main(["data", "validate", str(pool), "progress=false"]) == 0
+    assert "all 10 records are valid" in capsys.readouterr().out
+
+
+def test_validate_raise_gives_one_line(bad_pool, capsys):
+    assert main(["data", "validate", str(bad_pool), "progress=false"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vlmdata: error: ") and "\n" not in err
+    assert "record 2" in err and "s2" in err and "roles_not_alternating" in err
+
+
+def test_validate_skip_counts_and_writes_valid(bad_pool, tmp_path, capsys):
+    out = tmp_path / "clean.json"
+    assert (
+        main(["data", "validate", str(bad_pool), "on_error=skip", f"out={out}", "progress=false"])
+        == 1
+    )
+    printed = capsys.readouterr().out
+    assert "3 of 4 records are valid" in printed and "roles_not_alternating" in printed
+    assert [r["id"] for r in json.loads(out.read_text())] == ["s0", "s1", "s3"]
+
+
+def test_config_key_typo_is_named(pool, capsys):
+    assert main(["data", "validate", str(pool), "on_eror=skip"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'on_eror'" in err and "on_error" in err
+    assert main(["data", "validate", str(pool), "on_error=ignore"]) == 2
+    assert "must be one of raise|skip" in capsys.readouterr().err
+
+
+def test_stats(pool, capsys):
+    assert main(["data", "stats", str(pool), "progress=false"]) == 0
+    assert "10" in capsys.readouterr().out
+
+
+def test_missing_pool_file(tmp_path, capsys):
+    assert main(["data", "validate", str(tmp_path / "absent.json")]) == 2
+    assert "absent.json" in capsys.readouterr().err
+
+
+def _curate(pool, out, *extra):
+    return main(
+        [
+            "curate",
+            "method=random",
+            "data.kind=llava",
+            f"data.pool={pool}",
+            f"out_dir={out}",
+            "progress=false",
+            f"cache_dir={out.parent / 'cache'}",
+            *extra,
+        ]
+    )
+
+
+def test_curate_random_is_deterministic(pool, tmp_path):
+    assert _curate(pool, tmp_path / "a", "budget=0.3", "seed=5") == 0
+    assert _curate(pool, tmp_path / "b", "budget=0.3", "seed=5") == 0
+    assert _curate(pool, tmp_path / "c", "budget=0.3", "seed=6") == 0
+    a = np.load(tmp_path / "a" / "indices.npy")
+    assert a.dtype == np.int64 and len(a) == 3 and len(set(a.tolist())) == 3
+    for name in ("indices.npy", "subset.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert not np.array_equal(a, np.load(tmp_path / "c" / "indices.npy"))
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["config"]["budget"] == 0.3 and manifest["config"]["data"]["pool"] == str(pool)
+
+
+def test_curate_random_size_matched(pool, tmp_path):
+    assert _curate(pool, tmp_path / "a", "budget=4") == 0
+    assert _curate(pool, tmp_path / "m", f"params.match={tmp_path / 'a'}", "seed=1") == 0
+    assert len(np.load(tmp_path / "m" / "indices.npy")) == 4
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["budget=11"], "exceeds the pool of 10"),
+        (["budget=0"], "budget must be > 0"),
+        (["budget=2.5"], "must be whole"),
+        (["params.mach=x"], "unknown config key 'params.mach'"),
+        (["method=nope"], "unknown curation method 'nope'; available: "),
+    ],
+)
+def test_curate_impossible_requests(pool, tmp_path, capsys, extra, message):
+    assert _curate(pool, tmp_path / "s", *extra) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

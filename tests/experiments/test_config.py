@@ -1,0 +1,121 @@
+from dataclasses import dataclass, field
+
+import pytest
+from omegaconf import OmegaConf
+
+from experiments import config as config_mod
+from experiments.config import ConfigError, choice, compose, compose_node, save_resolved, to_object
+
+
+@dataclass
+class Optim:
+    lr: float = 1e-3
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+
+
+@dataclass
+class Model:
+    name: str = "tiny"
+    layers: int = 2
+
+
+@dataclass
+class Root:
+    seed: int = 0
+    mode: str = choice("full", ("full", "lora"))
+    note: str | None = None
+    optim: Optim = field(default_factory=Optim)
+    model: Model = field(default_factory=Model)
+    required: str = "???"
+
+
+@pytest.fixture
+def config_root(tmp_path, monkeypatch):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "big.yaml").write_text("# vlmdata x model=big\nname: big\nlayers: 24\n")
+    (tmp_path / "experiment.yaml").write_text(
+        "defaults:\n  - model: big\nseed: 7\nrequired: yes-set\noptim:\n  lr: 0.5\n"
+    )
+    monkeypatch.setattr(config_mod, "CONFIG_ROOT", tmp_path)
+    return tmp_path
+
+
+def test_defaults_list_then_own_keys_then_overrides(config_root):
+    cfg = compose(Root, config_root / "experiment.yaml", ["optim.lr=0.25", "mode=lora"])
+    obj = to_object(cfg)
+    assert (obj.seed, obj.mode, obj.optim.lr) == (7, "lora", 0.25)
+    assert (obj.model.name, obj.model.layers) == ("big", 24)
+
+
+def test_group_switch_on_command_line(config_root):
+    (config_root / "model" / "small.yaml").write_text("name: small\nlayers: 1\n")
+    obj = to_object(compose(Root, config_root / "experiment.yaml", ["model=small"]))
+    assert obj.model.name == "small" and obj.model.layers == 1
+
+
+def test_unknown_group_choice_lists_choices(config_root):
+    with pytest.raises(ConfigError, match=r"no config .nope. in group .model.; choices: big"):
+        compose(Root, config_root / "experiment.yaml", ["model=nope"])
+
+
+def test_unknown_key_names_it_and_lists_valid_keys(config_root):
+    with pytest.raises(ConfigError) as err:
+        compose(Root, config_root / "experiment.yaml", ["optim.lrr=1"])
+    message = str(err.value)
+    assert "'optim.lrr'" in message and "lr, betas" in message and "\n" not in message
+
+
+def test_unknown_top_level_key_in_yaml(config_root, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seeed: 3\nrequired: x\n")
+    with pytest.raises(ConfigError, match=r"unknown config key 'seeed'; valid keys: seed, mode"):
+        compose(Root, bad)
+
+
+def test_wrong_type_names_key_and_expected_type(config_root):
+    with pytest.raises(ConfigError, match=r"'seed' expects int, got 'abc'"):
+        compose(Root, config_root / "experiment.yaml", ["seed=abc"])
+    with pytest.raises(ConfigError, match=r"'model.layers' expects int"):
+        compose(Root, config_root / "experiment.yaml", ["model.layers=1.5"])
+
+
+def test_bad_choice_lists_allowed_values(config_root):
+    with pytest.raises(ConfigError, match=r"'mode' must be one of full\|lora, got 'qlora'"):
+        compose(Root, config_root / "experiment.yaml", ["mode=qlora"])
+
+
+def test_missing_required_value(config_root):
+    with pytest.raises(ConfigError, match=r"'required' is required: set it with required=\.\.\."):
+        compose(Root)
+
+
+def test_malformed_override_and_yaml(config_root, tmp_path):
+    with pytest.raises(ConfigError, match="must look like key=value"):
+        compose(Root, config_root / "experiment.yaml", ["seed"])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("seed: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        compose(Root, broken)
+    with pytest.raises(ConfigError, match="config file not found"):
+        compose(Root, tmp_path / "absent.yaml")
+
+
+def test_select_sub_node(tmp_path, config_root):
+    path = tmp_path / "wrapped.yaml"
+    path.write_text("kind: x\nmodel:\n  name: picked\n")
+    assert to_object(compose(Model, path, ["layers=5"], select="model")).name == "picked"
+
+
+def test_compose_node_prefixes_key(config_root):
+    assert compose_node(Optim, {"lr": 0.1}, "params").lr == 0.1
+    with pytest.raises(
+        ConfigError, match=r"'params.momentum'.*valid keys under 'params': lr, betas"
+    ):
+        compose_node(Optim, {"momentum": 0.9}, "params")
+
+
+def test_save_resolved_round_trips(config_root, tmp_path):
+    cfg = compose(Root, config_root / "experiment.yaml")
+    path = save_resolved(cfg, tmp_path / "out" / "config.yaml")
+    again = OmegaConf.load(path)
+    assert again.model.layers == 24 and again.required == "yes-set"
