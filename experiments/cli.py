@@ -9,13 +9,25 @@ from __future__ import annotations
 import argparse
 import sys
 
+from experiments.commands import analyze as analyze_commands
 from experiments.commands import curate as curate_commands
 from experiments.commands import data as data_commands
+from experiments.commands import experiments as experiment_commands
+from experiments.commands import eval as eval_commands
 from experiments.commands import toyworld as toyworld_commands
+from experiments.commands import train as train_commands
 from experiments.errors import USER_ERRORS
 
 # Explicit list (no import magic): each module adds its subcommands with register(subparsers).
-COMMAND_MODULES = [data_commands, toyworld_commands, curate_commands]
+COMMAND_MODULES = [
+    data_commands,
+    toyworld_commands,
+    curate_commands,
+    analyze_commands,
+    train_commands,
+    eval_commands,
+    experiment_commands,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

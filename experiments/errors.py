@@ -7,7 +7,7 @@ from curation.method import BudgetError
 from curation.records import PoolFormatError, RecordError
 from curation.registry import UnknownMethodError
 from curation.subset import SubsetError
-from experiments.config import ConfigError
+from configs.compose import ConfigError
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError,

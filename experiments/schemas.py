@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from configs.compose import choice
 from curation.config import CurationConfig
-from experiments.config import choice
+from evaluation.config import EvalConfig
 from toyworld.config import ToyWorldConfig
+from training.config import TrainingConfig
 
 
 @dataclass
@@ -25,7 +27,77 @@ class DataConfig:
 
 
 # folder of configs/ -> schema of the YAML files in it
+@dataclass
+class TrackingConfig:
+    """W&B for every stage of every run: offline by default, files inside each stage's dir."""
+
+    mode: str = choice("offline", ("offline", "online", "disabled"))
+    project: str = "vlmdata"
+    entity: str = ""
+
+
+@dataclass
+class ExperimentConfig:
+    """One run: pool -> curate -> train (+ export) -> evaluate."""
+
+    name: str = "run"  # the W&B group and the label of the run
+    store: str = "outputs/store"  # content-addressed stage outputs, shared by runs and sweeps
+    progress: bool = True
+    data: DataConfig = field(default_factory=DataConfig)
+    curation: CurationConfig = field(default_factory=CurationConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+    wandb: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+@dataclass
+class StageResources:
+    gpus_per_node: int = 0
+    cpus_per_task: int = 2
+    mem_gb: int = 8
+    timeout_min: int = 60
+
+
+@dataclass
+class ClusterConfig:
+    """Where SLURM jobs go (configs/cluster/*.yaml); one resource block per stage."""
+
+    partition: str = ""
+    account: str = ""
+    qos: str = ""
+    constraint: str = ""
+    array_parallelism: int = 64
+    max_requeues: int = 3  # on preemption/timeout a stage is requeued and resumes
+    setup: list[str] = field(default_factory=list)  # shell lines run before each job
+    extra_sbatch: dict[str, str] = field(default_factory=dict)  # more #SBATCH options
+    pool: StageResources = field(default_factory=StageResources)
+    curate: StageResources = field(default_factory=StageResources)
+    train: StageResources = field(default_factory=StageResources)
+    eval: StageResources = field(default_factory=StageResources)
+
+
+@dataclass
+class SweepConfig:
+    """A grid: curation configs x budgets x seeds (+ the full-data reference per seed)."""
+
+    name: str = "sweep"
+    experiment: str = "toyworld"  # the base run: configs/experiment/<name>.yaml
+    methods: list[str] = field(default_factory=lambda: ["random"])  # configs/curation names
+    budgets: list[float] = field(default_factory=lambda: [0.2])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    reference: str = "full"  # curation config of the reference run; "" for none
+    overrides: list[str] = field(default_factory=list)  # key=value applied to every run
+    executor: str = choice("local", ("local", "slurm"))
+    out_root: str = "outputs/sweeps"
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+
 GROUP_SCHEMAS: dict[str, type] = {
     "data": DataConfig,
     "curation": CurationConfig,
+    "training": TrainingConfig,
+    "evaluation": EvalConfig,
+    "experiment": ExperimentConfig,
+    "sweep": SweepConfig,
+    "cluster": ClusterConfig,
 }

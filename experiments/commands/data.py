@@ -13,7 +13,7 @@ from curation.records import (
     write_records,
 )
 from experiments.commands import add_command, add_overrides
-from experiments.config import choice, compose, to_object
+from configs.compose import choice, compose, to_object
 
 
 @dataclass

@@ -9,7 +9,7 @@ from toyworld.describe import describe_world
 from toyworld.make import make_world
 
 from experiments.commands import add_command, add_overrides
-from experiments.config import compose, config_path, to_object
+from configs.compose import compose, config_path, to_object
 from toyworld.config import ToyWorldConfig
 
 

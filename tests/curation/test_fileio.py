@@ -59,3 +59,18 @@ def test_rejects_append_mode(tmp_path):
     with pytest.raises(ValueError, match="supports modes"):
         with atomic_open(tmp_path / "x", "a"):
             pass
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "f.json", {})
+        with atomic_directory(tmp_path / "d") as tmp:
+            (tmp / "x").write_text("1")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "f.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755

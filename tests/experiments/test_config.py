@@ -3,8 +3,8 @@ from dataclasses import dataclass, field
 import pytest
 from omegaconf import OmegaConf
 
-from experiments import config as config_mod
-from experiments.config import ConfigError, choice, compose, compose_node, save_resolved, to_object
+from configs import compose as config_mod
+from configs.compose import ConfigError, choice, compose, compose_node, save_resolved, to_object
 
 
 @dataclass

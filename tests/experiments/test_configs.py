@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.config import CONFIG_ROOT, compose, load_yaml
+from configs.compose import CONFIG_ROOT, compose, compose_node, load_yaml
+from curation.registry import get_method
 from experiments.schemas import GROUP_SCHEMAS
 
 SHIPPED = sorted(CONFIG_ROOT.rglob("*.yaml"))
@@ -20,7 +21,11 @@ def test_shipped_yaml_validates(path: Path):
     assert group in GROUP_SCHEMAS, (
         f"configs/{group}/ has no schema in experiments.schemas.GROUP_SCHEMAS"
     )
-    compose(GROUP_SCHEMAS[group], path)
+    cfg = compose(GROUP_SCHEMAS[group], path)
+    curation = cfg if group == "curation" else cfg.get("curation")
+    if curation is not None:  # a method's params are checked against the method's own schema
+        method = get_method(curation.method)
+        compose_node(method.Params, curation.params, "params")
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(CONFIG_ROOT)))

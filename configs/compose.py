@@ -1,0 +1,319 @@
+"""Config composition: YAML groups under configs/, typed dataclass schemas, CLI overrides.
+
+A config is composed in this order, later wins:
+  1. the schema's defaults (a dataclass),
+  2. the `defaults:` list of the chosen YAML (`- group: name` loads configs/group/name.yaml
+     into the node `group`),
+  3. the YAML's own keys,
+  4. `key=value` overrides from the command line; `group=name` switches a whole group.
+Unknown keys, wrong types and missing required values raise ConfigError with one line that
+names the key (and lists the valid ones for unknown keys).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    MissingMandatoryValue,
+    OmegaConfBaseException,
+    ValidationError,
+)
+
+from curation.fileio import atomic_write_text
+
+CONFIG_ROOT = Path(os.environ.get("VLMDATA_CONFIGS", Path(__file__).resolve().parent))
+
+
+class ConfigError(ValueError):
+    """A config problem, one line, naming the key."""
+
+
+def config_path(group: str, name: str) -> Path:
+    return CONFIG_ROOT / group / f"{name}.yaml"
+
+
+def group_choices(group: str) -> list[str]:
+    folder = CONFIG_ROOT / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def load_yaml(path: str | os.PathLike) -> DictConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        node = OmegaConf.load(path)
+    except Exception as exc:  # yaml.YAMLError and OmegaConf grammar errors alike
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{path}: not valid YAML: {first}") from None
+    if not isinstance(node, DictConfig):
+        raise ConfigError(f"{path}: top level must be a mapping of keys")
+    return node
+
+
+def compose(
+    schema: type,
+    yaml: str | os.PathLike | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    select: str | None = None,
+) -> DictConfig:
+    """Compose and validate a config for `schema` (a dataclass).
+
+    `select` picks a sub-node of the YAML (e.g. the `toyworld` node of configs/data/toyworld.yaml)
+    as the root that `schema` describes.
+    """
+    cfg = _structured(schema)
+    if yaml is not None:
+        node = _expand_defaults(load_yaml(yaml), schema)
+        if select is not None:
+            node = OmegaConf.select(node, select)
+            if node is None:
+                raise ConfigError(f"{yaml}: has no node '{select}'")
+        cfg = _merge(cfg, node, schema, source=str(yaml))
+    group_switches, key_overrides = _split_overrides(overrides, schema)
+    for group, name in group_switches:
+        cfg = _merge(
+            cfg,
+            OmegaConf.create({group: _load_group(group, name, schema)}),
+            schema,
+            source=f"{group}={name}",
+        )
+    if key_overrides:
+        try:
+            dotlist = OmegaConf.from_dotlist(key_overrides)
+        except OmegaConfBaseException as exc:
+            raise ConfigError(
+                f"cannot parse overrides {key_overrides}: {_first_line(exc)}"
+            ) from None
+        cfg = _merge(cfg, dotlist, schema, source="command line")
+    check_complete(cfg, schema)
+    return cfg
+
+
+def to_object(cfg: DictConfig) -> Any:
+    """The dataclass instance behind a composed config (interpolations resolved)."""
+    return OmegaConf.to_object(cfg)
+
+
+def resolved_yaml(cfg: DictConfig | Any) -> str:
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        cfg = OmegaConf.structured(cfg)
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def resolved_dict(cfg: DictConfig | Any) -> dict:
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        cfg = OmegaConf.structured(cfg)
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def save_resolved(cfg: DictConfig | Any, path: str | os.PathLike) -> Path:
+    """Write the fully resolved config (atomically) next to an output."""
+    path = Path(path)
+    atomic_write_text(path, resolved_yaml(cfg))
+    return path
+
+
+def check_complete(cfg: DictConfig, schema: type) -> None:
+    """Every required (`???`) value is set and every interpolation resolves."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as exc:
+        key = exc.full_key or "?"
+        raise ConfigError(f"config key '{key}' is required: set it with {key}=...") from None
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"config key '{exc.full_key or '?'}': {_first_line(exc)}") from None
+    _check_choices(cfg, schema, prefix="")
+
+
+def choice(default: str, choices: tuple[str, ...]) -> Any:
+    """A string field restricted to `choices` (checked when a config is composed)."""
+    return dataclasses.field(default=default, metadata={"choices": choices})
+
+
+def _check_choices(node: DictConfig, schema: type, prefix: str) -> None:
+    for field in dataclasses.fields(schema):
+        value = node.get(field.name) if isinstance(node, DictConfig) else None
+        allowed = field.metadata.get("choices")
+        if allowed and value not in allowed:
+            key = f"{prefix}{field.name}"
+            raise ConfigError(f"config key '{key}' must be one of {'|'.join(allowed)}, got {value!r}")
+        sub = _unwrap(_field_types(schema).get(field.name))
+        if (
+            isinstance(sub, type)
+            and dataclasses.is_dataclass(sub)
+            and isinstance(value, DictConfig)
+        ):
+            _check_choices(value, sub, f"{prefix}{field.name}.")
+
+
+def _structured(schema: type) -> DictConfig:
+    """The schema's defaults, strict about keys except in free-form (`Any`/`dict`) fields."""
+    cfg = OmegaConf.structured(schema)
+    OmegaConf.set_struct(cfg, True)
+    _open_free_fields(cfg, schema)
+    return cfg
+
+
+def _open_free_fields(node: DictConfig, schema: type) -> None:
+    for name, tp in _field_types(schema).items():
+        value = node._get_node(name)
+        if tp is Any or typing.get_origin(tp) is dict or tp is dict:
+            if isinstance(value, DictConfig):
+                OmegaConf.set_struct(value, False)
+        elif dataclasses.is_dataclass(_unwrap(tp)) and isinstance(value, DictConfig):
+            _open_free_fields(value, _unwrap(tp))
+
+
+def _expand_defaults(node: DictConfig, schema: type) -> DictConfig:
+    """Replace a `defaults:` list by the group files it names, then the node's own keys."""
+    if "defaults" not in node:
+        return node
+    defaults = node.pop("defaults")
+    if not isinstance(defaults, ListConfig):
+        raise ConfigError("'defaults' must be a list of '- group: name' entries")
+    merged = OmegaConf.create({})
+    for entry in defaults:
+        if not isinstance(entry, DictConfig) or len(entry) != 1:
+            raise ConfigError(f"bad defaults entry {entry!r}: expected '- group: name'")
+        ((group, name),) = entry.items()
+        merged = OmegaConf.merge(merged, {group: _load_group(str(group), str(name), schema)})
+    return OmegaConf.merge(merged, node)
+
+
+def _load_group(group: str, name: str, schema: type) -> DictConfig:
+    if group not in _field_names(schema):
+        raise ConfigError(
+            f"unknown config group '{group}'; valid groups: {', '.join(_group_fields(schema))}"
+        )
+    path = config_path(group, name)
+    if not path.is_file():
+        choices = ", ".join(group_choices(group)) or "none"
+        raise ConfigError(f"no config '{name}' in group '{group}'; choices: {choices}")
+    return _expand_defaults(load_yaml(path), schema)
+
+
+def _split_overrides(
+    overrides: list[str] | tuple[str, ...], schema: type
+) -> tuple[list[tuple[str, str]], list[str]]:
+    groups, keys = [], []
+    group_fields = _group_fields(schema)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like key=value")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"override '{item}' has an empty key")
+        if key in group_fields:
+            if not config_path(key, value).is_file():
+                choices = ", ".join(group_choices(key)) or "none"
+                raise ConfigError(f"no config '{value}' in group '{key}'; choices: {choices}")
+            groups.append((key, value))
+            continue
+        keys.append(f"{key}={value}")
+    return groups, keys
+
+
+def _merge(cfg: DictConfig, other: Any, schema: type, source: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(cfg, other)
+    except (ConfigKeyError, ConfigAttributeError) as exc:
+        raise ConfigError(_unknown_key_message(exc, schema, source)) from None
+    except ValidationError as exc:
+        raise ConfigError(_type_message(exc, schema, source)) from None
+    except OmegaConfBaseException as exc:
+        raise ConfigError(
+            f"{source}: config key '{exc.full_key or '?'}': {_first_line(exc)}"
+        ) from None
+
+
+def _unknown_key_message(exc: OmegaConfBaseException, schema: type, source: str) -> str:
+    full_key = exc.full_key or str(getattr(exc, "key", "?"))
+    parent, _, leaf = full_key.rpartition(".")
+    node_schema = _schema_at(schema, parent)
+    valid = ", ".join(_field_names(node_schema)) if node_schema else "?"
+    where = f" under '{parent}'" if parent else ""
+    return f"{source}: unknown config key '{full_key}'; valid keys{where}: {valid}"
+
+
+def _type_message(exc: OmegaConfBaseException, schema: type, source: str) -> str:
+    full_key = exc.full_key or "?"
+    parent, _, leaf = full_key.rpartition(".")
+    expected = _field_types(_schema_at(schema, parent)).get(leaf)
+    expected_name = _type_name(expected) if expected is not None else "another type"
+    value = getattr(exc, "value", None)
+    shown = repr(value) if value is not None else _first_line(exc)
+    return f"{source}: config key '{full_key}' expects {expected_name}, got {shown}"
+
+
+def _schema_at(schema: type | None, dotted: str) -> type | None:
+    for part in filter(None, dotted.split(".")):
+        if schema is None:
+            return None
+        schema = _unwrap(_field_types(schema).get(part))
+        if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
+            return None
+    return schema
+
+
+def _field_types(schema: type | None) -> dict[str, Any]:
+    if schema is None or not dataclasses.is_dataclass(schema):
+        return {}
+    return typing.get_type_hints(schema)
+
+
+def _field_names(schema: type | None) -> list[str]:
+    if schema is None or not dataclasses.is_dataclass(schema):
+        return []
+    return [f.name for f in dataclasses.fields(schema)]
+
+
+def _group_fields(schema: type) -> list[str]:
+    """Dataclass fields of the root schema, fillable from configs/<field>/<name>.yaml."""
+    types = _field_types(schema)
+    return [
+        name
+        for name in _field_names(schema)
+        if dataclasses.is_dataclass(_unwrap(types.get(name))) and (CONFIG_ROOT / name).is_dir()
+    ]
+
+
+def _unwrap(tp: Any) -> Any:
+    if typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp
+
+
+def _type_name(tp: Any) -> str:
+    tp = _unwrap(tp)
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def compose_node(schema: type, node: Any, key: str) -> Any:
+    """Validate a nested mapping (e.g. a method's `params`) against `schema`.
+
+    Errors name the key as `key.<field>`; returns the dataclass instance.
+    """
+    root = dataclasses.make_dataclass(
+        f"{schema.__name__}Root", [(key, schema, dataclasses.field(default_factory=schema))]
+    )
+    cfg = _structured(root)
+    cfg = _merge(cfg, {key: node if node is not None else {}}, root, source="config")
+    check_complete(cfg, root)
+    return getattr(to_object(cfg), key)

@@ -1,0 +1,74 @@
+"""The reference LVLM whose activations COINCIDE clusters: a checkpoint, or one trained here.
+
+    reference=<HF LLaVA directory or cached hub name>   e.g. a TinyLLaVA-2B converted to HF
+    reference=tiny                                       train a tiny LLaVA on the pool itself
+
+The tiny reference is trained with the training stage's public `train()` (full finetuning of
+`training.models.build_tiny_llava`) and cached under `<cache_dir>/reference/<key>/`, keyed
+by the pool's sha256 and the training knobs below; a killed training resumes. This is the
+one place curation calls into training, and only when asked for reference=tiny.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from curation.features import Reference, hf_reference
+from curation.fileio import sha256_json
+
+TRAIN_TINY = "tiny"
+
+
+@dataclass(frozen=True)
+class TinyReferenceRecipe:
+    epochs: int = 2
+    lr: float = 3e-3
+    batch_size: int = 16
+    max_length: int = 512
+    seed: int = 0
+
+
+def resolve_reference(
+    reference: str,
+    *,
+    pool_path: Path,
+    image_root: Path | None,
+    pool_sha256: str,
+    cache_dir: Path,
+    recipe: TinyReferenceRecipe,
+    progress: bool = True,
+) -> Reference:
+    if not reference:
+        raise FileNotFoundError("params.reference is empty: give an HF LLaVA checkpoint "
+                                f"(directory or cached hub name), or '{TRAIN_TINY}'")
+    if reference != TRAIN_TINY:
+        return hf_reference(reference)
+    return hf_reference(train_tiny_reference(pool_path, image_root, pool_sha256, cache_dir,
+                                             recipe, progress))
+
+
+def train_tiny_reference(pool_path: Path, image_root: Path | None, pool_sha256: str,
+                         cache_dir: Path, recipe: TinyReferenceRecipe,
+                         progress: bool = True) -> Path:
+    """Train (or find) a tiny LLaVA on the whole pool; returns its exported HF directory."""
+    from training.config import TrainingConfig
+    from training.train import train
+
+    key = sha256_json({"pool": pool_sha256, "recipe": recipe.__dict__, "version": 1})[:24]
+    run_dir = cache_dir / "reference" / f"tiny-{key}"
+    cfg = TrainingConfig(method="full", out_dir=str(run_dir), records=str(pool_path),
+                         image_root=str(image_root or pool_path.parent), seed=recipe.seed)
+    cfg.model.kind = "tiny"
+    cfg.model.model_max_length = recipe.max_length
+    cfg.optim.lr = recipe.lr
+    cfg.loader.per_device_batch_size = recipe.batch_size
+    cfg.trainer.global_batch_size = recipe.batch_size
+    cfg.trainer.epochs = recipe.epochs
+    cfg.trainer.devices = 1
+    cfg.trainer.progress_bar = progress
+    cfg.wandb.mode = "disabled"
+    result = train(cfg)
+    if result.export_dir is None:
+        raise RuntimeError(f"training the tiny reference in {run_dir} exported no checkpoint")
+    return result.export_dir

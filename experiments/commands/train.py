@@ -1,0 +1,55 @@
+"""`vlmdata train`: finetune LLaVA-1.5 (full or LoRA) on a subset; export an HF checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from configs.compose import compose, config_path, to_object
+from curation.subset import SubsetError
+from experiments.commands import add_command, add_overrides
+from training.config import TrainingConfig
+from training.images import ImageLoadError
+from training.models import ModelSourceError
+from training.template import TemplateError
+from training.train import train
+
+# user errors raised by the training stage beyond experiments.errors.USER_ERRORS
+TRAINING_USER_ERRORS: tuple[type[BaseException], ...] = (
+    SubsetError, ModelSourceError, TemplateError, ImageLoadError,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_command(
+        subparsers, "train", _train,
+        help="finetune LLaVA-1.5 on a subset (full or LoRA) and export an HF checkpoint",
+        description="Compose configs/training/<config>.yaml with key=value overrides and train. "
+        "Inputs: subset=DIR (a curation output), or records=PATH image_root=DIR. The run "
+        "directory out_dir=DIR gets config.yaml, checkpoints/, csv/, wandb/ (offline), hf/ "
+        "and train_summary.json; running the same command again resumes a killed run.",
+        keys="keys: subset=DIR | records=PATH image_root=DIR  out_dir=DIR  method=full|lora  "
+        "seed=N  model.kind=tiny|hf|assemble  trainer.devices=N  trainer.strategy=...  "
+        "trainer.global_batch_size=N  loader.per_device_batch_size=N  optim.lr=X  "
+        "wandb.mode=offline|online|disabled  (every key of training.config.TrainingConfig)",
+    )
+    parser.add_argument("--config", default="tiny",
+                        help="a name in configs/training/ or a YAML path (default: tiny)")
+    add_overrides(parser)
+
+
+def _train(args: argparse.Namespace) -> int:
+    yaml = args.config if args.config.endswith((".yaml", ".yml")) else config_path("training",
+                                                                                   args.config)
+    cfg: TrainingConfig = to_object(compose(TrainingConfig, yaml, args.overrides))
+    try:
+        result = train(cfg)
+    except TRAINING_USER_ERRORS as exc:
+        print(f"vlmdata: error: {exc}", file=sys.stderr)
+        return 2
+    summary = result.summary
+    print(f"trained {summary['global_step']} steps; loss {summary['loss_first']} -> "
+          f"{summary['loss_last']}; run: {result.run_dir}")
+    if result.export_dir is not None:
+        print(f"exported HF checkpoint: {result.export_dir}")
+    return 0

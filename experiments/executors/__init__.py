@@ -1,0 +1,1 @@
+"""Executors run a job graph: `local` (in order, this machine) or `slurm` (submitit)."""

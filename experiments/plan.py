@@ -1,0 +1,144 @@
+"""Plan a run as stage jobs: pool -> curate -> train (+ export) -> eval.
+
+Every job is content-addressed: its key hashes the keys of its inputs and its own resolved
+config, and its output directory is named after the key. Runs that share a stage (one world
+for every run, one subset for every training seed of a sweep...) share its directory, and a
+re-run finds finished stages by their completion marker (experiments/stages.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from configs.compose import resolved_dict
+from curation.fileio import sha256_file, sha256_json
+from experiments.schemas import ExperimentConfig
+from toyworld.make import world_id
+
+STAGES = ("pool", "curate", "train", "eval")
+EXPORT_DIR = "hf"  # training's export folder inside a training run
+
+
+@dataclass(frozen=True)
+class Job:
+    stage: str
+    key: str
+    out_dir: str
+    deps: tuple[str, ...]  # keys of the jobs whose outputs this one reads
+    spec: dict[str, Any]  # the stage's resolved inputs (JSON-able)
+    label: str  # human-readable: which run(s) this job serves
+
+    @property
+    def short(self) -> str:
+        return f"{self.stage}:{self.key[:10]}"
+
+
+@dataclass
+class RunPlan:
+    """The jobs of one run, by stage, plus what the report needs to know about it."""
+
+    label: str
+    method: str
+    budget: float | None
+    seed: int
+    jobs: dict[str, Job] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "label": self.label, "method": self.method, "budget": self.budget, "seed": self.seed,
+            "dirs": {stage: job.out_dir for stage, job in self.jobs.items()},
+            "keys": {stage: job.key for stage, job in self.jobs.items()},
+        }
+
+
+def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan:
+    """The stage jobs of one experiment (a dataclass instance, fully resolved)."""
+    store = Path(exp.store).expanduser().resolve()
+    curation = dataclasses.asdict(exp.curation)
+    label = label or _label(exp.curation.method, exp.curation.budget, exp.curation.seed)
+    plan = RunPlan(label, exp.curation.method, exp.curation.budget, exp.curation.seed)
+
+    pool_path, image_root, pool_key, pool_deps = _plan_pool(exp, store, plan, label)
+
+    curate_key = sha256_json({"pool": pool_key, "curation": curation,
+                              "on_error": exp.data.on_error})
+    budget = "auto" if exp.curation.budget is None else f"{exp.curation.budget:g}"
+    curate_dir = store / "subsets" / f"{exp.curation.method}-b{budget}-s{exp.curation.seed}-{curate_key[:12]}"
+    plan.jobs["curate"] = Job("curate", curate_key, str(curate_dir), pool_deps, {
+        "curation": curation,
+        "pool": str(pool_path),
+        "image_root": str(image_root) if image_root else "",
+        "on_error": exp.data.on_error,
+        "cache_dir": str(store / "cache"),
+        "progress": exp.progress,
+        "wandb": _tracking(exp, group, label, "curate"),
+    }, label)
+
+    training = dataclasses.asdict(exp.training)
+    train_identity = _without(training, ("out_dir", "subset", "records", "image_root", "wandb"))
+    train_key = sha256_json({"subset": curate_key, "training": train_identity})
+    train_dir = store / "train" / f"{exp.training.method}-{train_key[:12]}"
+    training.update(out_dir=str(train_dir), subset=str(curate_dir), records="",
+                    image_root=str(image_root) if image_root else "", resume=True, export=True)
+    training["wandb"].update(mode=exp.wandb.mode, project=exp.wandb.project, group=group or exp.name,
+                             name=f"{label} train")
+    training["trainer"]["progress_bar"] = exp.progress
+    plan.jobs["train"] = Job("train", train_key, str(train_dir), (curate_key,), {
+        "training": training, "wandb": _tracking(exp, group, label, "train"),
+    }, label)
+
+    evaluation = dataclasses.asdict(exp.evaluation)
+    eval_identity = _without(evaluation, ("checkpoint", "out_dir", "reference", "wandb", "resume"))
+    eval_key = sha256_json({"checkpoint": train_key, "evaluation": eval_identity})
+    eval_dir = store / "eval" / f"{exp.evaluation.suite or 'suite'}-{eval_key[:12]}"
+    evaluation.update(checkpoint=str(train_dir / EXPORT_DIR), out_dir=str(eval_dir), reference="",
+                      resume=True)
+    if exp.data.kind == "toyworld" and not evaluation["data_root"]:
+        evaluation["data_root"] = str(image_root)
+    evaluation["wandb"].update(mode=exp.wandb.mode, project=exp.wandb.project,
+                               group=group or exp.name, name=f"{label} eval")
+    plan.jobs["eval"] = Job("eval", eval_key, str(eval_dir), (train_key,), {
+        "evaluation": evaluation, "wandb": _tracking(exp, group, label, "eval"),
+    }, label)
+    return plan
+
+
+def _plan_pool(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str):
+    if exp.data.kind == "toyworld":
+        world = copy.deepcopy(exp.data.toyworld)
+        key = world_id(world)
+        world.out_dir = str(store / "worlds" / f"toyworld-{key[:12]}")
+        plan.jobs["pool"] = Job("pool", key, world.out_dir, (), {
+            "toyworld": dataclasses.asdict(world), "progress": exp.progress,
+        }, label)
+        return Path(world.out_dir) / "pool.json", Path(world.out_dir), key, (key,)
+    if not exp.data.pool:
+        raise FileNotFoundError("data.pool is not set: point it at a LLaVA JSON/JSONL file")
+    pool = Path(exp.data.pool).expanduser().resolve()
+    if not pool.is_file():
+        raise FileNotFoundError(f"data.pool: no such file: {pool}")
+    root = Path(exp.data.image_root).expanduser().resolve() if exp.data.image_root else None
+    if root is not None and not root.is_dir():
+        raise NotADirectoryError(f"data.image_root: no such directory: {root}")
+    return pool, root, sha256_file(pool), ()
+
+
+def _tracking(exp: ExperimentConfig, group: str, label: str, job_type: str) -> dict[str, Any]:
+    return {**dataclasses.asdict(exp.wandb), "group": group or exp.name,
+            "name": f"{label} {job_type}", "job_type": job_type}
+
+
+def _without(config: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in keys}
+
+
+def _label(method: str, budget: float | None, seed: int) -> str:
+    return f"{method}" + ("" if budget is None else f" b{budget:g}") + f" s{seed}"
+
+
+def experiment_dict(exp: ExperimentConfig) -> dict[str, Any]:
+    return resolved_dict(exp)

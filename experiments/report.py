@@ -1,0 +1,216 @@
+"""`vlmdata report <sweep dir>`: report.md + PNGs from a sweep's finished runs.
+
+Per method and budget, over seeds: overall / head / tail scores (mean over tasks), relative
+performance vs the full-data reference run of the same seed (COINCIDE's measure) and mean
+relative gain (ADR's), each as mean ± std with min..max; a per-task table; subset composition;
+rank-frequency curves before/after curation when the ADR analysis module is present.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from curation.fileio import atomic_write_json, atomic_write_text
+from evaluation.aggregate import PARTS, load_scores, mean_relative_gain, relative_performance
+from experiments import plots
+from experiments.composition import composition_summary, subset_composition
+
+REPORT_DIR = "report"
+
+
+def load_runs(sweep_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    plan_path = sweep_dir / "plan.json"
+    if not plan_path.is_file():
+        raise FileNotFoundError(f"{sweep_dir}: not a sweep directory (no plan.json)")
+    plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    runs = []
+    for run in plan["runs"]:
+        scores_path = Path(run["dirs"]["eval"]) / "scores.json"
+        runs.append({**run, "scores": load_scores(scores_path) if scores_path.is_file() else None})
+    return plan, runs
+
+
+def summarise(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (method, budget) with seed statistics of every headline number."""
+    reference_method = plan["sweep"].get("reference", "")
+    references = {r["seed"]: r["scores"] for r in runs
+                  if r["method"] == reference_method and r["scores"] is not None}
+    groups: dict[tuple[str, Any], list[Mapping[str, Any]]] = defaultdict(list)
+    for run in runs:
+        if run["scores"] is not None:
+            groups[(run["method"], run["budget"])].append(run)
+    rows = []
+    for (method, budget), members in groups.items():
+        values: dict[str, list[float]] = defaultdict(list)
+        for run in members:
+            scores = run["scores"]
+            for part in PARTS:
+                mean = _mean_over_tasks(scores, part)
+                if mean is not None:
+                    values["overall" if part == "score" else part].append(mean)
+            reference = references.get(run["seed"])
+            if reference is None and references:
+                reference = next(iter(references.values()))
+            if reference is not None:
+                for part, name in (("score", "relative"), ("head", "relative_head"),
+                                   ("tail", "relative_tail")):
+                    rp = relative_performance(scores, reference, part).value
+                    if rp is not None:
+                        values[name].append(rp)
+                mrg = mean_relative_gain(scores, reference).value
+                if mrg is not None:
+                    values["mrg_pct"].append(100 * mrg)
+        size = _subset_size(members[0])
+        rows.append({
+            "name": method if budget is None else f"{method} @{budget:g}",
+            "method": method, "budget": budget, "seeds": sorted(r["seed"] for r in members),
+            "size": size,
+            **{k: _stats(v) for k, v in values.items()},
+            "tasks": _per_task(members),
+        })
+    rows.sort(key=lambda r: (r["method"] != reference_method, r["method"], r["budget"] or 0))
+    return rows
+
+
+def comparison_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    header = ["method", "size", "seeds", "overall", "head", "tail", "rel. perf. %",
+              "rel. head %", "rel. tail %", "MRG %"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [r["name"], str(r["size"] or "-"), str(len(r["seeds"]))]
+        cells += [_pm(r.get(k)) for k in ("overall", "head", "tail", "relative", "relative_head",
+                                          "relative_tail", "mrg_pct")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def task_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    tasks: list[str] = []
+    for r in rows:
+        tasks += [t for t in r["tasks"] if t not in tasks]
+    lines = ["| method | " + " | ".join(tasks) + " |", "|" + "---|" * (len(tasks) + 1)]
+    for r in rows:
+        lines.append("| " + r["name"] + " | "
+                     + " | ".join(_pm(r["tasks"].get(t)) for t in tasks) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(sweep_dir: str | Path) -> Path:
+    sweep_dir = Path(sweep_dir)
+    plan, runs = load_runs(sweep_dir)
+    rows = summarise(plan, runs)
+    out = sweep_dir / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    if any(r["budget"] is not None and "relative" in r for r in rows):
+        plots.save(plots.budget_curve_figure([r for r in rows if "relative" in r]),
+                   out / "relative_vs_budget.png")
+        figures["Relative performance vs budget"] = "relative_vs_budget.png"
+    if any("head" in r and "tail" in r for r in rows):
+        plots.save(plots.head_tail_figure([r for r in rows if "head" in r and "tail" in r]),
+                   out / "head_tail.png")
+        figures["Head vs tail"] = "head_tail.png"
+    compositions = _compositions(runs)
+    figure = plots.composition_figure(compositions, "subset composition")
+    if figure is not None:
+        plots.save(figure, out / "composition.png")
+        figures["Subset composition"] = "composition.png"
+    figures.update(_rank_frequency(runs, out))
+
+    missing = [r["label"] for r in runs if r["scores"] is None]
+    text = [f"# Sweep report: {plan['sweep'].get('name', sweep_dir.name)}", "",
+            f"{len(runs) - len(missing)} of {len(runs)} runs scored; suite "
+            f"`{_suite(runs)}`; relative measures vs `{plan['sweep'].get('reference') or '-'}` "
+            "(same seed). Values are mean ± std over seeds [min..max].", "",
+            "## Comparison", "", comparison_table(rows), "## Per task (overall score)", "",
+            task_table(rows)]
+    composition_rows = {label: composition_summary(c) for label, c in compositions.items()}
+    if composition_rows:
+        text += ["## Subset composition", "", "| subset | " + " | ".join(
+            next(iter(composition_rows.values()))) + " |",
+            "|" + "---|" * (1 + len(next(iter(composition_rows.values()))))]
+        text += ["| " + label + " | " + " | ".join(str(v) for v in row.values()) + " |"
+                 for label, row in composition_rows.items()]
+        text.append("")
+    for title, name in figures.items():
+        text += [f"## {title}", "", f"![{title}]({name})", ""]
+    if missing:
+        text += ["## Unfinished runs", "", *[f"- {label}" for label in missing], ""]
+    atomic_write_text(out / "report.md", "\n".join(text))
+    atomic_write_json(out / "summary.json", {"rows": rows})
+    return out / "report.md"
+
+
+def _compositions(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
+    """One subset per method/budget (the first seed) is enough to show what each keeps."""
+    seen: dict[str, dict] = {}
+    for run in runs:
+        name = run["method"] if run["budget"] is None else f"{run['method']} @{run['budget']:g}"
+        subset = Path(run["dirs"]["curate"])
+        if name in seen or not (subset / "subset.json").is_file():
+            continue
+        world = Path(run["dirs"]["pool"]) if "pool" in run["dirs"] else None
+        seen[name] = subset_composition(subset, world)
+    return seen
+
+
+def _rank_frequency(runs: Sequence[Mapping[str, Any]], out: Path) -> dict[str, str]:
+    try:
+        from curation.longtail_report import rank_frequency_before_after
+    except ImportError:
+        return {}
+    figures = {}
+    done = set()
+    for run in runs:
+        if run["method"] in done or "pool" not in run["dirs"]:
+            continue
+        done.add(run["method"])
+        name = f"rank_frequency_{run['method']}.png"
+        if rank_frequency_before_after(Path(run["dirs"]["pool"]), Path(run["dirs"]["curate"]),
+                                       out / name):
+            figures[f"Rank-frequency before/after: {run['method']}"] = name
+    return figures
+
+
+def _mean_over_tasks(scores: Mapping[str, Any], part: str) -> float | None:
+    values = [e[part] for e in scores["tasks"].values()
+              if e.get("status") == "scored" and isinstance(e.get(part), (int, float))]
+    return sum(values) / len(values) if values else None
+
+
+def _per_task(members: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    values: dict[str, list[float]] = defaultdict(list)
+    for run in members:
+        for task, entry in run["scores"]["tasks"].items():
+            if entry.get("status") == "scored" and isinstance(entry.get("score"), (int, float)):
+                values[task].append(float(entry["score"]))
+    return {task: _stats(v) for task, v in values.items()}
+
+
+def _subset_size(run: Mapping[str, Any]) -> int | None:
+    manifest = Path(run["dirs"]["curate"]) / "manifest.json"
+    if not manifest.is_file():
+        return None
+    return json.loads(manifest.read_text(encoding="utf-8"))["counts"]["selected"]
+
+
+def _suite(runs: Sequence[Mapping[str, Any]]) -> str:
+    return next((r["scores"]["suite"] for r in runs if r["scores"]), "-")
+
+
+def _stats(values: Sequence[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values), "n": len(values)}
+
+
+def _pm(stats: Mapping[str, float] | None) -> str:
+    if not stats:
+        return "-"
+    if stats["n"] == 1:
+        return f"{stats['mean']:.2f}"
+    return f"{stats['mean']:.2f} ± {stats['std']:.2f} [{stats['min']:.1f}..{stats['max']:.1f}]"

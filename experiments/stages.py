@@ -1,0 +1,122 @@
+"""Execute one stage job; a completion marker makes finished stages skip on re-runs.
+
+The marker (<out_dir>/.vlmdata-stage.json) is written last, after the stage's own outputs,
+and names the job's key: a directory without it is unfinished, and re-running its job resumes
+(training from its last checkpoint, evaluation from its finished tasks).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from configs.compose import compose_node
+from curation.fileio import atomic_write_json
+from experiments.plan import Job
+
+MARKER = ".vlmdata-stage.json"
+
+
+def marker(job: Job) -> Path:
+    return Path(job.out_dir) / MARKER
+
+
+def is_done(job: Job) -> bool:
+    path = marker(job)
+    if not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("key") == job.key
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def read_marker(job: Job) -> dict[str, Any] | None:
+    return json.loads(marker(job).read_text(encoding="utf-8")) if is_done(job) else None
+
+
+def execute(job: Job) -> dict[str, Any]:
+    """Run `job` unless its marker says it is finished; return the marker."""
+    if is_done(job):
+        return read_marker(job) or {}
+    started = _now()
+    clock = time.perf_counter()
+    summary = RUNNERS[job.stage](job)
+    done = {
+        "stage": job.stage,
+        "key": job.key,
+        "label": job.label,
+        "started": started,
+        "finished": _now(),
+        "seconds": round(time.perf_counter() - clock, 3),
+        "host": socket.gethostname(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "summary": summary,
+    }
+    atomic_write_json(marker(job), done)
+    return done
+
+
+def _pool(job: Job) -> dict[str, Any]:
+    from toyworld.config import as_toyworld_config
+    from toyworld.make import make_world
+
+    world = make_world(as_toyworld_config(job.spec["toyworld"]), progress=job.spec["progress"])
+    return {"world": str(world)}
+
+
+def _curate(job: Job) -> dict[str, Any]:
+    from curation.config import CurationConfig
+    from curation.registry import get_method
+    from curation.run import curate
+    from experiments.tracking import curate_tracking
+
+    spec = job.spec
+    cfg = compose_node(CurationConfig, spec["curation"], "curation")
+    method_cls = get_method(cfg.method)
+    method = method_cls(compose_node(method_cls.Params, spec["curation"]["params"], "curation.params"))
+    subset = curate(
+        method,
+        pool_path=spec["pool"],
+        image_root=spec["image_root"] or None,
+        budget=cfg.budget,
+        seed=cfg.seed,
+        out_dir=job.out_dir,
+        cache_root=spec["cache_dir"],
+        config=spec["curation"],
+        on_error=spec["on_error"],
+        progress=spec["progress"],
+    )
+    curate_tracking(job, subset)
+    return {"counts": subset.manifest["counts"], "timings_s": subset.manifest["timings_s"]}
+
+
+def _train(job: Job) -> dict[str, Any]:
+    from training.config import TrainingConfig
+    from training.train import train
+
+    cfg = compose_node(TrainingConfig, job.spec["training"], "training")
+    result = train(cfg)
+    keep = ("global_step", "final_loss", "first_loss", "seconds", "samples_per_second")
+    return {k: result.summary[k] for k in keep if k in result.summary}
+
+
+def _eval(job: Job) -> dict[str, Any]:
+    from evaluation.config import EvalConfig
+    from evaluation.run import run_eval
+
+    cfg = compose_node(EvalConfig, job.spec["evaluation"], "evaluation")
+    run = run_eval(cfg)
+    return {"evaluated": run.evaluated, "reused": run.reused}
+
+
+RUNNERS = {"pool": _pool, "curate": _curate, "train": _train, "eval": _eval}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")

@@ -1,0 +1,72 @@
+"""A sweep: the grid of runs (methods x budgets x seeds + the full-data reference per seed),
+merged into one job graph in which shared stages appear once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from configs.compose import compose, config_path, to_object
+from curation.fileio import atomic_write_json
+from experiments.plan import STAGES, Job, RunPlan, plan_run
+from experiments.schemas import ExperimentConfig, SweepConfig
+
+
+@dataclass
+class JobGraph:
+    jobs: dict[str, Job] = field(default_factory=dict)  # key -> job, in insertion order
+    runs: list[RunPlan] = field(default_factory=list)
+
+    def add(self, plan: RunPlan) -> None:
+        self.runs.append(plan)
+        for job in plan.jobs.values():
+            if job.key not in self.jobs:
+                self.jobs[job.key] = job
+            elif plan.label not in self.jobs[job.key].label.split(" | "):
+                shared = self.jobs[job.key]
+                self.jobs[job.key] = Job(shared.stage, shared.key, shared.out_dir, shared.deps,
+                                         shared.spec, f"{shared.label} | {plan.label}")
+
+    def by_stage(self) -> list[tuple[str, list[Job]]]:
+        return [(stage, [j for j in self.jobs.values() if j.stage == stage]) for stage in STAGES]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "jobs": [{"stage": j.stage, "key": j.key, "out_dir": j.out_dir, "deps": list(j.deps),
+                      "label": j.label} for j in self.jobs.values()],
+            "runs": [run.describe() for run in self.runs],
+        }
+
+
+def experiment_config(name: str, overrides: list[str]) -> ExperimentConfig:
+    return to_object(compose(ExperimentConfig, config_path("experiment", name), overrides))
+
+
+def sweep_graph(sweep: SweepConfig) -> JobGraph:
+    graph = JobGraph()
+    for seed in sweep.seeds:
+        seeded = [f"curation.seed={seed}", f"training.seed={seed}", *sweep.overrides]
+        if sweep.reference:
+            exp = experiment_config(sweep.experiment, [f"curation={sweep.reference}", *seeded])
+            graph.add(plan_run(exp, label=f"{sweep.reference} s{seed}", group=sweep.name))
+        for method in sweep.methods:
+            probe = experiment_config(sweep.experiment, [f"curation={method}", *seeded])
+            budgets = [None] if probe.curation.budget is None else sweep.budgets
+            for budget in budgets:
+                extra = [] if budget is None else [f"curation.budget={budget}"]
+                exp = probe if budget is None else experiment_config(
+                    sweep.experiment, [f"curation={method}", *seeded, *extra])
+                label = f"{method}" + ("" if budget is None else f" b{budget:g}") + f" s{seed}"
+                graph.add(plan_run(exp, label=label, group=sweep.name))
+    return graph
+
+
+def sweep_dir(sweep: SweepConfig) -> Path:
+    return Path(sweep.out_root) / sweep.name
+
+
+def write_plan(sweep: SweepConfig, graph: JobGraph, resolved: dict[str, Any]) -> Path:
+    out = sweep_dir(sweep)
+    atomic_write_json(out / "plan.json", {"sweep": resolved, **graph.describe()})
+    return out

@@ -1,0 +1,82 @@
+"""W&B for the curate stage (training and evaluation log their own runs the same way).
+
+Every stage is a W&B run in the sweep's group with job_type curate/train/eval; offline by
+default, and every W&B file stays inside the stage's directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from curation.subset import INDICES, MANIFEST, Subset
+from experiments.composition import composition_summary, subset_composition
+from experiments.plan import Job
+from training.wandb_env import wandb_env_vars
+
+
+@contextlib.contextmanager
+def stage_run(job: Job, run_dir: Path, config: Mapping[str, Any]) -> Iterator[Any]:
+    """A W&B run for `job` (None when tracking is disabled), finished on exit."""
+    tracking = job.spec["wandb"]
+    if tracking["mode"] == "disabled":
+        yield None
+        return
+    import wandb
+
+    with _environment(wandb_env_vars(run_dir, tracking["mode"])):
+        for key in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
+            Path(os.environ[key]).mkdir(parents=True, exist_ok=True)
+        run = wandb.init(
+            project=tracking["project"], entity=tracking["entity"] or None,
+            group=tracking["group"], name=tracking["name"], job_type=tracking["job_type"],
+            dir=str(run_dir), config=dict(config), reinit="finish_previous",
+        )
+        try:
+            yield run
+        finally:
+            run.finish()
+
+
+def curate_tracking(job: Job, subset: Subset) -> None:
+    world = Path(job.spec["image_root"]) if job.spec["image_root"] else None
+    composition = subset_composition(subset.path, world)
+    with stage_run(job, subset.path, job.spec["curation"]) as run:
+        if run is None:
+            return
+        import wandb
+
+        from experiments.plots import composition_figure
+
+        counts = subset.manifest["counts"]
+        run.summary.update({
+            "curate/selected": counts["selected"], "curate/pool": counts["pool"],
+            "curate/fraction": counts["fraction_of_pool"],
+            **{f"curate/{k}_s": v for k, v in subset.manifest["timings_s"].items()},
+            **{f"curate/{k}": v for k, v in composition_summary(composition).items()},
+        })
+        figure = composition_figure({job.label: composition}, title=f"composition: {job.label}")
+        if figure is not None:
+            run.log({"curate/composition": wandb.Image(figure)})
+        artifact = wandb.Artifact(f"subset-{job.key[:12]}", type="subset",
+                                  metadata={"label": job.label, "counts": counts})
+        for name in (MANIFEST, INDICES):
+            artifact.add_file(str(subset.path / name))
+        run.log_artifact(artifact)
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -1,0 +1,66 @@
+"""What a run trains on: a subset directory, or a LLaVA JSON/JSONL file + image root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from configs.compose import ConfigError
+from curation.records import load_records
+from curation.subset import read_subset
+
+
+@dataclass
+class TrainingInputs:
+    records: list[dict[str, Any]]
+    positions: np.ndarray  # positions of `records` in `records_path`
+    records_path: Path
+    image_root: Path
+    skipped: dict[str, int]  # reason -> count of records left out (on_error=skip)
+    n_read: int
+    pool_path: Path | None = None  # the pool a subset was drawn from
+
+
+def _pool_of(subset: str) -> Path | None:
+    if not subset:
+        return None
+    pool = read_subset(subset).manifest.get("pool", {}).get("path")
+    return Path(str(pool)) if pool else None
+
+
+def resolve_inputs(subset: str = "", records: str = "", image_root: str = "") -> tuple[Path, Path]:
+    """(records file, image root). A subset's images default to its pool's folder (ToyWorld's
+    layout); a records file's to its own folder."""
+    if bool(subset) == bool(records):
+        raise ConfigError("give exactly one of subset=DIR or records=PATH (with image_root=DIR)")
+    if subset:
+        found = read_subset(subset)
+        records_path = found.records_path
+        default_root = Path(str(found.manifest.get("pool", {}).get("path", records_path))).parent
+    else:
+        records_path = Path(records)
+        default_root = records_path.parent
+    return records_path, Path(image_root) if image_root else default_root
+
+
+def load_training_inputs(subset: str = "", records: str = "", image_root: str = "",
+                         on_error: str = "raise", verify_images: bool = True,
+                         progress: bool = False) -> TrainingInputs:
+    """The valid records of the run's input, in file order.
+
+    With `verify_images` every image is opened once here, so a missing or corrupt file stops
+    the run before training (on_error=raise) or is counted and left out (on_error=skip).
+    """
+    records_path, root = resolve_inputs(subset, records, image_root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"image root is not a directory: {root}")
+    result = load_records(records_path, image_root=root if verify_images else None,
+                          on_error=on_error, progress=progress)
+    if not result.records:
+        raise ConfigError(f"{records_path}: no valid records to train on "
+                          f"({result.n_read} read, skipped: {result.skipped or 'none'})")
+    return TrainingInputs(result.records, result.positions, records_path, root, result.skipped,
+                          result.n_read, _pool_of(subset))

@@ -1,0 +1,243 @@
+"""One finetuning run, start to finish: `train(cfg)`.
+
+    <out_dir>/config.yaml          the resolved config
+    <out_dir>/checkpoints/         Lightning checkpoints (last.ckpt resumes the run)
+    <out_dir>/csv/version_N/metrics.csv  loss, lr, grad norm, tokens/s, samples/s (N: session)
+    <out_dir>/wandb/               the offline W&B run (sync later with `wandb sync`)
+    <out_dir>/hf/                  the exported HF checkpoint (training.export)
+    <out_dir>/train_summary.json   steps, losses, throughput, data counts (written last)
+
+Re-running a finished run returns its summary; re-running a killed one resumes from last.ckpt.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
+
+from configs.compose import ConfigError, resolved_dict, save_resolved
+from curation.fileio import atomic_write_json, atomic_write_text
+from curation.records import load_records
+from training.callbacks import ThroughputMonitor
+from training.config import TrainingConfig
+from training.data import LlavaDataModule
+from training.export import export_hf
+from training.finetune import prepare_model
+from training.inputs import TrainingInputs, load_training_inputs
+from training.models import DTYPES, build_model
+from training.module import LlavaFinetune
+from training.strategy import make_strategy
+from training.tokenizer import record_texts
+from training.wandb_env import wandb_env
+
+SUMMARY = "train_summary.json"
+EXPORT_DIR = "hf"
+CHECKPOINT_DIR = "checkpoints"
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    world_size: int
+    accumulate: int
+    batches_per_epoch: int  # per device
+    steps_per_epoch: int
+    total_steps: int
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    export_dir: Path | None
+    global_step: int
+    summary: dict[str, Any]
+
+
+def plan_batches(cfg: TrainingConfig, n_records: int) -> BatchPlan:
+    """Accumulation from global batch = devices x nodes x per-device batch x accumulation."""
+    world = cfg.trainer.devices * cfg.trainer.num_nodes
+    per_step = world * cfg.loader.per_device_batch_size
+    if cfg.trainer.global_batch_size % per_step:
+        raise ConfigError(
+            f"config key 'trainer.global_batch_size' ({cfg.trainer.global_batch_size}) must be a "
+            f"multiple of devices x num_nodes x loader.per_device_batch_size ({per_step})")
+    accumulate = cfg.trainer.global_batch_size // per_step
+    batches = math.ceil(math.ceil(n_records / world) / cfg.loader.per_device_batch_size)
+    steps_per_epoch = math.ceil(batches / accumulate)
+    total = steps_per_epoch * cfg.trainer.epochs
+    if cfg.trainer.max_steps > 0:  # as in HF Trainer: max_steps overrides epochs
+        total = cfg.trainer.max_steps
+    return BatchPlan(world, accumulate, batches, steps_per_epoch, total)
+
+
+def train(cfg: TrainingConfig, callbacks: Sequence[pl.Callback] = ()) -> TrainResult:
+    """Finetune per `cfg`; resumable; returns where the checkpoint and summary went.
+
+    `callbacks` are added to the Lightning trainer (tests use one to stop a run mid-way).
+    """
+    if not cfg.out_dir:
+        raise ConfigError("config key 'out_dir' is required: set it with out_dir=DIR")
+    run_dir = Path(cfg.out_dir)
+    if cfg.resume and (run_dir / SUMMARY).is_file():
+        summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+        export_dir = run_dir / EXPORT_DIR
+        return TrainResult(run_dir, export_dir if export_dir.is_dir() else None,
+                           int(summary["global_step"]), summary)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if rank_zero_only.rank == 0:
+        save_resolved(cfg, run_dir / "config.yaml")
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    inputs = load_training_inputs(cfg.subset, cfg.records, cfg.image_root, cfg.loader.on_error,
+                                  cfg.loader.verify_images)
+    plan = plan_batches(cfg, len(inputs.records))
+    model, processor = build_model(cfg.model, _tokenizer_texts(cfg, inputs), cfg.seed)
+    if cfg.model.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model = prepare_model(model, cfg.method, cfg.lora)
+    datamodule = LlavaDataModule(inputs.records, inputs.image_root, processor,
+                                 cfg.model.model_max_length, cfg.loader, cfg.seed,
+                                 inputs.records_path, inputs.positions)
+    module = LlavaFinetune(model, cfg.optim, plan.total_steps)
+    checkpoint_dir = run_dir / CHECKPOINT_DIR
+    trainer = pl.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        num_nodes=cfg.trainer.num_nodes,
+        strategy=make_strategy(cfg.trainer.strategy),
+        precision=cfg.trainer.precision,  # type: ignore[arg-type]
+        max_epochs=-1 if cfg.trainer.max_steps > 0 else cfg.trainer.epochs,
+        max_steps=plan.total_steps,
+        accumulate_grad_batches=plan.accumulate,
+        gradient_clip_val=cfg.optim.max_grad_norm or None,
+        log_every_n_steps=cfg.trainer.log_every_n_steps,
+        logger=_loggers(cfg, run_dir),
+        callbacks=[_checkpointing(cfg, checkpoint_dir), ThroughputMonitor(), *callbacks],
+        enable_progress_bar=cfg.trainer.progress_bar,
+        enable_model_summary=False,
+        deterministic=cfg.trainer.deterministic,
+        use_distributed_sampler=False,  # the datamodule shards with its resumable sampler
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        default_root_dir=str(run_dir),
+    )
+    last = checkpoint_dir / "last.ckpt"
+    ckpt_path = str(last) if cfg.resume and last.is_file() else None
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        # the datamodule resumes mid-epoch itself (LlavaFinetune.on_load_checkpoint)
+        warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    elapsed = time.perf_counter() - started
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    counters = module.reduced_counters(trainer)
+    summary = _summary(cfg, inputs, plan, trainer, module, counters, elapsed, resumed=ckpt_path)
+    export_dir = None
+    if trainer.is_global_zero:
+        if cfg.export:
+            export_dir = export_hf(module.model, processor, run_dir / EXPORT_DIR,
+                                   dtype=_export_dtype(cfg, module.model),
+                                   metadata={"summary": summary, "config": resolved_dict(cfg)})
+        atomic_write_json(run_dir / SUMMARY, summary)  # last: marks the run finished
+    return TrainResult(run_dir, export_dir, trainer.global_step, summary)
+
+
+def _tokenizer_texts(cfg: TrainingConfig, inputs: TrainingInputs):
+    """The tiny model's tokenizer learns the whole pool's texts when the subset names its pool,
+    so every subset of one pool trains the same tokenizer ("vary only the data")."""
+    if cfg.model.kind != "tiny":
+        return ()
+    if inputs.pool_path is not None and inputs.pool_path.is_file():
+        return record_texts(load_records(inputs.pool_path, on_error="skip").records)
+    return record_texts(inputs.records)
+
+
+def _checkpointing(cfg: TrainingConfig, directory: Path) -> ModelCheckpoint:
+    return ModelCheckpoint(
+        dirpath=directory,
+        filename="step{step:07d}",
+        auto_insert_metric_name=False,
+        every_n_train_steps=cfg.trainer.checkpoint_every_n_steps,
+        save_last=True,
+        monitor="step",
+        mode="max",
+        save_top_k=cfg.trainer.keep_checkpoints,
+    )
+
+
+def _loggers(cfg: TrainingConfig, run_dir: Path) -> list[Logger]:
+    # a fresh csv/version_N per session: resuming never overwrites earlier metrics
+    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="csv")]
+    if cfg.wandb.mode != "disabled":
+        wandb_env(run_dir, cfg.wandb.mode)
+        loggers.append(WandbLogger(
+            project=cfg.wandb.project,
+            name=cfg.wandb.name or run_dir.name,
+            group=cfg.wandb.group or None,
+            tags=list(cfg.wandb.tags) or None,
+            save_dir=str(run_dir),
+            offline=cfg.wandb.mode == "offline",
+            id=_wandb_run_id(run_dir),
+            resume="allow",
+            config=resolved_dict(cfg),
+        ))
+    return loggers
+
+
+def _wandb_run_id(run_dir: Path) -> str:
+    """One W&B run per run directory, kept across resumes."""
+    path = run_dir / "wandb" / "run_id"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    import uuid
+
+    run_id = uuid.uuid4().hex[:12]
+    if rank_zero_only.rank == 0:
+        atomic_write_text(path, run_id)
+    return run_id
+
+
+def _export_dtype(cfg: TrainingConfig, model: torch.nn.Module) -> torch.dtype | None:
+    if cfg.export_dtype != "auto":
+        return DTYPES[cfg.export_dtype]
+    if cfg.trainer.precision.startswith("bf16"):
+        return torch.bfloat16
+    if cfg.trainer.precision.startswith("16"):
+        return torch.float16
+    return None
+
+
+def _summary(cfg: TrainingConfig, inputs: TrainingInputs, plan: BatchPlan, trainer: pl.Trainer,
+             module: LlavaFinetune, counters: dict[str, int], elapsed: float,
+             resumed: str | None) -> dict[str, Any]:
+    losses = module.step_losses
+    return {
+        "method": cfg.method,
+        "global_step": int(trainer.global_step),
+        "total_steps": plan.total_steps,
+        "accumulate_grad_batches": plan.accumulate,
+        "world_size": plan.world_size,
+        "records": {"read": inputs.n_read, "used": len(inputs.records),
+                    "skipped_at_load": inputs.skipped, "path": str(inputs.records_path)},
+        "samples_seen": counters["samples"],
+        "tokens_seen": counters["tokens"],
+        "truncated": counters["truncated"],
+        "skipped_at_train": counters["skipped"],
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+        "seconds": round(elapsed, 3),
+        "steps_per_s_this_session": round(len(losses) / elapsed, 4) if elapsed else None,
+        "resumed_from": resumed,
+    }

@@ -1,0 +1,44 @@
+"""W&B environment for a run: offline by default, every W&B file inside the run directory.
+
+Call `wandb_env(run_dir)` before `wandb.init` (or before creating Lightning's WandbLogger).
+Runs land in <run_dir>/wandb/offline-run-*; sync them later with `wandb sync <that dir>`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from pathlib import Path
+
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+def wandb_env_vars(run_dir: str | os.PathLike, mode: str = "offline") -> dict[str, str]:
+    """The environment variables that keep W&B inside `run_dir` (nothing in $HOME)."""
+    if mode not in WANDB_MODES:
+        raise ValueError(f"wandb mode must be one of {'|'.join(WANDB_MODES)}, got {mode!r}")
+    root = Path(run_dir).resolve()
+    own = root / "wandb"  # W&B puts its runs in <WANDB_DIR>/wandb/ when that folder exists
+    return {
+        "WANDB_MODE": mode,
+        "WANDB_DIR": str(root),
+        "WANDB_CACHE_DIR": str(own / ".cache"),
+        "WANDB_CONFIG_DIR": str(own / ".config"),
+        "WANDB_DATA_DIR": str(own / ".data"),
+        "WANDB_ARTIFACT_DIR": str(own / ".artifacts"),
+        "WANDB_SILENT": "true",
+        "WANDB_CONSOLE": "off",
+    }
+
+
+def wandb_env(run_dir: str | os.PathLike, mode: str = "offline",
+              environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Set the variables of `wandb_env_vars` in `os.environ` (or `environ`), creating the dirs;
+    returns what was set."""
+    target = os.environ if environ is None else environ
+    values = wandb_env_vars(run_dir, mode)
+    for key in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR",
+                "WANDB_ARTIFACT_DIR"):
+        Path(values[key]).mkdir(parents=True, exist_ok=True)
+    target.update(values)
+    return values
