@@ -71,16 +71,18 @@ def compose(
     `select` picks a sub-node of the YAML (e.g. the `toyworld` node of configs/data/toyworld.yaml)
     as the root that `schema` describes.
     """
+    group_switches, key_overrides = _split_overrides(overrides, schema)
+    choices = dict(group_switches)
     cfg = _structured(schema)
     if yaml is not None:
-        node = _expand_defaults(load_yaml(yaml), schema)
+        node = _expand_defaults(load_yaml(yaml), schema, choices)
         if select is not None:
             node = OmegaConf.select(node, select)
             if node is None:
                 raise ConfigError(f"{yaml}: has no node '{select}'")
         cfg = _merge(cfg, node, schema, source=str(yaml))
-    group_switches, key_overrides = _split_overrides(overrides, schema)
-    for group, name in group_switches:
+        choices = {}  # the YAML's defaults list took them
+    for group, name in choices.items():
         cfg = _merge(
             cfg,
             OmegaConf.create({group: _load_group(group, name, schema)}),
@@ -146,7 +148,9 @@ def _check_choices(node: DictConfig, schema: type, prefix: str) -> None:
         allowed = field.metadata.get("choices")
         if allowed and value not in allowed:
             key = f"{prefix}{field.name}"
-            raise ConfigError(f"config key '{key}' must be one of {'|'.join(allowed)}, got {value!r}")
+            raise ConfigError(
+                f"config key '{key}' must be one of {'|'.join(allowed)}, got {value!r}"
+            )
         sub = _unwrap(_field_types(schema).get(field.name))
         if (
             isinstance(sub, type)
@@ -174,11 +178,16 @@ def _open_free_fields(node: DictConfig, schema: type) -> None:
             _open_free_fields(value, _unwrap(tp))
 
 
-def _expand_defaults(node: DictConfig, schema: type) -> DictConfig:
-    """Replace a `defaults:` list by the group files it names, then the node's own keys."""
-    if "defaults" not in node:
-        return node
-    defaults = node.pop("defaults")
+def _expand_defaults(
+    node: DictConfig, schema: type, choices: dict[str, str] | None = None
+) -> DictConfig:
+    """Replace a `defaults:` list by the group files it names, then merge the node's own keys.
+
+    `choices` (from `group=name` on the command line) replace the list's entry for that group,
+    or are added to it, so the YAML's own keys still apply on top of the chosen group file.
+    """
+    choices = dict(choices or {})
+    defaults = node.pop("defaults") if "defaults" in node else ListConfig([])
     if not isinstance(defaults, ListConfig):
         raise ConfigError("'defaults' must be a list of '- group: name' entries")
     merged = OmegaConf.create({})
@@ -186,7 +195,10 @@ def _expand_defaults(node: DictConfig, schema: type) -> DictConfig:
         if not isinstance(entry, DictConfig) or len(entry) != 1:
             raise ConfigError(f"bad defaults entry {entry!r}: expected '- group: name'")
         ((group, name),) = entry.items()
+        name = choices.pop(str(group), name)
         merged = OmegaConf.merge(merged, {group: _load_group(str(group), str(name), schema)})
+    for group, name in choices.items():
+        merged = OmegaConf.merge(merged, {group: _load_group(group, name, schema)})
     return OmegaConf.merge(merged, node)
 
 
@@ -308,12 +320,20 @@ def _first_line(exc: BaseException) -> str:
 def compose_node(schema: type, node: Any, key: str) -> Any:
     """Validate a nested mapping (e.g. a method's `params`) against `schema`.
 
-    Errors name the key as `key.<field>`; returns the dataclass instance.
+    Errors name the key as `key.<field>` (`key` may be dotted); returns the dataclass instance.
     """
-    root = dataclasses.make_dataclass(
-        f"{schema.__name__}Root", [(key, schema, dataclasses.field(default_factory=schema))]
-    )
+    parts = key.split(".")
+    root: type = schema
+    value: Any = node if node is not None else {}
+    for part in reversed(parts):
+        root = dataclasses.make_dataclass(
+            f"{part.title()}Node", [(part, root, dataclasses.field(default_factory=root))]
+        )
+        value = {part: value}
     cfg = _structured(root)
-    cfg = _merge(cfg, {key: node if node is not None else {}}, root, source="config")
+    cfg = _merge(cfg, value, root, source="config")
     check_complete(cfg, root)
-    return getattr(to_object(cfg), key)
+    obj = to_object(cfg)
+    for part in parts:
+        obj = getattr(obj, part)
+    return obj

@@ -22,7 +22,7 @@ TRAIN_TINY = "tiny"
 
 @dataclass(frozen=True)
 class TinyReferenceRecipe:
-    epochs: int = 2
+    epochs: int = 6
     lr: float = 3e-3
     batch_size: int = 16
     max_length: int = 512

@@ -31,7 +31,6 @@ from curation.coincide_scores import (
     transferability,
 )
 
-
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -133,10 +132,10 @@ def select_coincide(
     cached_bytes = 0
     # kernel products single-threaded whatever `workers` is: the same bits either way
     with _torch_threads(1):
-        measured = _ordered_map(measure, clusters.tolist(), workers)
+        measured = zip(clusters.tolist(), _ordered_map(measure, clusters.tolist(), workers),
+                       strict=True)
         for k, (cluster, (value, kernel)) in enumerate(
-                _progress(zip(clusters.tolist(), measured), progress, "coincide density",
-                          len(clusters))):
+                _progress(measured, progress, "coincide density", len(clusters))):
             densities[k] = value
             size = 8 * int(sizes[k]) ** 2
             if isinstance(kernel, DenseKernel) and cached_bytes + size <= memory.cache_bytes:
@@ -167,10 +166,11 @@ def select_coincide(
 def _check_inputs(features: np.ndarray, assignments: np.ndarray, centroids: np.ndarray,
                   layout: FeatureLayout) -> int:
     if features.ndim != 2 or features.shape[1] != layout.dim:
-        raise ValueError(f"features of shape {features.shape} do not match the layout "
-                         f"({layout.n_layers} layers, hidden {layout.hidden}: {layout.dim} columns)")
+        raise ValueError(f"features of shape {features.shape} do not match the layout ("
+                         f"{layout.n_layers} layers, hidden {layout.hidden}: {layout.dim} columns)")
     if assignments.shape != (len(features),):
-        raise ValueError(f"assignments of shape {assignments.shape} for {len(features)} feature rows")
+        raise ValueError(f"assignments of shape {assignments.shape} for {len(features)} "
+                         "feature rows")
     if not np.issubdtype(assignments.dtype, np.integer):
         raise ValueError(f"assignments must be integer cluster ids, got {assignments.dtype}")
     if centroids.ndim != 2 or centroids.shape[1] != layout.dim:
@@ -184,7 +184,7 @@ def _members(assignments: np.ndarray) -> dict[int, np.ndarray]:
     """Cluster id -> its pool positions (ascending), for the ids present, in ascending id order."""
     order = np.argsort(assignments, kind="stable")
     ids, starts, counts = np.unique(assignments[order], return_index=True, return_counts=True)
-    return {int(c): order[s:s + n] for c, s, n in zip(ids.tolist(), starts, counts)}
+    return {int(c): order[s:s + n] for c, s, n in zip(ids.tolist(), starts, counts, strict=True)}
 
 
 def _kernel(features: np.ndarray, rows: np.ndarray, sigma: float,

@@ -14,7 +14,9 @@ of the records, so a second run or another method on the same pool reuses them.
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,12 +28,13 @@ from configs.compose import ConfigError, choice
 from curation.entities_objects import FORMATS, AnnotationError, load_annotations
 from curation.entities_table import EntityTable, co_occurrence_lists
 from curation.entities_text import VQA_QUESTION_TYPES, LeadingWordsQuestionTypes, LexiconNouns
-from curation.fileio import sha256_file, sha256_json
+from curation.fileio import atomic_write_json, sha256_file, sha256_json
 
 log = logging.getLogger(__name__)
 
 PERSPECTIVES = ("token", "object", "co_occurrence", "interrogation")
 CACHE_VERSION = 1  # bump when the table format changes
+PART_SIZE = 20_000  # records per resumable part of an extraction
 
 Extractor = Callable[[Sequence[Mapping[str, Any]]], list[list[str]]]
 
@@ -61,6 +64,7 @@ class ObjectEntities:
     prompt_with_llm_objects: bool = True
     batch_size: int = 8
     device: str = "cpu"
+    local_files_only: bool = True
 
 
 @dataclass
@@ -78,6 +82,7 @@ class LLMConfig:
     dtype: str = choice("bfloat16", ("bfloat16", "float16", "float32"))
     max_new_tokens: int = 96
     batch_size: int = 8
+    local_files_only: bool = True  # never reach the hub at run time
 
 
 @dataclass
@@ -120,9 +125,8 @@ def entity_tables(
     tables: dict[str, EntityTable] = {}
     for perspective in perspectives:
         if perspective == "co_occurrence":
-            objects = tables.get("object") or _table(source, cfg, "object")
-            tables[perspective] = _cached(source, cfg, perspective,
-                                          functools.partial(_co_occurrence_table, objects))
+            build = functools.partial(_co_occurrence_table, source, cfg, tables.get("object"))
+            tables[perspective] = _cached(source, cfg, perspective, build)
         else:
             tables[perspective] = _table(source, cfg, perspective)
     return {p: tables[p] for p in perspectives}
@@ -136,46 +140,66 @@ def extract_lists(source: EntitySource, cfg: EntityConfig, perspective: str,
     return _run(_extractor(source, cfg, perspective), records, perspective, progress=False)
 
 
-def _co_occurrence_table(objects: EntityTable) -> EntityTable:
+def _co_occurrence_table(source: EntitySource, cfg: EntityConfig,
+                         objects: EntityTable | None) -> EntityTable:  # fmt: skip
+    objects = objects or _table(source, cfg, "object")
     lists = co_occurrence_lists(objects.entities_of(i) for i in range(objects.n_samples))
     return EntityTable.from_lists("co_occurrence", lists)
 
 
 def _table(source: EntitySource, cfg: EntityConfig, perspective: str) -> EntityTable:
-    def build() -> EntityTable:
+    def build(parts: Path | None) -> EntityTable:
         extractor = _extractor(source, cfg, perspective)
-        lists = _run(extractor, source.records, perspective, source.progress)
+        lists = _run(extractor, source.records, perspective, source.progress, parts)
         return EntityTable.from_lists(perspective, lists)
 
     return _cached(source, cfg, perspective, build)
 
 
 def _run(extractor: Extractor, records: Sequence[Mapping[str, Any]], perspective: str,
-         progress: bool, chunk: int = 256) -> list[list[str]]:  # fmt: skip
+         progress: bool, parts: Path | None = None,
+         chunk: int = 256) -> list[list[str]]:  # fmt: skip
+    """Entities of every record; with `parts`, every PART_SIZE records are saved there as
+    they finish, so a killed extraction (hours with the model backends) resumes."""
     out: list[list[str]] = []
     with tqdm(total=len(records), desc=f"entities:{perspective}", unit=" samples",
               disable=not progress) as bar:  # fmt: skip
-        for start in range(0, len(records), chunk):
-            batch = records[start:start + chunk]
-            out.extend(extractor(batch))
-            bar.update(len(batch))
+        for part_start in range(0, len(records), PART_SIZE):
+            part_file = parts / f"{part_start:012d}.json" if parts is not None else None
+            if part_file is not None and part_file.is_file():
+                lists = json.loads(part_file.read_text(encoding="utf-8"))
+                out.extend(lists)
+                bar.update(len(lists))
+                continue
+            lists = []
+            for start in range(part_start, min(part_start + PART_SIZE, len(records)), chunk):
+                batch = records[start:min(start + chunk, part_start + PART_SIZE)]
+                lists.extend(extractor(batch))
+                bar.update(len(batch))
+            if part_file is not None:
+                atomic_write_json(part_file, lists, indent=None)
+            out.extend(lists)
     return out
 
 
 def _cached(source: EntitySource, cfg: EntityConfig, perspective: str,
-            build: Callable[[], EntityTable]) -> EntityTable:  # fmt: skip
+            build: Callable[..., EntityTable]) -> EntityTable:  # fmt: skip
+    """The cached table, or build(parts_dir) and cache it (co-occurrence: build())."""
+    resumable = perspective != "co_occurrence"
     if source.cache_dir is None or not cfg.cache:
-        return build()
-    key = sha256_json({"version": CACHE_VERSION, "code": _code_sha256(), "perspective": perspective,
-                       "settings": _settings(source, cfg, perspective),
+        return build(None) if resumable else build()
+    key = sha256_json({"version": CACHE_VERSION, "code": _code_sha256(),
+                       "perspective": perspective, "settings": _settings(source, cfg, perspective),
                        "ids": sha256_json([str(r.get("id")) for r in source.records])})
     path = Path(source.cache_dir) / "entities" / f"{perspective}-{key[:16]}.npz"
     if path.is_file():
         table = EntityTable.load(path)
         if table.n_samples == len(source.records):
             return table
-    table = build()
+    parts = path.with_suffix(".parts")
+    table = build(parts) if resumable else build()
     table.save(path)
+    shutil.rmtree(parts, ignore_errors=True)
     log.info("cached %s entities in %s", perspective, path)
     return table
 

@@ -113,10 +113,12 @@ class TransformersChat:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(cfg.model, padding_side="left")
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                cfg.model, padding_side="left", local_files_only=cfg.local_files_only)
             self.model = AutoModelForCausalLM.from_pretrained(
-                cfg.model, dtype=getattr(torch, cfg.dtype), device_map=cfg.device)
-        except OSError as err:
+                cfg.model, dtype=getattr(torch, cfg.dtype), device_map=cfg.device,
+                local_files_only=cfg.local_files_only)
+        except (OSError, ValueError) as err:
             raise EntityError(f"entities.llm.model={cfg.model!r} cannot be loaded: "
                               f"{str(err).splitlines()[0]}") from None  # fmt: skip
         if self.tokenizer.pad_token is None:
@@ -144,6 +146,17 @@ class TransformersChat:
 # --- Grounding DINO --------------------------------------------------------------------------
 
 
+def match_phrase(label: str, phrases: list[str]) -> str | None:
+    """The prompt phrase a detection label stands for: Grounding DINO labels are spans of the
+    prompt, sometimes a part of a phrase ("red" of "red circle"); other spans are dropped."""
+    label = " ".join(label.lower().replace("##", "").split())
+    normalised = {normalise_label(p): p for p in phrases}
+    if normalise_label(label) in normalised:
+        return normalise_label(label)
+    holders = [p for p in normalised if label and f" {label} " in f" {p} "]
+    return holders[0] if len(holders) == 1 else None
+
+
 class GroundingDinoObjects:
     """Objects detected in each image, prompted with the sample's nouns (+ LLM objects)."""
 
@@ -155,9 +168,12 @@ class GroundingDinoObjects:
 
         self.cfg, self.image_root, self.torch = cfg.object, image_root, torch
         try:
-            self.processor = AutoProcessor.from_pretrained(cfg.object.detector)
-            self.model = AutoModelForZeroShotObjectDetection.from_pretrained(cfg.object.detector)
-        except OSError as err:
+            local = cfg.object.local_files_only
+            self.processor = AutoProcessor.from_pretrained(cfg.object.detector,
+                                                           local_files_only=local)
+            self.model = AutoModelForZeroShotObjectDetection.from_pretrained(
+                cfg.object.detector, local_files_only=local)
+        except (OSError, ValueError) as err:
             raise EntityError(f"entities.object.detector={cfg.object.detector!r} cannot be "
                               f"loaded: {str(err).splitlines()[0]}") from None  # fmt: skip
         self.model.to(cfg.object.device).eval()
@@ -198,4 +214,4 @@ class GroundingDinoObjects:
             outputs, inputs["input_ids"], threshold=self.cfg.box_threshold,
             text_threshold=self.cfg.text_threshold, target_sizes=[image.size[::-1]])[0]
         names = found.get("text_labels", found.get("labels", []))
-        return list(dict.fromkeys(normalise_label(str(n)) for n in names if str(n).strip()))
+        return list(dict.fromkeys(filter(None, (match_phrase(str(n), labels) for n in names))))

@@ -86,13 +86,26 @@ class FeatureRequest:
             raise FeatureError(f"dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
 
     def key_fields(self) -> dict[str, Any]:
-        """The fields that change the numbers (the cache key); batch_size does not, but it
-        fixes the batches, so it is in too."""
+        """The fields that change the numbers (the cache key). batch_size is in: it fixes the
+        batches, hence the padding, hence the last bits. Layers only count for "coincide"."""
         fields = asdict(self)
         fields.pop("device")
         fields["kinds"] = sorted(self.kinds)
-        fields["layers"] = list(self.layers)
+        fields["layers"] = list(self.layers) if "coincide" in self.kinds else []
         return fields
+
+    def pass_fields(self) -> dict[str, Any]:
+        """The key fields of the forward pass itself, whatever it emits."""
+        fields = self.key_fields()
+        fields.pop("kinds")
+        fields.pop("layers")
+        return fields
+
+    def served_by(self, meta: Mapping[str, Any]) -> bool:
+        """Whether a finished feature set (its meta) holds everything this request asks for."""
+        done = meta["request"]
+        return (set(self.kinds) <= set(done["kinds"])
+                and ("coincide" not in self.kinds or list(self.layers) == done["layers"]))
 
 
 @dataclass(frozen=True)
@@ -166,8 +179,13 @@ class FeatureSet:
 
 
 def feature_key(pool_sha256: str, reference: Reference, request: FeatureRequest) -> str:
-    return sha256_json({"version": FEATURES_VERSION, "pool": pool_sha256,
-                        "reference": reference.fingerprint, "request": request.key_fields()})
+    """<pass>-<outputs>: sets from the same forward pass share the first part, so a request
+    can be served by a finished set that computed more kinds (see `extract_features`)."""
+    same_pass = sha256_json({"version": FEATURES_VERSION, "pool": pool_sha256,
+                             "reference": reference.fingerprint, "pass": request.pass_fields()})
+    outputs = sha256_json({"kinds": sorted(request.kinds),
+                           "layers": request.key_fields()["layers"]})
+    return f"{same_pass[:16]}-{outputs[:8]}"
 
 
 def chunk_ranges(n: int, chunk_size: int) -> list[tuple[int, int]]:
@@ -198,11 +216,18 @@ def extract_features(
     shard=None: compute every missing chunk, merge, return the FeatureSet.
     shard=i: compute only shard i of `num_shards` and return None (merging is left to a
     final call with shard=None, which then only merges), unless the set is already finished.
+    A finished set of the same pass with more kinds (e.g. COINCIDE's run with
+    extra_kinds=[last_token, answer_stats]) serves a request for fewer.
     """
-    folder = Path(cache_dir) / "features" / feature_key(pool_sha256, reference, request)[:24]
-    finished = _finished(folder)
-    if finished is not None:
-        return finished
+    if not records:
+        raise FeatureError("no records to extract features from")
+    key = feature_key(pool_sha256, reference, request)
+    root = Path(cache_dir) / "features"
+    for folder in [root / key, *sorted(root.glob(f"{key.split('-')[0]}-*"))]:
+        finished = _finished(folder)
+        if finished is not None and request.served_by(finished.meta):
+            return finished
+    folder = root / key
     chunks = chunk_ranges(len(records), request.chunk_size)
     todo = range(len(chunks)) if shard is None else shard_chunks(len(chunks), shard, num_shards)
     spec = {"pool_sha256": pool_sha256, "reference": reference.fingerprint,
@@ -254,7 +279,7 @@ def _merge(folder: Path, spec: dict[str, Any], request: FeatureRequest,
         shape = (spec["n"], *head.shape[1:])
         digest = hashlib.sha256(f"{head.dtype.str}{shape}".encode())
         target = folder / f"{kind}.npy"
-        tmp = folder / f"{TMP_PREFIX}{kind}.npy"
+        tmp = folder / f"{TMP_PREFIX}{kind}.{os.getpid()}.npy"
         merged = np.lib.format.open_memmap(tmp, mode="w+", dtype=head.dtype, shape=shape)
         for c, (start, stop) in enumerate(chunks):
             part = np.load(parts / _chunk_name(c) / f"{kind}.npy", allow_pickle=False)
@@ -434,7 +459,7 @@ class _Runner:
                hi: int) -> dict[str, np.ndarray]:
         torch = self.torch
         encoded = [self.encode(records[i], i) for i in range(lo, hi)]
-        pixels = [self.pixels(records[i], i) for i, e in zip(range(lo, hi), encoded) if e.image]
+        pixels = [self.pixels(records[lo + j], lo + j) for j, e in enumerate(encoded) if e.image]
         length = max(len(e.ids) for e in encoded)
         batch = len(encoded)
         ids = torch.full((batch, length), self.pad_id, dtype=torch.long)

@@ -104,7 +104,7 @@ def spherical_kmeans(
     else:
         centroids = _train_torch(sample, k, niter, seed, device="cuda")
     del sample
-    assignments = assign(features, centroids)
+    assignments = assign(features, centroids, device="cpu" if backend == "faiss-cpu" else "cuda")
     clustering = Clustering(assignments, centroids, key)
     if folder is None:
         return clustering
@@ -117,13 +117,23 @@ def spherical_kmeans(
     return Clustering(assignments, centroids, key, folder)
 
 
-def assign(features: np.ndarray, centroids: np.ndarray, block_rows: int = 8192) -> np.ndarray:
-    """Nearest centroid of every row by inner product (ties: the lowest centroid id)."""
+def assign(features: np.ndarray, centroids: np.ndarray, block_rows: int = 8192,
+           device: str = "cpu") -> np.ndarray:
+    """Nearest centroid of every row by inner product (ties: the lowest centroid id), in
+    float32, a block of rows at a time (on a GPU with device="cuda")."""
     cent = np.ascontiguousarray(centroids, dtype=np.float32)
     out = np.empty(len(features), dtype=np.int64)
+    if device == "cuda":
+        import torch
+
+        cent_gpu = torch.from_numpy(cent).to(device)
     for start in range(0, len(features), block_rows):
         block = np.asarray(features[start:start + block_rows], dtype=np.float32)
-        out[start:start + len(block)] = np.argmax(block @ cent.T, axis=1)
+        if device == "cuda":
+            scores = torch.from_numpy(block).to(device) @ cent_gpu.T
+            out[start:start + len(block)] = scores.argmax(dim=1).cpu().numpy()
+        else:
+            out[start:start + len(block)] = np.argmax(block @ cent.T, axis=1)
     return out
 
 

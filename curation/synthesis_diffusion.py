@@ -24,7 +24,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from configs.compose import choice
 from curation.fileio import atomic_directory, atomic_write_json, sha256_json
+from curation.synthesis_models import SynthesisError
 
 
 @dataclass
@@ -37,9 +39,22 @@ class UNetConfig:
     learning_rate: float = 1e-3
     max_train_images: int = 4000
     num_train_timesteps: int = 1000
+    # Variations only start from partly noised images, so training draws t below this share
+    # of the schedule: the capacity goes where SDEdit needs it (1.0 = the whole schedule).
+    train_max_noise: float = 0.6
+    # x0 = c_skip(t) * x_t / sqrt(abar_t) + c_out(t) * unet(x_t, t) (Karras et al.'s
+    # preconditioning, sigma_data 0.5). Off by default: after 150 CPU steps it kept shapes
+    # sharper than plain x0-prediction but let noise through (the net must learn to cancel
+    # it, an epsilon-like task); plain x0-prediction gives clean, softer images.
+    precondition: bool = False
+    # Which images the UNet sees how often: "rebalanced" draws each image with its samples'
+    # best DR pass probability (head-only images rarely, tail images always; floor 0.05), so
+    # the pool's head does not wash the scarce colours and shapes out of the variations of
+    # tail images; "uniform" draws every image alike.
+    train_weighting: str = choice("rebalanced", ("rebalanced", "uniform"))
     # Variation: noise to `strength` of the schedule, denoise with DDIM in `inference_steps`
     # steps over the whole schedule (so about strength * inference_steps are run).
-    strength: float = 0.45
+    strength: float = 0.3
     inference_steps: int = 40
     batch_size_generate: int = 64
 
@@ -53,6 +68,7 @@ class SDVariationConfig:
     inference_steps: int = 50
     device: str = "cuda"
     dtype: str = "float16"
+    local_files_only: bool = True
 
 
 def to_tensor(images: Sequence[Image.Image], resolution: int) -> torch.Tensor:
@@ -79,9 +95,29 @@ def _build_unet(cfg: UNetConfig) -> Any:
                        norm_num_groups=min(8, min(cfg.block_out_channels)))  # fmt: skip
 
 
+SIGMA_DATA = 0.5
+
+
+def predict_x0(unet: Any, x_t: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor,
+               precondition: bool) -> torch.Tensor:  # fmt: skip
+    """The UNet's estimate of the clean image (prediction_type="sample")."""
+    out = unet(x_t, t).sample
+    if not precondition:
+        return out
+    abar = alphas_cumprod.to(x_t.device)[t].view(-1, 1, 1, 1)
+    sigma2 = (1 - abar) / abar  # noise variance of x_t / sqrt(abar) = x0 + sigma * eps
+    c_skip = SIGMA_DATA**2 / (sigma2 + SIGMA_DATA**2)
+    c_out = sigma2.sqrt() * SIGMA_DATA / (sigma2 + SIGMA_DATA**2).sqrt()
+    return c_skip * x_t / abar.sqrt() + c_out * out
+
+
 def train_unet(images: Sequence[Image.Image], cfg: UNetConfig, seed: int, out_dir: Path,
-               progress: bool = False) -> dict[str, Any]:  # fmt: skip
-    """Train an x0-prediction UNet on the images; write it (safetensors) into out_dir."""
+               progress: bool = False,
+               weights: Sequence[float] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train an x0-prediction UNet on the images; write it (safetensors) into out_dir.
+
+    `weights` (one per image) make batches draw images in proportion to them.
+    """
     from diffusers import DDPMScheduler
 
     torch.manual_seed(seed)
@@ -90,17 +126,23 @@ def train_unet(images: Sequence[Image.Image], cfg: UNetConfig, seed: int, out_di
     scheduler = DDPMScheduler(num_train_timesteps=cfg.num_train_timesteps, prediction_type="sample")
     optimiser = torch.optim.AdamW(unet.parameters(), lr=cfg.learning_rate)
     generator = torch.Generator().manual_seed(seed)
+    draw = None if weights is None else torch.as_tensor(np.asarray(weights, np.float64))
     losses = []
     start = time.perf_counter()
     unet.train()
     for _ in tqdm(range(cfg.train_steps), desc="adr: train UNet", disable=not progress):
-        pick = torch.randint(0, data.shape[0], (cfg.batch_size,), generator=generator)
+        if draw is None:
+            pick = torch.randint(0, data.shape[0], (cfg.batch_size,), generator=generator)
+        else:
+            pick = torch.multinomial(draw, cfg.batch_size, replacement=True, generator=generator)
         x0 = data[pick]
         if torch.rand((), generator=generator) < 0.5:
             x0 = x0.flip(-1)  # horizontal flips: a cheap augmentation for small pools
         noise = torch.randn(x0.shape, generator=generator)
-        t = torch.randint(0, cfg.num_train_timesteps, (x0.shape[0],), generator=generator)
-        predicted = unet(scheduler.add_noise(x0, noise, t), t).sample
+        t = torch.randint(0, max(1, int(cfg.train_max_noise * cfg.num_train_timesteps)),
+                          (x0.shape[0],), generator=generator)  # fmt: skip
+        predicted = predict_x0(unet, scheduler.add_noise(x0, noise, t), t,
+                               scheduler.alphas_cumprod, cfg.precondition)
         loss = torch.nn.functional.mse_loss(predicted, x0)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -117,15 +159,18 @@ def train_unet(images: Sequence[Image.Image], cfg: UNetConfig, seed: int, out_di
 
 
 def cached_unet(images: Sequence[Image.Image], image_keys: Sequence[str], cfg: UNetConfig,
-                seed: int, cache_dir: Path,
-                progress: bool = False) -> tuple[Path, dict[str, Any]]:  # fmt: skip
-    """The trained UNet for these images and settings, trained once per pool."""
+                seed: int, cache_dir: Path, progress: bool = False,
+                weights: Sequence[float] | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+    """The trained UNet for these images, weights and settings, trained once per pool."""
     settings = {k: v for k, v in asdict(cfg).items()
-                if k not in ("strength", "inference_steps", "batch_size_generate")}  # fmt: skip
-    key = sha256_json({"config": settings, "seed": seed, "images": sha256_json(list(image_keys))})
+                if k not in ("strength", "inference_steps", "batch_size_generate",
+                             "train_weighting")}  # fmt: skip
+    rounded = None if weights is None else [round(float(w), 6) for w in weights]
+    key = sha256_json({"config": settings, "seed": seed, "images": sha256_json(list(image_keys)),
+                       "weights": rounded})
     out_dir = Path(cache_dir) / "adr_unet" / key[:16]
     if not (out_dir / "training.json").is_file():
-        train_unet(images, cfg, seed, out_dir, progress)
+        train_unet(images, cfg, seed, out_dir, progress, weights)
     return out_dir, json.loads((out_dir / "training.json").read_text())
 
 
@@ -165,7 +210,8 @@ class SDEditVariations:
         x = self.scheduler.add_noise(x0, noise, self.timesteps[:1].repeat(x0.shape[0]))
         with torch.inference_mode():
             for t in self.timesteps:
-                predicted = self.unet(x, t).sample
+                predicted = predict_x0(self.unet, x, t.repeat(x.shape[0]),
+                                       self.scheduler.alphas_cumprod, self.cfg.precondition)
                 x = self.scheduler.step(predicted, t, x, eta=0.0).prev_sample
         images = to_images(x)
         sizes = [im.size for im in sources for _ in range(n_candidates)]
@@ -183,9 +229,16 @@ class SDImageVariations:
         from diffusers import StableDiffusionImageVariationPipeline
 
         self.cfg = cfg
-        self.pipe = StableDiffusionImageVariationPipeline.from_pretrained(
-            cfg.model, revision=cfg.revision or None, torch_dtype=getattr(torch, cfg.dtype),
-            safety_checker=None, requires_safety_checker=False).to(cfg.device)
+        try:
+            self.pipe = StableDiffusionImageVariationPipeline.from_pretrained(
+                cfg.model, revision=cfg.revision or None, dtype=getattr(torch, cfg.dtype),
+                safety_checker=None, requires_safety_checker=False,
+                local_files_only=cfg.local_files_only).to(cfg.device)
+        except (OSError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise SynthesisError(f"params.synthesis.sd.model={cfg.model!r} cannot be loaded: "
+                                 f"{first}") from None
+        self.pipe.set_progress_bar_config(disable=True)
 
     def __call__(self, sources: Sequence[Image.Image], seeds: Sequence[int],
                  n_candidates: int) -> list[list[Image.Image]]:  # fmt: skip

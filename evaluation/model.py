@@ -50,7 +50,8 @@ class VlmdataLlava(lmms):
         if dtype not in DTYPES:
             raise EvalError(f"model dtype must be one of {'|'.join(DTYPES)}, got {dtype!r}")
         self._device = torch.device(device)
-        kwargs: dict[str, Any] = {"dtype": DTYPES[dtype], "local_files_only": True}
+        kwargs: dict[str, Any] = {"dtype": DTYPES[dtype], "device_map": {"": device},
+                                  "local_files_only": True}
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         processor = AutoProcessor.from_pretrained(pretrained, local_files_only=True)
@@ -62,7 +63,7 @@ class VlmdataLlava(lmms):
         self.processor = processor
         self.tokenizer = processor.tokenizer
         model = LlavaForConditionalGeneration.from_pretrained(pretrained, **kwargs)
-        self.llava = model.to(self._device).eval()
+        self.llava = model.eval()
         self.batch_size_per_gpu = int(batch_size)
         self.progress = progress
         self.pretrained = pretrained

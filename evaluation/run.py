@@ -23,6 +23,7 @@ import datetime
 import importlib.metadata
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,9 +64,14 @@ def run_eval(cfg: EvalConfig) -> EvalRun:
     reference = load_scores(cfg.reference) if cfg.reference else None
     run_dir = (Path(cfg.out_dir) if cfg.out_dir else DEFAULT_OUT_ROOT / checkpoint.name / cfg.suite)
     run_dir = run_dir.expanduser().resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_directory(run_dir / "tasks") as tmp:
-        run_tasks = materialize(cfg, tasks, tmp)
+    fresh = not run_dir.exists()
+    try:
+        with atomic_directory(run_dir / "tasks") as tmp:
+            run_tasks = materialize(cfg, tasks, tmp)
+    except BaseException:
+        if fresh:  # bad data: leave no empty run directory behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     run_tasks = [dataclasses.replace(t, yaml_path=run_dir / "tasks" / t.yaml_path.name)
                  for t in run_tasks]
     save_resolved(cfg, run_dir / "config.yaml")

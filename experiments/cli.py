@@ -12,8 +12,8 @@ import sys
 from experiments.commands import analyze as analyze_commands
 from experiments.commands import curate as curate_commands
 from experiments.commands import data as data_commands
-from experiments.commands import experiments as experiment_commands
 from experiments.commands import eval as eval_commands
+from experiments.commands import experiments as experiment_commands
 from experiments.commands import toyworld as toyworld_commands
 from experiments.commands import train as train_commands
 from experiments.errors import USER_ERRORS

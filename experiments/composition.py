@@ -47,5 +47,6 @@ def _object_rows(path: Path) -> list[list[str]]:
 def composition_summary(composition: dict[str, Counter]) -> dict[str, Any]:
     return {
         f"{kind}_entropy_bits": round(concept_entropy(counts), 4)
-        for kind, counts in composition.items() if counts
+        for kind, counts in composition.items()
+        if counts
     } | {f"n_{kind}s": len(counts) for kind, counts in composition.items() if counts}

@@ -3,11 +3,11 @@
 Anything else is a bug and keeps its traceback.
 """
 
+from configs.compose import ConfigError
 from curation.method import BudgetError
 from curation.records import PoolFormatError, RecordError
 from curation.registry import UnknownMethodError
 from curation.subset import SubsetError
-from configs.compose import ConfigError
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError,

@@ -21,6 +21,23 @@ from toyworld.make import world_id
 
 STAGES = ("pool", "curate", "train", "eval")
 EXPORT_DIR = "hf"  # training's export folder inside a training run
+# Settings that change where and how a stage reports, not what it computes: left out of keys.
+TRAIN_NOT_IN_KEY = (
+    "out_dir",
+    "subset",
+    "records",
+    "image_root",
+    "resume",
+    "export",
+    "wandb",
+    "loader.num_workers",
+    "loader.pin_memory",
+    "trainer.progress_bar",
+    "trainer.log_every_n_steps",
+    "trainer.checkpoint_every_n_steps",
+    "trainer.keep_checkpoints",
+)
+EVAL_NOT_IN_KEY = ("checkpoint", "out_dir", "reference", "resume", "wandb", "model.threads")
 
 
 @dataclass(frozen=True)
@@ -49,7 +66,10 @@ class RunPlan:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "label": self.label, "method": self.method, "budget": self.budget, "seed": self.seed,
+            "label": self.label,
+            "method": self.method,
+            "budget": self.budget,
+            "seed": self.seed,
             "dirs": {stage: job.out_dir for stage, job in self.jobs.items()},
             "keys": {stage: job.key for stage, job in self.jobs.items()},
         }
@@ -64,46 +84,89 @@ def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan
 
     pool_path, image_root, pool_key, pool_deps = _plan_pool(exp, store, plan, label)
 
-    curate_key = sha256_json({"pool": pool_key, "curation": curation,
-                              "on_error": exp.data.on_error})
+    curate_key = sha256_json(
+        {"pool": pool_key, "curation": curation, "on_error": exp.data.on_error}
+    )
     budget = "auto" if exp.curation.budget is None else f"{exp.curation.budget:g}"
-    curate_dir = store / "subsets" / f"{exp.curation.method}-b{budget}-s{exp.curation.seed}-{curate_key[:12]}"
-    plan.jobs["curate"] = Job("curate", curate_key, str(curate_dir), pool_deps, {
-        "curation": curation,
-        "pool": str(pool_path),
-        "image_root": str(image_root) if image_root else "",
-        "on_error": exp.data.on_error,
-        "cache_dir": str(store / "cache"),
-        "progress": exp.progress,
-        "wandb": _tracking(exp, group, label, "curate"),
-    }, label)
+    curate_dir = (
+        store
+        / "subsets"
+        / f"{exp.curation.method}-b{budget}-s{exp.curation.seed}-{curate_key[:12]}"
+    )
+    plan.jobs["curate"] = Job(
+        "curate",
+        curate_key,
+        str(curate_dir),
+        pool_deps,
+        {
+            "curation": curation,
+            "pool": str(pool_path),
+            "image_root": str(image_root) if image_root else "",
+            "on_error": exp.data.on_error,
+            "cache_dir": str(store / "cache"),
+            "progress": exp.progress,
+            "wandb": _tracking(exp, group, label, "curate"),
+        },
+        label,
+    )
 
     training = dataclasses.asdict(exp.training)
-    train_identity = _without(training, ("out_dir", "subset", "records", "image_root", "wandb"))
+    train_identity = _without(training, TRAIN_NOT_IN_KEY)
     train_key = sha256_json({"subset": curate_key, "training": train_identity})
     train_dir = store / "train" / f"{exp.training.method}-{train_key[:12]}"
-    training.update(out_dir=str(train_dir), subset=str(curate_dir), records="",
-                    image_root=str(image_root) if image_root else "", resume=True, export=True)
-    training["wandb"].update(mode=exp.wandb.mode, project=exp.wandb.project, group=group or exp.name,
-                             name=f"{label} train")
+    training.update(
+        out_dir=str(train_dir),
+        subset=str(curate_dir),
+        records="",
+        image_root=str(image_root) if image_root else "",
+        resume=True,
+        export=True,
+    )
+    training["wandb"].update(
+        mode=exp.wandb.mode,
+        project=exp.wandb.project,
+        group=group or exp.name,
+        name=f"{label} train",
+    )
     training["trainer"]["progress_bar"] = exp.progress
-    plan.jobs["train"] = Job("train", train_key, str(train_dir), (curate_key,), {
-        "training": training, "wandb": _tracking(exp, group, label, "train"),
-    }, label)
+    plan.jobs["train"] = Job(
+        "train",
+        train_key,
+        str(train_dir),
+        (curate_key,),
+        {
+            "training": training,
+            "wandb": _tracking(exp, group, label, "train"),
+        },
+        label,
+    )
 
     evaluation = dataclasses.asdict(exp.evaluation)
-    eval_identity = _without(evaluation, ("checkpoint", "out_dir", "reference", "wandb", "resume"))
+    eval_identity = _without(evaluation, EVAL_NOT_IN_KEY)
     eval_key = sha256_json({"checkpoint": train_key, "evaluation": eval_identity})
     eval_dir = store / "eval" / f"{exp.evaluation.suite or 'suite'}-{eval_key[:12]}"
-    evaluation.update(checkpoint=str(train_dir / EXPORT_DIR), out_dir=str(eval_dir), reference="",
-                      resume=True)
-    if exp.data.kind == "toyworld" and not evaluation["data_root"]:
+    evaluation.update(
+        checkpoint=str(train_dir / EXPORT_DIR), out_dir=str(eval_dir), reference="", resume=True
+    )
+    if exp.data.kind == "toyworld":  # the benchmarks of the world the pool came from
         evaluation["data_root"] = str(image_root)
-    evaluation["wandb"].update(mode=exp.wandb.mode, project=exp.wandb.project,
-                               group=group or exp.name, name=f"{label} eval")
-    plan.jobs["eval"] = Job("eval", eval_key, str(eval_dir), (train_key,), {
-        "evaluation": evaluation, "wandb": _tracking(exp, group, label, "eval"),
-    }, label)
+    evaluation["wandb"].update(
+        mode=exp.wandb.mode,
+        project=exp.wandb.project,
+        group=group or exp.name,
+        name=f"{label} eval",
+    )
+    plan.jobs["eval"] = Job(
+        "eval",
+        eval_key,
+        str(eval_dir),
+        (train_key,),
+        {
+            "evaluation": evaluation,
+            "wandb": _tracking(exp, group, label, "eval"),
+        },
+        label,
+    )
     return plan
 
 
@@ -112,9 +175,17 @@ def _plan_pool(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str):
         world = copy.deepcopy(exp.data.toyworld)
         key = world_id(world)
         world.out_dir = str(store / "worlds" / f"toyworld-{key[:12]}")
-        plan.jobs["pool"] = Job("pool", key, world.out_dir, (), {
-            "toyworld": dataclasses.asdict(world), "progress": exp.progress,
-        }, label)
+        plan.jobs["pool"] = Job(
+            "pool",
+            key,
+            world.out_dir,
+            (),
+            {
+                "toyworld": dataclasses.asdict(world),
+                "progress": exp.progress,
+            },
+            label,
+        )
         return Path(world.out_dir) / "pool.json", Path(world.out_dir), key, (key,)
     if not exp.data.pool:
         raise FileNotFoundError("data.pool is not set: point it at a LLaVA JSON/JSONL file")
@@ -128,12 +199,23 @@ def _plan_pool(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str):
 
 
 def _tracking(exp: ExperimentConfig, group: str, label: str, job_type: str) -> dict[str, Any]:
-    return {**dataclasses.asdict(exp.wandb), "group": group or exp.name,
-            "name": f"{label} {job_type}", "job_type": job_type}
+    return {
+        **dataclasses.asdict(exp.wandb),
+        "group": group or exp.name,
+        "name": f"{label} {job_type}",
+        "job_type": job_type,
+    }
 
 
-def _without(config: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in keys}
+def _without(config: dict[str, Any], dotted: tuple[str, ...]) -> dict[str, Any]:
+    kept = copy.deepcopy(config)
+    for path in dotted:
+        *parents, leaf = path.split(".")
+        node = kept
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(leaf, None)
+    return kept
 
 
 def _label(method: str, budget: float | None, seed: int) -> str:

@@ -14,8 +14,9 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 
-def composition_figure(compositions: Mapping[str, Mapping[str, Counter]], title: str,
-                       top: int = 25) -> Figure | None:
+def composition_figure(
+    compositions: Mapping[str, Mapping[str, Counter]], title: str, top: int = 25
+) -> Figure | None:
     """Share of each skill and of the most frequent object concepts, one bar group per subset."""
     kinds = [k for k in ("skill", "object") if any(c.get(k) for c in compositions.values())]
     if not kinds:
@@ -32,8 +33,9 @@ def composition_figure(compositions: Mapping[str, Mapping[str, Counter]], title:
             counts = composition.get(kind, Counter())
             n = sum(counts.values()) or 1
             ax.bar(x + i * width, [counts.get(name, 0) / n for name in names], width, label=label)
-        ax.set_xticks(x + width * (len(compositions) - 1) / 2, names, rotation=60, ha="right",
-                      fontsize=7)
+        ax.set_xticks(
+            x + width * (len(compositions) - 1) / 2, names, rotation=60, ha="right", fontsize=7
+        )
         ax.set_ylabel(f"share of {kind} mentions")
         ax.set_title(f"{title}: {kind}s" + (f" (top {top})" if len(total) > top else ""))
         ax.legend(fontsize=7, ncol=3)
@@ -45,8 +47,10 @@ def budget_curve_figure(rows: Sequence[Mapping[str, Any]], measure: str = "relat
     """Relative performance vs budget per method: mean over seeds with min-max and std bars."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method in sorted({r["method"] for r in rows}):
-        points = sorted((r for r in rows if r["method"] == method and r["budget"] is not None),
-                        key=lambda r: r["budget"])
+        points = sorted(
+            (r for r in rows if r["method"] == method and r["budget"] is not None),
+            key=lambda r: r["budget"],
+        )
         if not points:
             continue
         x = [p["budget"] for p in points]
@@ -70,8 +74,14 @@ def head_tail_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(rows)), 4.5))
     x = np.arange(len(rows))
     for offset, part in ((-0.2, "head"), (0.2, "tail")):
-        ax.bar(x + offset, [r[part]["mean"] for r in rows], 0.4,
-               yerr=[r[part]["std"] for r in rows], capsize=3, label=part)
+        ax.bar(
+            x + offset,
+            [r[part]["mean"] for r in rows],
+            0.4,
+            yerr=[r[part]["std"] for r in rows],
+            capsize=3,
+            label=part,
+        )
     ax.set_xticks(x, [r["name"] for r in rows], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("mean score over tasks")
     ax.set_title("head vs tail scores (mean ± std over seeds)")

@@ -38,8 +38,11 @@ def load_runs(sweep_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def summarise(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per (method, budget) with seed statistics of every headline number."""
     reference_method = plan["sweep"].get("reference", "")
-    references = {r["seed"]: r["scores"] for r in runs
-                  if r["method"] == reference_method and r["scores"] is not None}
+    references = {
+        r["seed"]: r["scores"]
+        for r in runs
+        if r["method"] == reference_method and r["scores"] is not None
+    }
     groups: dict[tuple[str, Any], list[Mapping[str, Any]]] = defaultdict(list)
     for run in runs:
         if run["scores"] is not None:
@@ -57,8 +60,11 @@ def summarise(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> lis
             if reference is None and references:
                 reference = next(iter(references.values()))
             if reference is not None:
-                for part, name in (("score", "relative"), ("head", "relative_head"),
-                                   ("tail", "relative_tail")):
+                for part, name in (
+                    ("score", "relative"),
+                    ("head", "relative_head"),
+                    ("tail", "relative_tail"),
+                ):
                     rp = relative_performance(scores, reference, part).value
                     if rp is not None:
                         values[name].append(rp)
@@ -66,25 +72,49 @@ def summarise(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> lis
                 if mrg is not None:
                     values["mrg_pct"].append(100 * mrg)
         size = _subset_size(members[0])
-        rows.append({
-            "name": method if budget is None else f"{method} @{budget:g}",
-            "method": method, "budget": budget, "seeds": sorted(r["seed"] for r in members),
-            "size": size,
-            **{k: _stats(v) for k, v in values.items()},
-            "tasks": _per_task(members),
-        })
+        rows.append(
+            {
+                "name": method if budget is None else f"{method} @{budget:g}",
+                "method": method,
+                "budget": budget,
+                "seeds": sorted(r["seed"] for r in members),
+                "size": size,
+                **{k: _stats(v) for k, v in values.items()},
+                "tasks": _per_task(members),
+            }
+        )
     rows.sort(key=lambda r: (r["method"] != reference_method, r["method"], r["budget"] or 0))
     return rows
 
 
 def comparison_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    header = ["method", "size", "seeds", "overall", "head", "tail", "rel. perf. %",
-              "rel. head %", "rel. tail %", "MRG %"]
+    header = [
+        "method",
+        "size",
+        "seeds",
+        "overall",
+        "head",
+        "tail",
+        "rel. perf. %",
+        "rel. head %",
+        "rel. tail %",
+        "MRG %",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = [r["name"], str(r["size"] or "-"), str(len(r["seeds"]))]
-        cells += [_pm(r.get(k)) for k in ("overall", "head", "tail", "relative", "relative_head",
-                                          "relative_tail", "mrg_pct")]
+        cells += [
+            _pm(r.get(k))
+            for k in (
+                "overall",
+                "head",
+                "tail",
+                "relative",
+                "relative_head",
+                "relative_tail",
+                "mrg_pct",
+            )
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -95,8 +125,9 @@ def task_table(rows: Sequence[Mapping[str, Any]]) -> str:
         tasks += [t for t in r["tasks"] if t not in tasks]
     lines = ["| method | " + " | ".join(tasks) + " |", "|" + "---|" * (len(tasks) + 1)]
     for r in rows:
-        lines.append("| " + r["name"] + " | "
-                     + " | ".join(_pm(r["tasks"].get(t)) for t in tasks) + " |")
+        lines.append(
+            "| " + r["name"] + " | " + " | ".join(_pm(r["tasks"].get(t)) for t in tasks) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -108,12 +139,16 @@ def write_report(sweep_dir: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     figures = {}
     if any(r["budget"] is not None and "relative" in r for r in rows):
-        plots.save(plots.budget_curve_figure([r for r in rows if "relative" in r]),
-                   out / "relative_vs_budget.png")
+        plots.save(
+            plots.budget_curve_figure([r for r in rows if "relative" in r]),
+            out / "relative_vs_budget.png",
+        )
         figures["Relative performance vs budget"] = "relative_vs_budget.png"
     if any("head" in r and "tail" in r for r in rows):
-        plots.save(plots.head_tail_figure([r for r in rows if "head" in r and "tail" in r]),
-                   out / "head_tail.png")
+        plots.save(
+            plots.head_tail_figure([r for r in rows if "head" in r and "tail" in r]),
+            out / "head_tail.png",
+        )
         figures["Head vs tail"] = "head_tail.png"
     compositions = _compositions(runs)
     figure = plots.composition_figure(compositions, "subset composition")
@@ -123,19 +158,32 @@ def write_report(sweep_dir: str | Path) -> Path:
     figures.update(_rank_frequency(runs, out))
 
     missing = [r["label"] for r in runs if r["scores"] is None]
-    text = [f"# Sweep report: {plan['sweep'].get('name', sweep_dir.name)}", "",
-            f"{len(runs) - len(missing)} of {len(runs)} runs scored; suite "
-            f"`{_suite(runs)}`; relative measures vs `{plan['sweep'].get('reference') or '-'}` "
-            "(same seed). Values are mean ± std over seeds [min..max].", "",
-            "## Comparison", "", comparison_table(rows), "## Per task (overall score)", "",
-            task_table(rows)]
+    text = [
+        f"# Sweep report: {plan['sweep'].get('name', sweep_dir.name)}",
+        "",
+        f"{len(runs) - len(missing)} of {len(runs)} runs scored; suite "
+        f"`{_suite(runs)}`; relative measures vs `{plan['sweep'].get('reference') or '-'}` "
+        "(same seed). Values are mean ± std over seeds [min..max].",
+        "",
+        "## Comparison",
+        "",
+        comparison_table(rows),
+        "## Per task (overall score)",
+        "",
+        task_table(rows),
+    ]
     composition_rows = {label: composition_summary(c) for label, c in compositions.items()}
     if composition_rows:
-        text += ["## Subset composition", "", "| subset | " + " | ".join(
-            next(iter(composition_rows.values()))) + " |",
-            "|" + "---|" * (1 + len(next(iter(composition_rows.values()))))]
-        text += ["| " + label + " | " + " | ".join(str(v) for v in row.values()) + " |"
-                 for label, row in composition_rows.items()]
+        text += [
+            "## Subset composition",
+            "",
+            "| subset | " + " | ".join(next(iter(composition_rows.values()))) + " |",
+            "|" + "---|" * (1 + len(next(iter(composition_rows.values())))),
+        ]
+        text += [
+            "| " + label + " | " + " | ".join(str(v) for v in row.values()) + " |"
+            for label, row in composition_rows.items()
+        ]
         text.append("")
     for title, name in figures.items():
         text += [f"## {title}", "", f"![{title}]({name})", ""]
@@ -171,15 +219,19 @@ def _rank_frequency(runs: Sequence[Mapping[str, Any]], out: Path) -> dict[str, s
             continue
         done.add(run["method"])
         name = f"rank_frequency_{run['method']}.png"
-        if rank_frequency_before_after(Path(run["dirs"]["pool"]), Path(run["dirs"]["curate"]),
-                                       out / name):
+        if rank_frequency_before_after(
+            Path(run["dirs"]["pool"]), Path(run["dirs"]["curate"]), out / name
+        ):
             figures[f"Rank-frequency before/after: {run['method']}"] = name
     return figures
 
 
 def _mean_over_tasks(scores: Mapping[str, Any], part: str) -> float | None:
-    values = [e[part] for e in scores["tasks"].values()
-              if e.get("status") == "scored" and isinstance(e.get(part), (int, float))]
+    values = [
+        e[part]
+        for e in scores["tasks"].values()
+        if e.get("status") == "scored" and isinstance(e.get(part), (int, float))
+    ]
     return sum(values) / len(values) if values else None
 
 
@@ -204,8 +256,13 @@ def _suite(runs: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
-    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values), "n": len(values)}
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
 
 
 def _pm(stats: Mapping[str, float] | None) -> str:

@@ -79,7 +79,9 @@ def _curate(job: Job) -> dict[str, Any]:
     spec = job.spec
     cfg = compose_node(CurationConfig, spec["curation"], "curation")
     method_cls = get_method(cfg.method)
-    method = method_cls(compose_node(method_cls.Params, spec["curation"]["params"], "curation.params"))
+    method = method_cls(
+        compose_node(method_cls.Params, spec["curation"]["params"], "curation.params")
+    )
     subset = curate(
         method,
         pool_path=spec["pool"],

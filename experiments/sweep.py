@@ -25,16 +25,30 @@ class JobGraph:
                 self.jobs[job.key] = job
             elif plan.label not in self.jobs[job.key].label.split(" | "):
                 shared = self.jobs[job.key]
-                self.jobs[job.key] = Job(shared.stage, shared.key, shared.out_dir, shared.deps,
-                                         shared.spec, f"{shared.label} | {plan.label}")
+                self.jobs[job.key] = Job(
+                    shared.stage,
+                    shared.key,
+                    shared.out_dir,
+                    shared.deps,
+                    shared.spec,
+                    f"{shared.label} | {plan.label}",
+                )
 
     def by_stage(self) -> list[tuple[str, list[Job]]]:
         return [(stage, [j for j in self.jobs.values() if j.stage == stage]) for stage in STAGES]
 
     def describe(self) -> dict[str, Any]:
         return {
-            "jobs": [{"stage": j.stage, "key": j.key, "out_dir": j.out_dir, "deps": list(j.deps),
-                      "label": j.label} for j in self.jobs.values()],
+            "jobs": [
+                {
+                    "stage": j.stage,
+                    "key": j.key,
+                    "out_dir": j.out_dir,
+                    "deps": list(j.deps),
+                    "label": j.label,
+                }
+                for j in self.jobs.values()
+            ],
             "runs": [run.describe() for run in self.runs],
         }
 
@@ -49,17 +63,33 @@ def sweep_graph(sweep: SweepConfig) -> JobGraph:
         seeded = [f"curation.seed={seed}", f"training.seed={seed}", *sweep.overrides]
         if sweep.reference:
             exp = experiment_config(sweep.experiment, [f"curation={sweep.reference}", *seeded])
-            graph.add(plan_run(exp, label=f"{sweep.reference} s{seed}", group=sweep.name))
+            graph.add(
+                _named(
+                    plan_run(exp, label=f"{sweep.reference} s{seed}", group=sweep.name),
+                    sweep.reference,
+                )
+            )
         for method in sweep.methods:
             probe = experiment_config(sweep.experiment, [f"curation={method}", *seeded])
             budgets = [None] if probe.curation.budget is None else sweep.budgets
             for budget in budgets:
                 extra = [] if budget is None else [f"curation.budget={budget}"]
-                exp = probe if budget is None else experiment_config(
-                    sweep.experiment, [f"curation={method}", *seeded, *extra])
+                exp = (
+                    probe
+                    if budget is None
+                    else experiment_config(
+                        sweep.experiment, [f"curation={method}", *seeded, *extra]
+                    )
+                )
                 label = f"{method}" + ("" if budget is None else f" b{budget:g}") + f" s{seed}"
-                graph.add(plan_run(exp, label=label, group=sweep.name))
+                graph.add(_named(plan_run(exp, label=label, group=sweep.name), method))
     return graph
+
+
+def _named(plan: RunPlan, config_name: str) -> RunPlan:
+    """Runs are grouped by the curation config they used (e.g. coincide_toyworld)."""
+    plan.method = config_name
+    return plan
 
 
 def sweep_dir(sweep: SweepConfig) -> Path:

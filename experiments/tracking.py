@@ -31,9 +31,14 @@ def stage_run(job: Job, run_dir: Path, config: Mapping[str, Any]) -> Iterator[An
         for key in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
             Path(os.environ[key]).mkdir(parents=True, exist_ok=True)
         run = wandb.init(
-            project=tracking["project"], entity=tracking["entity"] or None,
-            group=tracking["group"], name=tracking["name"], job_type=tracking["job_type"],
-            dir=str(run_dir), config=dict(config), reinit="finish_previous",
+            project=tracking["project"],
+            entity=tracking["entity"] or None,
+            group=tracking["group"],
+            name=tracking["name"],
+            job_type=tracking["job_type"],
+            dir=str(run_dir),
+            config=dict(config),
+            reinit="finish_previous",
         )
         try:
             yield run
@@ -52,17 +57,21 @@ def curate_tracking(job: Job, subset: Subset) -> None:
         from experiments.plots import composition_figure
 
         counts = subset.manifest["counts"]
-        run.summary.update({
-            "curate/selected": counts["selected"], "curate/pool": counts["pool"],
-            "curate/fraction": counts["fraction_of_pool"],
-            **{f"curate/{k}_s": v for k, v in subset.manifest["timings_s"].items()},
-            **{f"curate/{k}": v for k, v in composition_summary(composition).items()},
-        })
+        run.summary.update(
+            {
+                "curate/selected": counts["selected"],
+                "curate/pool": counts["pool"],
+                "curate/fraction": counts["fraction_of_pool"],
+                **{f"curate/{k}_s": v for k, v in subset.manifest["timings_s"].items()},
+                **{f"curate/{k}": v for k, v in composition_summary(composition).items()},
+            }
+        )
         figure = composition_figure({job.label: composition}, title=f"composition: {job.label}")
         if figure is not None:
             run.log({"curate/composition": wandb.Image(figure)})
-        artifact = wandb.Artifact(f"subset-{job.key[:12]}", type="subset",
-                                  metadata={"label": job.label, "counts": counts})
+        artifact = wandb.Artifact(
+            f"subset-{job.key[:12]}", type="subset", metadata={"label": job.label, "counts": counts}
+        )
         for name in (MANIFEST, INDICES):
             artifact.add_file(str(subset.path / name))
         run.log_artifact(artifact)

@@ -104,6 +104,7 @@ class WandbConfig:
     project: str = "vlmdata"
     name: str = ""  # default: the run directory's name
     group: str = ""
+    job_type: str = "train"
     tags: list[str] = field(default_factory=list)
 
 

@@ -65,7 +65,7 @@ class LlavaDataset(Dataset):
                 position = int(self.positions[index]) if self.positions is not None else index
                 reason = "image_missing" if "no image file" in str(exc) else "image_unreadable"
                 problem = Problem(reason, str(exc))
-                raise RecordError(self.records_path, position, record, problem) from None
+                raise RecordError(self.records_path, position, record.get("id"), problem) from None
             square = expand_to_square(image, self.background)
             pixels = self.image_processor(square, return_tensors="pt")["pixel_values"][0]
         encoded = self.encoder(record)

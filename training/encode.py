@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from configs.compose import ConfigError
 from training.template import IMAGE_TOKEN, render_record
 
 IGNORE_INDEX = -100
@@ -37,8 +38,8 @@ class ConversationEncoder:
         self.image_seq_length = image_seq_length
         self.model_max_length = model_max_length
         if model_max_length <= image_seq_length:
-            raise ValueError(f"model_max_length={model_max_length} leaves no room for text after "
-                             f"the {image_seq_length} image positions")
+            raise ConfigError(f"config key 'model.model_max_length' ({model_max_length}) leaves "
+                              f"no room for text after the {image_seq_length} image positions")
 
     def __call__(self, record: Mapping[str, Any]) -> Encoded:
         rendered = render_record(record, self.tokenizer.eos_token)
@@ -53,8 +54,8 @@ class ConversationEncoder:
         truncated = len(ids) > self.model_max_length
         if truncated:
             if image_end > self.model_max_length:
-                raise ValueError(f"model_max_length={self.model_max_length} cuts into the image "
-                                 f"positions (they end at {image_end})")
+                raise ConfigError(f"config key 'model.model_max_length' ({self.model_max_length}) "
+                                  f"cuts into the image positions (they end at {image_end})")
             ids, labels = ids[: self.model_max_length], labels[: self.model_max_length]
         return Encoded(torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long),
                        truncated)

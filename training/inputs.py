@@ -24,26 +24,23 @@ class TrainingInputs:
     pool_path: Path | None = None  # the pool a subset was drawn from
 
 
-def _pool_of(subset: str) -> Path | None:
-    if not subset:
-        return None
-    pool = read_subset(subset).manifest.get("pool", {}).get("path")
-    return Path(str(pool)) if pool else None
-
-
-def resolve_inputs(subset: str = "", records: str = "", image_root: str = "") -> tuple[Path, Path]:
-    """(records file, image root). A subset's images default to its pool's folder (ToyWorld's
-    layout); a records file's to its own folder."""
+def resolve_inputs(subset: str = "", records: str = "", image_root: str = ""
+                   ) -> tuple[Path, Path, Path | None]:
+    """(records file, image root, pool file or None). A subset's images default to its pool's
+    folder (ToyWorld's layout); a records file's to its own folder."""
     if bool(subset) == bool(records):
         raise ConfigError("give exactly one of subset=DIR or records=PATH (with image_root=DIR)")
+    pool_path = None
     if subset:
         found = read_subset(subset)
         records_path = found.records_path
-        default_root = Path(str(found.manifest.get("pool", {}).get("path", records_path))).parent
+        pool = found.manifest.get("pool", {}).get("path")
+        pool_path = Path(str(pool)) if pool else None
+        default_root = (pool_path or records_path).parent
     else:
         records_path = Path(records)
         default_root = records_path.parent
-    return records_path, Path(image_root) if image_root else default_root
+    return records_path, Path(image_root) if image_root else default_root, pool_path
 
 
 def load_training_inputs(subset: str = "", records: str = "", image_root: str = "",
@@ -54,7 +51,7 @@ def load_training_inputs(subset: str = "", records: str = "", image_root: str = 
     With `verify_images` every image is opened once here, so a missing or corrupt file stops
     the run before training (on_error=raise) or is counted and left out (on_error=skip).
     """
-    records_path, root = resolve_inputs(subset, records, image_root)
+    records_path, root, pool_path = resolve_inputs(subset, records, image_root)
     if not root.is_dir():
         raise NotADirectoryError(f"image root is not a directory: {root}")
     result = load_records(records_path, image_root=root if verify_images else None,
@@ -63,4 +60,4 @@ def load_training_inputs(subset: str = "", records: str = "", image_root: str = 
         raise ConfigError(f"{records_path}: no valid records to train on "
                           f"({result.n_read} read, skipped: {result.skipped or 'none'})")
     return TrainingInputs(result.records, result.positions, records_path, root, result.skipped,
-                          result.n_read, _pool_of(subset))
+                          result.n_read, pool_path)

@@ -39,6 +39,7 @@ class LlavaFinetune(pl.LightningModule):
         self.strict_loading = False  # checkpoints hold only the trainable weights
         self._batches_in_epoch = 0
         self._rng_to_restore: dict[str, Any] | None = None
+        self.resumed_at_step: int | None = None
         self.counters = {"samples": 0, "tokens": 0, "truncated": 0, "skipped": 0}
         self.step_losses: list[float] = []  # mean micro-batch loss of each optimizer step
         self._micro_losses: list[float] = []
@@ -73,7 +74,7 @@ class LlavaFinetune(pl.LightningModule):
 
     def on_train_start(self) -> None:
         if self._rng_to_restore is not None:
-            pass
+            _set_rng_states(self._rng_to_restore)
             self._rng_to_restore = None
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
@@ -121,6 +122,7 @@ class LlavaFinetune(pl.LightningModule):
             "epoch": self.current_epoch,
             "batches_in_epoch": self._batches_in_epoch,
             "counters": dict(self.counters),
+            "step_losses": list(self.step_losses),
             "rng": _get_rng_states(),
         }
 
@@ -129,7 +131,9 @@ class LlavaFinetune(pl.LightningModule):
         if state is None:
             return
         self._batches_in_epoch = int(state["batches_in_epoch"])
+        self.resumed_at_step = int(checkpoint.get("global_step", 0))
         self.counters.update(state["counters"])
+        self.step_losses = [float(x) for x in state.get("step_losses", [])]
         self._rng_to_restore = state["rng"]
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
         if datamodule is not None and hasattr(datamodule, "resume_at"):

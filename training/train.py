@@ -64,15 +64,20 @@ class TrainResult:
     summary: dict[str, Any]
 
 
-def plan_batches(cfg: TrainingConfig, n_records: int) -> BatchPlan:
-    """Accumulation from global batch = devices x nodes x per-device batch x accumulation."""
-    world = cfg.trainer.devices * cfg.trainer.num_nodes
-    per_step = world * cfg.loader.per_device_batch_size
-    if cfg.trainer.global_batch_size % per_step:
+def gradient_accumulation(cfg: TrainingConfig) -> int:
+    """global batch = devices x nodes x per-device batch x accumulation; ConfigError otherwise."""
+    per_step = cfg.trainer.devices * cfg.trainer.num_nodes * cfg.loader.per_device_batch_size
+    if per_step <= 0 or cfg.trainer.global_batch_size % per_step:
         raise ConfigError(
             f"config key 'trainer.global_batch_size' ({cfg.trainer.global_batch_size}) must be a "
             f"multiple of devices x num_nodes x loader.per_device_batch_size ({per_step})")
-    accumulate = cfg.trainer.global_batch_size // per_step
+    return cfg.trainer.global_batch_size // per_step
+
+
+def plan_batches(cfg: TrainingConfig, n_records: int) -> BatchPlan:
+    """Accumulation, batches and optimizer steps of a run over `n_records` records."""
+    world = cfg.trainer.devices * cfg.trainer.num_nodes
+    accumulate = gradient_accumulation(cfg)
     batches = math.ceil(math.ceil(n_records / world) / cfg.loader.per_device_batch_size)
     steps_per_epoch = math.ceil(batches / accumulate)
     total = steps_per_epoch * cfg.trainer.epochs
@@ -88,6 +93,7 @@ def train(cfg: TrainingConfig, callbacks: Sequence[pl.Callback] = ()) -> TrainRe
     """
     if not cfg.out_dir:
         raise ConfigError("config key 'out_dir' is required: set it with out_dir=DIR")
+    gradient_accumulation(cfg)  # a bad batch config fails before any data is read
     run_dir = Path(cfg.out_dir)
     if cfg.resume and (run_dir / SUMMARY).is_file():
         summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
@@ -151,7 +157,15 @@ def train(cfg: TrainingConfig, callbacks: Sequence[pl.Callback] = ()) -> TrainRe
                                    dtype=_export_dtype(cfg, module.model),
                                    metadata={"summary": summary, "config": resolved_dict(cfg)})
         atomic_write_json(run_dir / SUMMARY, summary)  # last: marks the run finished
+    _finish_wandb(trainer)
     return TrainResult(run_dir, export_dir, trainer.global_step, summary)
+
+
+def _finish_wandb(trainer: pl.Trainer) -> None:
+    """Close this run's W&B run, so that the next stage in this process starts its own."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish()
 
 
 def _tokenizer_texts(cfg: TrainingConfig, inputs: TrainingInputs):
@@ -186,6 +200,7 @@ def _loggers(cfg: TrainingConfig, run_dir: Path) -> list[Logger]:
             project=cfg.wandb.project,
             name=cfg.wandb.name or run_dir.name,
             group=cfg.wandb.group or None,
+            job_type=cfg.wandb.job_type or None,
             tags=list(cfg.wandb.tags) or None,
             save_dir=str(run_dir),
             offline=cfg.wandb.mode == "offline",
@@ -223,6 +238,7 @@ def _summary(cfg: TrainingConfig, inputs: TrainingInputs, plan: BatchPlan, train
              module: LlavaFinetune, counters: dict[str, int], elapsed: float,
              resumed: str | None) -> dict[str, Any]:
     losses = module.step_losses
+    session_steps = trainer.global_step - (module.resumed_at_step or 0)
     return {
         "method": cfg.method,
         "global_step": int(trainer.global_step),
@@ -238,6 +254,6 @@ def _summary(cfg: TrainingConfig, inputs: TrainingInputs, plan: BatchPlan, train
         "loss_first": losses[0] if losses else None,
         "loss_last": losses[-1] if losses else None,
         "seconds": round(elapsed, 3),
-        "steps_per_s_this_session": round(len(losses) / elapsed, 4) if elapsed else None,
+        "steps_per_s_this_session": round(session_steps / elapsed, 4) if elapsed else None,
         "resumed_from": resumed,
     }

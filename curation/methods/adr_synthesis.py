@@ -31,7 +31,7 @@ from curation.entities import EntityConfig
 from curation.entities_table import EntityTable
 from curation.fileio import atomic_open, atomic_write_json, sha256_json
 from curation.method import CurationContext, CurationMethod, Selection
-from curation.methods.adr_rebalance import AdrRebalance, RebalanceParams
+from curation.methods.adr_rebalance import AdrRebalance, RebalanceParams, pass_probability
 from curation.records import validate_record
 from curation.synthesis_candidates import draw_sources, tail_candidates
 from curation.synthesis_diffusion import (
@@ -134,7 +134,7 @@ def synthesise(ctx: CurationContext, tables: Mapping[str, EntityTable], taus: Ma
     if pending:
         start = time.perf_counter()
         reference = _reference(ctx, params)
-        generate, info = _generator(ctx, params)
+        generate, info = _generator(ctx, params, image_weights(tables, taus))
         embed = reference.embed if params.embedder == "reference" else ClipEmbedder(
             params.clip_model, params.device, params.local_files_only).embed
         writer = _writer(params, entities)
@@ -160,6 +160,19 @@ def synthesise(ctx: CurationContext, tables: Mapping[str, EntityTable], taus: Ma
     return records, details
 
 
+MIN_TRAIN_WEIGHT = 0.05
+
+
+VISUAL_PERSPECTIVES = ("object", "co_occurrence")
+
+
+def image_weights(tables: Mapping[str, EntityTable], taus: Mapping[str, int]) -> np.ndarray:
+    """Per sample: its highest DR pass probability over the visual perspectives (all
+    perspectives when none of them was extracted): how scarce its image's content is."""
+    chosen = [k for k in tables if k in VISUAL_PERSPECTIVES] or list(tables)
+    return np.max(np.column_stack([pass_probability(tables[k], taus[k]) for k in chosen]), axis=1)
+
+
 def _seed(seed: int, source: int, repeat: int) -> int:
     return int(np.random.SeedSequence([seed, source, repeat]).generate_state(1)[0])
 
@@ -178,15 +191,22 @@ def _reference(ctx: CurationContext, params: SynthesisParams) -> ReferenceLVLM:
     return ReferenceLVLM(name, params.device, params.local_files_only, params.batch_size)
 
 
-def _generator(ctx: CurationContext, params: SynthesisParams) -> tuple[Any, dict[str, Any]]:
+def _generator(ctx: CurationContext, params: SynthesisParams,
+               weights: np.ndarray) -> tuple[Any, dict[str, Any]]:  # fmt: skip
     if params.generator == "sd_image_variation":
         return SDImageVariations(params.sd), {}
     start = time.perf_counter()
-    with_image = [i for i, r in enumerate(ctx.records) if "image" in r]
-    names = sorted({ctx.records[i]["image"] for i in with_image})
+    per_image: dict[str, float] = {}
+    for record, weight in zip(ctx.records, weights.tolist(), strict=True):
+        if "image" in record:
+            per_image[record["image"]] = max(weight, per_image.get(record["image"], 0.0))
+    names = sorted(per_image)
     chosen = [names[i] for i in training_subset(len(names), params.unet.max_train_images, 0)]
+    image_weights = None
+    if params.unet.train_weighting == "rebalanced":
+        image_weights = [max(MIN_TRAIN_WEIGHT, per_image[name]) for name in chosen]
     unet_dir, training = cached_unet(_LazyImages(ctx, chosen), chosen, params.unet, ctx.seed,
-                                     ctx.cache_dir, ctx.progress)  # fmt: skip
+                                     ctx.cache_dir, ctx.progress, image_weights)  # fmt: skip
     info = {"unet_dir": str(unet_dir), "unet_training": training,
             "unet_train_s": time.perf_counter() - start}  # fmt: skip
     return SDEditVariations(unet_dir, params.unet), info

@@ -40,11 +40,12 @@ class CoincideParams:
     dtype: str = "float32"
     device: str = "auto"
     kmeans_device: str = "auto"
+    kmeans_max_train_gb: float = 8.0  # float32 rows k-means trains on (a seeded sample beyond)
     # memory of the selection stage
     kernel_gb: float = 1.0  # one cluster's kernel held whole up to this; larger: row by row
     kernel_cache_gb: float = 2.0  # kernels kept between the density and the MMD pass
     # reference=tiny: how the tiny reference is trained
-    reference_epochs: int = 2
+    reference_epochs: int = 6
     reference_lr: float = 3e-3
     reference_batch_size: int = 16
     reference_seed: int = 0
@@ -77,6 +78,7 @@ class CoincideSelection(CurationMethod):
         clustering = spherical_kmeans(vectors, p.k, niter=p.niter, seed=ctx.seed,
                                       features_id=features.sha256("coincide"),
                                       cache_dir=ctx.cache_dir, device=p.kmeans_device,
+                                      max_train_bytes=int(p.kmeans_max_train_gb * GIB),
                                       progress=ctx.progress)
         result = select_coincide(
             vectors, clustering.assignments, clustering.centroids,

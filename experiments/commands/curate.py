@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
+from configs.compose import compose, compose_node, config_path, resolved_dict, to_object
 from curation.config import CurationConfig
 from curation.registry import METHODS, get_method
 from curation.run import curate
 from experiments.commands import add_command, add_overrides
-from configs.compose import compose, compose_node, config_path, resolved_dict, to_object
 from experiments.pools import prepare_pool
 from experiments.schemas import DataConfig
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from configs.compose import choice, compose, to_object
 from curation.records import (
     format_stats,
     iter_valid_records,
@@ -13,7 +14,6 @@ from curation.records import (
     write_records,
 )
 from experiments.commands import add_command, add_overrides
-from configs.compose import choice, compose, to_object
 
 
 @dataclass

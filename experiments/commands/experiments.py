@@ -16,7 +16,7 @@ from experiments.plan import plan_run
 from experiments.report import comparison_table, load_runs, summarise, write_report
 from experiments.schemas import ExperimentConfig, SweepConfig
 from experiments.stages import is_done
-from experiments.sweep import JobGraph, sweep_dir, sweep_graph, write_plan
+from experiments.sweep import JobGraph, sweep_graph, write_plan
 
 
 @dataclass
@@ -32,7 +32,9 @@ class DemoConfig:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     run = add_command(
-        subparsers, "run", _run,
+        subparsers,
+        "run",
+        _run,
         help="one run: curate -> train -> export -> evaluate",
         description="Compose configs/experiment/NAME.yaml (experiment=NAME, default toyworld) "
         "with overrides and run its stages here; finished stages are reused.",
@@ -42,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_overrides(run)
 
     sweep = add_command(
-        subparsers, "sweep", _sweep,
+        subparsers,
+        "sweep",
+        _sweep,
         help="a grid of runs (methods x budgets x seeds + full-data reference)",
         description="Compose configs/sweep/NAME.yaml (sweep=NAME, default toyworld_demo) and run "
         "its job graph with the local executor (in order, here) or slurm (submitit job arrays "
@@ -54,7 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_overrides(sweep)
 
     demo = add_command(
-        subparsers, "demo", _demo,
+        subparsers,
+        "demo",
+        _demo,
         help="the ToyWorld sweep end to end, then the comparison table",
         description="Generate ToyWorld, curate with every method at 20% x 3 seeds plus the full "
         "pool, train the tiny LLaVA on each subset, score it with lmms-eval and report.",
@@ -62,13 +68,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_overrides(demo)
 
-    report = add_command(subparsers, "report", _report,
-                         help="report.md + PNGs for a sweep directory",
-                         description="Summarise a sweep's finished runs.")
+    report = add_command(
+        subparsers,
+        "report",
+        _report,
+        help="report.md + PNGs for a sweep directory",
+        description="Summarise a sweep's finished runs.",
+    )
     report.add_argument("sweep_dir")
 
-    sync = add_command(subparsers, "sync", _sync, help="upload offline W&B runs (wandb sync)",
-                       description="Find every offline W&B run under DIR and `wandb sync` it.")
+    sync = add_command(
+        subparsers,
+        "sync",
+        _sync,
+        help="upload offline W&B runs (wandb sync)",
+        description="Find every offline W&B run under DIR and `wandb sync` it.",
+    )
     sync.add_argument("dir")
     sync.add_argument("--dry-run", action="store_true", help="list the runs, upload nothing")
 
@@ -80,8 +95,9 @@ def _selected(overrides: list[str], key: str, default: str) -> tuple[str, list[s
 
 def _run(args: argparse.Namespace) -> int:
     name, overrides = _selected(args.overrides, "experiment", "toyworld")
-    exp: ExperimentConfig = to_object(compose(ExperimentConfig, config_path("experiment", name),
-                                              overrides))
+    exp: ExperimentConfig = to_object(
+        compose(ExperimentConfig, config_path("experiment", name), overrides)
+    )
     graph = JobGraph()
     graph.add(plan_run(exp))
     run_local(graph)
@@ -117,8 +133,9 @@ def _sweep(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     cfg: DemoConfig = to_object(compose(DemoConfig, overrides=args.overrides))
     started = time.perf_counter()
-    sweep: SweepConfig = to_object(compose(SweepConfig, config_path("sweep", cfg.sweep),
-                                           list(cfg.overrides)))
+    sweep: SweepConfig = to_object(
+        compose(SweepConfig, config_path("sweep", cfg.sweep), list(cfg.overrides))
+    )
     graph = sweep_graph(sweep)
     out = write_plan(sweep, graph, resolved_dict(sweep))
     print(f"vlmdata demo: {len(graph.runs)} runs, {len(graph.jobs)} stage jobs -> {out}")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from configs.compose import compose, config_path, to_object
+from experiments.commands import add_command, add_overrides
+from toyworld.config import ToyWorldConfig
 from toyworld.describe import describe_world
 from toyworld.make import make_world
-
-from experiments.commands import add_command, add_overrides
-from configs.compose import compose, config_path, to_object
-from toyworld.config import ToyWorldConfig
 
 
 @dataclass

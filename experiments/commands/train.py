@@ -50,6 +50,11 @@ def _train(args: argparse.Namespace) -> int:
     summary = result.summary
     print(f"trained {summary['global_step']} steps; loss {summary['loss_first']} -> "
           f"{summary['loss_last']}; run: {result.run_dir}")
+    skipped = summary["records"]["skipped_at_load"]
+    if summary["truncated"] or skipped or summary["skipped_at_train"]:
+        print(f"data: {summary['truncated']} of {summary['samples_seen']} samples truncated at "
+              f"model.model_max_length; skipped records: {skipped or 0} at load, "
+              f"{summary['skipped_at_train']} during training")
     if result.export_dir is not None:
         print(f"exported HF checkpoint: {result.export_dir}")
     return 0

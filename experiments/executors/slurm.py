@@ -34,8 +34,9 @@ class StageTask:
         return submitit.helpers.DelayedSubmission(StageTask(self.job))
 
 
-def submit_slurm(graph: JobGraph, cluster: ClusterConfig, folder: str | Path,
-                 log=print) -> dict[str, list[Any]]:
+def submit_slurm(
+    graph: JobGraph, cluster: ClusterConfig, folder: str | Path, log=print
+) -> dict[str, list[Any]]:
     """Submit every unfinished job; returns the submitit jobs by stage."""
     import submitit
 
@@ -46,8 +47,9 @@ def submit_slurm(graph: JobGraph, cluster: ClusterConfig, folder: str | Path,
         if not todo:
             continue
         after = sorted({array_ids[d] for job in todo for d in job.deps if d in array_ids})
-        executor = submitit.SlurmExecutor(folder=str(Path(folder) / "%j"),
-                                          max_num_timeout=cluster.max_requeues)
+        executor = submitit.SlurmExecutor(
+            folder=str(Path(folder) / "%j"), max_num_timeout=cluster.max_requeues
+        )
         executor.update_parameters(**_parameters(stage, getattr(cluster, stage), cluster, after))
         with executor.batch():
             tasks = [executor.submit(StageTask(job)) for job in todo]
@@ -69,13 +71,15 @@ def wait_slurm(submitted: dict[str, list[Any]], poll_s: float = 2.0, log=print) 
             try:
                 task.result()
             except Exception as exc:  # submitit wraps the remote error and its traceback
-                raise RuntimeError(f"SLURM {stage} task {task.job_id} failed: "
-                                   f"{str(exc).strip().splitlines()[-1]}") from None
+                raise RuntimeError(
+                    f"SLURM {stage} task {task.job_id} failed: {str(exc).strip().splitlines()[-1]}"
+                ) from None
         log(f"{stage}: {len(tasks)} tasks finished")
 
 
-def _parameters(stage: str, resources: StageResources, cluster: ClusterConfig,
-                after: list[str]) -> dict[str, Any]:
+def _parameters(
+    stage: str, resources: StageResources, cluster: ClusterConfig, after: list[str]
+) -> dict[str, Any]:
     params: dict[str, Any] = {
         "job_name": f"vlmdata-{stage}",
         "time": resources.timeout_min,

@@ -78,7 +78,7 @@ def test_pass_probability_matches_the_definition():
 @pytest.mark.parametrize("pass_num, alpha", [(0, 1.0), (1, 1.0), (0, 0.6), (2, 0.8)])
 def test_keep_frequency_matches_composed_probability(pass_num, alpha):
     params = RebalanceParams(perspectives=list(LISTS), pass_num=pass_num, alpha=alpha, tau=TAU)
-    n = 3000
+    n = 2000
     expected = _oracle_keep(pass_num, alpha, keep_empty=True)
     observed = _frequencies(params, n)
     sigma = np.sqrt(np.maximum(expected * (1 - expected), 1e-12) / n)
@@ -186,6 +186,7 @@ def toyworld(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_offline_entities_agree_with_toyworld_ground_truth(toyworld):
     from collections import Counter
 
@@ -208,6 +209,7 @@ def test_offline_entities_agree_with_toyworld_ground_truth(toyworld):
     assert common / found > 0.97 and common / expected > 0.95  # token precision, recall
 
 
+@pytest.mark.slow
 def test_dr_on_toyworld_moves_mass_from_head_to_tail(toyworld, tmp_path):
     from curation.entities import EntityConfig, EntitySource, entity_tables
     from curation.longtail_report import write_report
@@ -238,6 +240,7 @@ def test_dr_on_toyworld_moves_mass_from_head_to_tail(toyworld, tmp_path):
     assert "tail share" in (tmp_path / "report" / "longtail.txt").read_text()
 
 
+@pytest.mark.slow
 def test_analyze_command_before_and_after(toyworld, tmp_path, capsys):
     from experiments.cli import main
 

@@ -254,3 +254,116 @@ def test_stanza_backend_reports_missing_package():
 def test_counts_are_integers():
     table = EntityTable.from_lists("token", [["a"] * 3])
     assert table.counts.dtype == np.int64 and table.counts.tolist() == [3]
+
+
+@pytest.mark.slow
+def test_transformers_chat_runs_a_tiny_causal_lm(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from curation.entities import LLMConfig
+    from curation.entities_models import TransformersChat
+
+    words = ["<unk>", "<pad>", "</s>", "list", "the", "objects", "dog", "cat", ",", "none"]
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>",
+                                        pad_token="<pad>", eos_token="</s>")
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    tokenizer.save_pretrained(tmp_path)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(words), hidden_size=16, intermediate_size=32,
+                                 num_hidden_layers=1, num_attention_heads=2,
+                                 num_key_value_heads=2)).save_pretrained(tmp_path)
+    chat = TransformersChat(LLMConfig(model=str(tmp_path), device="cpu", dtype="float32",
+                                      max_new_tokens=4, batch_size=2))
+    answers = chat.complete(["list the objects", "dog", "cat cat cat"])
+    assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
+    assert answers == chat.complete(["list the objects", "dog", "cat cat cat"])  # greedy
+
+
+def test_missing_llm_is_an_entity_error(tmp_path):
+    from curation.entities import LLMConfig
+    from curation.entities_models import TransformersChat
+
+    with pytest.raises(EntityError, match="entities.llm.model"):
+        TransformersChat(LLMConfig(model=str(tmp_path / "nowhere"), device="cpu"))
+
+
+def test_match_detection_labels_to_prompt_phrases():
+    from curation.entities_models import match_phrase
+
+    phrases = ["red circle", "dogs", "blue star"]
+    assert match_phrase("Red Circle", phrases) == "red circle"
+    assert match_phrase("dog", phrases) == "dog"
+    assert match_phrase("red", phrases) == "red circle"
+    assert match_phrase("[SEP]", phrases) is None and match_phrase("", phrases) is None
+
+
+@pytest.mark.slow
+def test_grounding_dino_backend_with_a_tiny_random_detector(tmp_path):
+    from PIL import Image
+    from transformers import (
+        BertConfig,
+        BertTokenizerFast,
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        SwinConfig,
+    )
+
+    from curation.entities_models import GroundingDinoObjects
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "red", "circle", "star"]
+    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
+    GroundingDinoProcessor(
+        image_processor=GroundingDinoImageProcessor(size={"shortest_edge": 32, "longest_edge": 32}),
+        tokenizer=BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")),
+    ).save_pretrained(tmp_path)
+    GroundingDinoForObjectDetection(GroundingDinoConfig(
+        backbone_config=SwinConfig(embed_dim=8, depths=[1, 1], num_heads=[1, 1], window_size=2,
+                                   image_size=32, patch_size=4, out_features=["stage1", "stage2"]),
+        text_config=BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1,
+                               num_attention_heads=2, intermediate_size=16),
+        d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16, num_queries=5,
+        num_feature_levels=2, encoder_n_points=1, decoder_n_points=1, max_text_len=16,
+        use_timm_backbone=False)).save_pretrained(tmp_path)  # fmt: skip
+    Image.new("RGB", (32, 32), (200, 0, 0)).save(tmp_path / "a.png")
+    cfg = EntityConfig()
+    cfg.object.detector, cfg.object.prompt_with_llm_objects = str(tmp_path), False
+    cfg.object.box_threshold = cfg.object.text_threshold = 0.0  # keep every random detection
+    detector = GroundingDinoObjects(cfg, tmp_path)
+    record = _record("a", "Is there a red circle or a star?", "A circle.", image="a.png")
+    assert detector.prompts([record]) == [["circle", "star"]]
+    found = detector.batch([record, _record("t", "Hi?", "Hello.")])
+    assert set(found[0]) <= {"circle", "star"} and found[1] == []
+
+
+def test_a_killed_extraction_resumes_from_its_finished_parts(tiny_pool, monkeypatch):
+    import curation.entities as entities
+
+    monkeypatch.setattr(entities, "PART_SIZE", 1)
+    seen = []
+    real = entities._extractor
+
+    def flaky(source, cfg, perspective):
+        extract = real(source, cfg, perspective)
+
+        def run(records):
+            seen.extend(r["id"] for r in records)
+            if len(seen) == 2 and not hasattr(flaky, "failed"):
+                flaky.failed = True
+                raise KeyboardInterrupt
+            return extract(records)
+
+        return run
+
+    monkeypatch.setattr(entities, "_extractor", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        entity_tables(tiny_pool, EntityConfig(), ["token"])
+    assert not list((tiny_pool.cache_dir / "entities").glob("*.npz"))
+    table = entity_tables(tiny_pool, EntityConfig(), ["token"])["token"]
+    assert seen == ["a", "b", "b", "c"]  # "a" was saved as a part and not extracted again
+    assert table.entities_of(1) == ["star", "star"]
+    assert not list((tiny_pool.cache_dir / "entities").glob("*.parts"))

@@ -77,7 +77,8 @@ def test_coincide_vectors_are_unit_norm_with_zero_visual_blocks_for_text_only(wo
     features, records = world["clean"], world["records"]
     x = features.load("coincide").astype(np.float32)
     hidden = features.hidden
-    assert x.shape == (len(records), 2 * 2 * hidden) and features.load("coincide").dtype == np.float16
+    assert x.shape == (len(records), 2 * 2 * hidden)
+    assert features.load("coincide").dtype == np.float16
     assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=2e-3)
     blocks = x.reshape(len(records), 2, 2, hidden)  # layer, [visual, language], hidden
     for i, record in enumerate(records):
@@ -104,13 +105,14 @@ def test_other_kinds_from_the_same_pass(world):
 
 
 def test_answer_tokens_are_the_tokens_training_puts_loss_on(world):
-    from training.encode import ConversationEncoder
     from transformers import AutoProcessor
+
+    from training.encode import ConversationEncoder
 
     processor = AutoProcessor.from_pretrained(world["root"] / "ref")
     encoder = ConversationEncoder(processor.tokenizer, 16, 256)
     counts = world["clean"].load("answer_stats")[:, 3]
-    for record, count in zip(world["records"], counts):
+    for record, count in zip(world["records"], counts, strict=True):
         labels = encoder(record).labels
         assert int((labels[1:] != -100).sum()) == count
 
@@ -168,9 +170,21 @@ def test_a_finished_set_is_read_without_loading_the_model(world):
         raise AssertionError("the model should not be loaded for a cached feature set")
 
     cached = Reference(world["reference"].fingerprint, refuse, "cached")
-    again = extract_features(world["records"], world["root"], cached, REQUEST,
-                             world["root"] / "clean", "pool-sha", progress=False)
+    args = (world["records"], world["root"], cached)
+    again = extract_features(*args, REQUEST, world["root"] / "clean", "pool-sha", progress=False)
     assert again.path == world["clean"].path
+    # a request for fewer kinds of the same pass is served by the bigger set
+    for kinds in (("last_token",), ("coincide", "answer_stats")):
+        fewer = FeatureRequest(layers=(0, 1), kinds=kinds, batch_size=4, chunk_size=8,
+                               max_length=256)
+        served = extract_features(*args, fewer, world["root"] / "clean", "pool-sha",
+                                  progress=False)
+        assert served.path == world["clean"].path
+    other_layers = FeatureRequest(layers=(1,), kinds=("coincide",), batch_size=4, chunk_size=8,
+                                  max_length=256)
+    with pytest.raises(AssertionError, match="should not be loaded"):
+        extract_features(*args, other_layers, world["root"] / "clean", "pool-sha",
+                         progress=False)
 
 
 KILL_SCRIPT = textwrap.dedent("""

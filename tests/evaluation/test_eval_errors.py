@@ -58,6 +58,7 @@ def test_missing_local_data_and_judge_key(capsys, no_model_load, tiny_checkpoint
     code, lines = run_cli(capsys, f"checkpoint={tiny_checkpoint}", "suite=toyworld",
                           f"data_root={tmp_path}", f"out_dir={tmp_path / 'run'}")
     assert code == 2 and len(lines) == 1 and "no local data at" in lines[0]
+    assert not (tmp_path / "run").exists()
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("API_TYPE", raising=False)
     code, lines = run_cli(capsys, f"checkpoint={tiny_checkpoint}", "suite=coincide12",

@@ -5,15 +5,25 @@ import argparse
 import pytest
 
 from evaluation.materialize import materialize
-from evaluation.model import _cut
 from evaluation.run import offline
 from evaluation.suites import eval_config
 
 
 def test_stop_strings_cut_the_answer():
+    from evaluation.model import _cut
+
     assert _cut("red ASSISTANT: blue", ["ASSISTANT:"]) == "red "
     assert _cut("red\n\nmore", ["\n\n", "</s>"]) == "red"
     assert _cut("red", [""]) == "red"
+
+
+def test_registered_by_name():
+    from lmms_eval.models import get_model
+
+    from evaluation.model import VlmdataLlava, register
+
+    register()
+    assert get_model("vlmdata_llava") is VlmdataLlava
 
 
 @pytest.mark.slow

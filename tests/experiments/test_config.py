@@ -119,3 +119,13 @@ def test_save_resolved_round_trips(config_root, tmp_path):
     path = save_resolved(cfg, tmp_path / "out" / "config.yaml")
     again = OmegaConf.load(path)
     assert again.model.layers == 24 and again.required == "yes-set"
+
+
+def test_group_switch_replaces_the_defaults_entry_and_keeps_own_keys(config_root):
+    (config_root / "model" / "small.yaml").write_text("name: small\n")
+    (config_root / "exp2.yaml").write_text(
+        "defaults:\n  - model: big\nrequired: x\nmodel:\n  name: renamed\n"
+    )
+    obj = to_object(compose(Root, config_root / "exp2.yaml", ["model=small"]))
+    # big.yaml's layers=24 is gone (small.yaml replaced it); the YAML's own key still applies
+    assert (obj.model.name, obj.model.layers) == ("renamed", 2)

@@ -1,0 +1,100 @@
+"""Run the tiny sweep (configs/sweep/tiny.yaml) in a subprocess and read back what it wrote.
+
+Tests get these helpers through the `sweep_tools` fixture.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = [
+    "data.toyworld.pool_size=300",
+    "data.toyworld.benchmark_items_per_skill=10",
+    "training.trainer.max_steps=6",
+    "training.trainer.checkpoint_every_n_steps=2",
+    "training.trainer.log_every_n_steps=1",
+    "training.loader.per_device_batch_size=8",
+    "training.trainer.global_batch_size=8",
+    "evaluation.limit=3",
+    '"evaluation.only=[toyworld_colour,toyworld_counting]"',
+    "progress=false",
+]
+
+
+def sweep_command(work: Path, store: Path, *extra: str) -> list[str]:
+    overrides = ",".join([*TINY, f"store={store}"])
+    return [
+        sys.executable,
+        "-m",
+        "experiments.cli",
+        "sweep",
+        "sweep=tiny",
+        f"out_root={work / 'sweeps'}",
+        f"overrides=[{overrides}]",
+        *extra,
+    ]
+
+
+def sweep_env(work: Path) -> dict[str, str]:
+    home = work / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "SLURM_"))}
+    return {**env, "HOME": str(home), "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+
+
+def run_sweep(work: Path, store: Path, *extra: str, timeout: float = 600) -> str:
+    proc = subprocess.run(
+        sweep_command(work, store, *extra),
+        cwd=work,
+        env=sweep_env(work),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def markers(store: Path) -> dict[str, dict[str, Any]]:
+    found = {}
+    for path in glob.glob(str(store / "**" / ".vlmdata-stage.json"), recursive=True):
+        marker = json.loads(Path(path).read_text())
+        found[marker["key"]] = marker
+    return found
+
+
+def scores(store: Path) -> dict[str, dict[str, Any]]:
+    """label -> task -> score, from every finished eval stage."""
+    out = {}
+    for key, marker in markers(store).items():
+        if marker["stage"] != "eval":
+            continue
+        path = next(Path(p) for p in glob.glob(str(store / "eval" / f"*-{key[:12]}")))
+        document = json.loads((path / "scores.json").read_text())
+        out[marker["label"]] = {t: e.get("score") for t, e in document["tasks"].items()}
+    return out
+
+
+@pytest.fixture(scope="session")
+def sweep_tools() -> SimpleNamespace:
+    return SimpleNamespace(
+        command=sweep_command, env=sweep_env, run=run_sweep, markers=markers, scores=scores
+    )
+
+
+@pytest.fixture(scope="session")
+def finished_sweep(tmp_path_factory, sweep_tools) -> tuple[Path, Path, str]:
+    """The tiny sweep run once to the end with the local executor: (work dir, store, stdout)."""
+    work = tmp_path_factory.mktemp("sweep")
+    store = work / "store"
+    return work, store, sweep_tools.run(work, store)

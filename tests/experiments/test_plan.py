@@ -1,0 +1,119 @@
+"""Content addressing and job-graph shape of runs and sweeps (nothing is executed)."""
+
+import pytest
+
+from configs.compose import compose, to_object
+from experiments.plan import plan_run
+from experiments.schemas import SweepConfig
+from experiments.sweep import experiment_config, sweep_graph
+
+
+def _exp(tmp_path, *overrides):
+    return experiment_config(
+        "toyworld", [f"store={tmp_path}", "data.toyworld.pool_size=300", *overrides]
+    )
+
+
+def test_same_config_same_keys_and_dirs(tmp_path):
+    a, b = plan_run(_exp(tmp_path)), plan_run(_exp(tmp_path))
+    assert {s: j.key for s, j in a.jobs.items()} == {s: j.key for s, j in b.jobs.items()}
+    assert [j.out_dir for j in a.jobs.values()] == [j.out_dir for j in b.jobs.values()]
+    assert all(j.out_dir.startswith(str(tmp_path)) for j in a.jobs.values())
+
+
+def test_a_change_invalidates_only_downstream_stages(tmp_path):
+    base = plan_run(_exp(tmp_path)).jobs
+    lr = plan_run(_exp(tmp_path, "training.optim.lr=0.01")).jobs
+    assert base["pool"].key == lr["pool"].key and base["curate"].key == lr["curate"].key
+    assert base["train"].key != lr["train"].key and base["eval"].key != lr["eval"].key
+    budget = plan_run(_exp(tmp_path, "curation.budget=0.3")).jobs
+    assert budget["pool"].key == base["pool"].key
+    assert (
+        len(
+            {budget[s].key for s in ("curate", "train", "eval")}
+            & {base[s].key for s in ("curate", "train", "eval")}
+        )
+        == 0
+    )
+    world = plan_run(_exp(tmp_path, "data.toyworld.seed=1")).jobs
+    assert world["pool"].key != base["pool"].key and world["curate"].key != base["curate"].key
+
+
+def test_logging_and_output_places_do_not_change_keys(tmp_path):
+    base = plan_run(_exp(tmp_path)).jobs
+    other = plan_run(
+        _exp(
+            tmp_path,
+            "wandb.mode=disabled",
+            "evaluation.model.threads=2",
+            "training.trainer.progress_bar=false",
+        )
+    ).jobs
+    assert base["train"].key == other["train"].key
+
+
+def test_jobs_chain_their_dependencies(tmp_path):
+    jobs = plan_run(_exp(tmp_path)).jobs
+    assert jobs["curate"].deps == (jobs["pool"].key,)
+    assert jobs["train"].deps == (jobs["curate"].key,)
+    assert jobs["eval"].deps == (jobs["train"].key,)
+    assert jobs["train"].spec["training"]["subset"] == jobs["curate"].out_dir
+    assert jobs["eval"].spec["evaluation"]["checkpoint"].startswith(jobs["train"].out_dir)
+    assert jobs["eval"].spec["evaluation"]["data_root"] == jobs["pool"].out_dir
+
+
+def test_sweep_grid_shares_the_world_and_groups_runs(tmp_path):
+    sweep = to_object(
+        compose(
+            SweepConfig,
+            overrides=[
+                "methods=[random]",
+                "budgets=[0.1,0.2]",
+                "seeds=[0,1]",
+                "reference=full",
+                f"overrides=[store={tmp_path},data.toyworld.pool_size=300]",
+            ],
+        )
+    )
+    graph = sweep_graph(sweep)
+    labels = [run.label for run in graph.runs]
+    assert labels == [
+        "full s0",
+        "random b0.1 s0",
+        "random b0.2 s0",
+        "full s1",
+        "random b0.1 s1",
+        "random b0.2 s1",
+    ]
+    stages = dict(graph.by_stage())
+    assert len(stages["pool"]) == 1 and len(stages["curate"]) == 6 and len(stages["eval"]) == 6
+    assert {run.method for run in graph.runs} == {"full", "random"}
+    seeds = {run.label: run.jobs["train"].spec["training"]["seed"] for run in graph.runs}
+    assert seeds["random b0.2 s1"] == 1 and seeds["full s0"] == 0
+    assert all(run.jobs["train"].spec["wandb"]["group"] == "sweep" for run in graph.runs)
+
+
+def test_budgetless_method_runs_once_per_seed(tmp_path):
+    sweep = to_object(
+        compose(
+            SweepConfig,
+            overrides=[
+                "methods=[full]",
+                "budgets=[0.1,0.2]",
+                "seeds=[0]",
+                "reference=''",
+                f"overrides=[store={tmp_path}]",
+            ],
+        )
+    )
+    assert [run.label for run in sweep_graph(sweep).runs] == ["full s0"]
+
+
+def test_llava_pool_must_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data.pool"):
+        plan_run(
+            experiment_config(
+                "toyworld",
+                [f"store={tmp_path}", "data.kind=llava", f"data.pool={tmp_path / 'absent.json'}"],
+            )
+        )

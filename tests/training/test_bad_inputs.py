@@ -1,0 +1,76 @@
+"""Bad training data: a clear one-line error naming the record, or a counted skip."""
+
+from __future__ import annotations
+
+import pytest
+
+from curation.records import RecordError
+from experiments.cli import main
+from training.data import Collator, LlavaDataset
+from training.inputs import load_training_inputs
+from training.models import build_tiny_llava
+from training.tokenizer import record_texts
+from training.train import train
+
+
+@pytest.fixture
+def broken(tmp_path, image_records, write_records):
+    """Six image records + one text-only; r1's image is missing, r4's is not an image."""
+    records = image_records(tmp_path, 6)
+    (tmp_path / "img" / "1.png").unlink()
+    (tmp_path / "img" / "4.png").write_bytes(b"this is not a png")
+    return write_records(tmp_path, records)
+
+
+def test_missing_image_is_one_clear_line(broken, tmp_path):
+    with pytest.raises(RecordError) as caught:
+        load_training_inputs(records=str(broken), image_root=str(tmp_path))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "id='r1'" in message and "image_missing" in message and "1.png" in message
+
+
+def test_skip_counts_missing_and_corrupt_images_and_trains(broken, tmp_path, tiny_config):
+    inputs = load_training_inputs(records=str(broken), image_root=str(tmp_path), on_error="skip")
+    assert [r["id"] for r in inputs.records] == ["r0", "r2", "r3", "r5", "text"]
+    assert inputs.skipped == {"image_missing": 1, "image_unreadable": 1}
+
+    result = train(tiny_config(tmp_path / "run", f"records={broken}", f"image_root={tmp_path}",
+                               "loader.on_error=skip", "trainer.max_steps=2",
+                               "trainer.global_batch_size=4", "loader.per_device_batch_size=4",
+                               "export=false"))
+    assert result.global_step == 2
+    assert result.summary["records"]["skipped_at_load"] == inputs.skipped
+    assert result.summary["records"]["used"] == 5
+
+
+def test_image_that_breaks_during_training(tmp_path, image_records):
+    records = image_records(tmp_path, 3)
+    _, processor = build_tiny_llava(record_texts(records))
+    png = (tmp_path / "img" / "2.png").read_bytes()
+    (tmp_path / "img" / "2.png").write_bytes(png[: len(png) // 2])  # truncated after the check
+
+    strict = LlavaDataset(records, tmp_path, processor, 256, on_error="raise",
+                          records_path=tmp_path / "records.json")
+    with pytest.raises(RecordError, match=r"record 2 \(id='r2'\): image_unreadable"):
+        strict[2]
+
+    lenient = LlavaDataset(records, tmp_path, processor, 256, on_error="skip")
+    batch = Collator(processor.tokenizer.pad_token_id)([lenient[i] for i in range(4)])
+    assert batch["n_skipped"] == 1 and batch["n_samples"] == 3
+    assert batch["pixel_values"].shape[0] == 2  # two images + the text-only record
+
+
+def test_cli_reports_bad_data_in_one_line(broken, tmp_path, capsys):
+    code = main(["train", f"records={broken}", f"image_root={tmp_path}",
+                 f"out_dir={tmp_path / 'run'}", "wandb.mode=disabled"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.count("\n") == 0 and err.startswith("vlmdata: error:") and "id='r1'" in err
+
+
+def test_cli_rejects_a_global_batch_that_does_not_divide(tmp_path, capsys):
+    code = main(["train", f"records={tmp_path / 'x.json'}", f"out_dir={tmp_path / 'run'}",
+                 "trainer.global_batch_size=12", "loader.per_device_batch_size=8"])
+    assert code == 2
+    assert "trainer.global_batch_size" in capsys.readouterr().err
