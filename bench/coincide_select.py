@@ -30,7 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.coincide_naive import naive_select  # noqa: E402
+from curation.coincide_mmd import DenseKernel, greedy_mmd  # noqa: E402
+from curation.coincide_naive import naive_greedy_mmd, naive_kernel, naive_select  # noqa: E402
 from curation.coincide_scores import FeatureLayout  # noqa: E402
 from curation.coincide_select import select_coincide  # noqa: E402
 
@@ -165,6 +166,23 @@ def run_versus_naive(folder: Path, n: int, k: int, dim: int, fraction: float) ->
             "max_cluster": int(np.bincount(assignments).max())}
 
 
+def run_one_cluster(n: int, dim: int, fraction: float) -> dict:
+    """Greedy MMD alone on one cluster of n points: where the reference's cost explodes."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(n, dim)) * 0.3 + rng.normal(size=dim)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    budget = int(fraction * n)
+    kernel = naive_kernel(x, 1.0)
+    start = time.perf_counter()
+    ours = greedy_mmd(DenseKernel.from_matrix(kernel), budget)
+    ours_s = time.perf_counter() - start
+    start = time.perf_counter()
+    naive = naive_greedy_mmd(kernel, budget)
+    naive_s = time.perf_counter() - start
+    return {"n": n, "budget": budget, "ours_s": ours_s, "naive_s": naive_s,
+            "identical": bool(np.array_equal(ours, naive))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=665_298)
@@ -175,17 +193,28 @@ def main() -> None:
     parser.add_argument("--naive-k", type=int, default=300)
     parser.add_argument("--naive-dim", type=int, default=1024)
     parser.add_argument("--workdir", type=Path, default=Path("outputs/bench/coincide_select"))
-    parser.add_argument("--skip-full", action="store_true")
+    parser.add_argument("--parts", default="stage,cluster,full",
+                        help="comma-separated: stage (naive vs ours, whole stage), cluster "
+                        "(greedy MMD on one cluster), full (ours at --n/--k/--dim)")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
 
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                f"{gib(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))} RAM, "
                f"torch threads {torch.get_num_threads()}, numpy {np.__version__}")
     print(f"machine: {machine}", flush=True)
-    small = args.workdir / f"naive-{args.naive_n}-{args.naive_k}-{args.naive_dim}"
-    versus = run_versus_naive(small, args.naive_n, args.naive_k, args.naive_dim, args.fraction)
-    print(json.dumps(versus), flush=True)
-    if args.skip_full:
+    if "cluster" in parts:
+        for n in (100, 200, 400):
+            one = run_one_cluster(n, 256, args.fraction)
+            print(f"| one cluster n={n}, budget {one['budget']} | naive {one['naive_s']:.2f} s | "
+                  f"ours {one['ours_s'] * 1e3:.1f} ms | {one['naive_s'] / one['ours_s']:.0f}x | "
+                  f"identical {one['identical']} |", flush=True)
+    if "stage" in parts:
+        small = args.workdir / f"naive-{args.naive_n}-{args.naive_k}-{args.naive_dim}"
+        versus = run_versus_naive(small, args.naive_n, args.naive_k, args.naive_dim,
+                                  args.fraction)
+        print(json.dumps(versus), flush=True)
+    if "full" not in parts or "stage" not in parts:
         return
     folder = args.workdir / f"full-{args.n}-{args.k}-{args.dim}"
     generated = make_features(folder, args.n, args.k, args.dim, seed=0)

@@ -47,9 +47,9 @@ class ClipImageError(ValueError):
 
 @dataclass(frozen=True)
 class TinyClipRecipe:
-    steps: int = 300
-    batch_size: int = 128
-    lr: float = 2e-3
+    steps: int = 200
+    batch_size: int = 64
+    lr: float = 1e-3  # 2e-3 and above collapse both towers to constant embeddings
     seed: int = 0
     max_train: int = 20000  # image records held in memory for training (a seeded sample)
     text: str = "conversation"

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
-import torch
 
 # Candidates whose MMD^2 is within this of the best are ties, resolved to the smallest index.
 # Exact ties (duplicate samples: common with float16 features) would otherwise be decided by
@@ -42,6 +41,8 @@ def density(kernel: ClusterKernel) -> float:
 def _matmul_t(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b.T in float64 through torch, whose thread count the caller controls (OpenBLAS's
     threads make numpy's small products ~10x slower on a busy 2-core machine)."""
+    import torch
+
     return (torch.from_numpy(a) @ torch.from_numpy(b).T).numpy()
 
 

@@ -2,10 +2,11 @@
 
     select_coincide(features, assignments, centroids, layout, fraction=0.2, tau=0.1, sigma=1.0)
 
-Features may be a read-only memory map larger than RAM: they are read cluster by cluster, and
-memory stays bounded by `MemoryBudget` (a cluster whose kernel does not fit is handled row by
-row). Two passes: densities of every cluster (kernels kept for the MMD pass while they fit
-`cache_bytes`), then the allocation, then greedy MMD inside the clusters that need it.
+Features may be a read-only memory map larger than RAM: rows are read in waves of clusters,
+in file order (curation/coincide_rows.py), and memory stays bounded by `MemoryBudget` (a
+cluster whose kernel does not fit is handled row by row). Two passes: densities of every
+cluster (kernels kept for the MMD pass while they fit `cache_bytes`), then the allocation,
+then greedy MMD inside the clusters that need it (the whole plan is known before any MMD).
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from curation.coincide_mmd import ClusterKernel, DenseKernel, RowKernel, density, greedy_mmd
+from curation.coincide_rows import gather, plan_waves, read_waves
 from curation.coincide_scores import (
     MASK_THRESHOLD,
     ClusterPlan,
@@ -40,6 +41,7 @@ class MemoryBudget:
     kernel_bytes: int = 1 << 30  # a cluster's n x n kernel (and its rows) held whole up to this
     cache_bytes: int = 2 << 30  # kernels kept from the density pass for the MMD pass
     block_bytes: int = 256 << 20  # float64 working blocks of a cluster handled row by row
+    wave_bytes: int = 4 << 30  # feature rows in memory (two waves of half this; see coincide_rows)
 
 
 @dataclass
@@ -115,52 +117,92 @@ def select_coincide(
 
     clock = _Clock()
     members = _members(np.asarray(assignments))
-    clusters = np.fromiter(members, dtype=np.int64, count=len(members))
-    sizes = np.array([len(m) for m in members.values()], dtype=np.int64)
-    transfer = transferability(np.asarray(centroids), layout, threshold)[clusters]
+    clusters = list(members)
+    sizes = {c: len(rows) for c, rows in members.items()}
+    transfer = transferability(np.asarray(centroids), layout, threshold)[np.array(clusters)]
     clock.lap("transferability")
 
-    def measure(cluster: int) -> tuple[float, ClusterKernel | None]:
-        rows = members[cluster]
-        if len(rows) == 1:
-            return 1.0, None
-        kernel = _kernel(features, rows, sigma, memory)
-        return density(kernel), kernel
-
-    densities = np.empty(len(clusters), dtype=np.float64)
+    reader = _ClusterReader(features, members, sigma, memory, workers)
+    densities = {c: 1.0 for c in clusters if sizes[c] == 1}
     cache: dict[int, ClusterKernel] = {}
     cached_bytes = 0
+    bar = _progress(progress, "coincide density", len(clusters) - len(densities))
     # kernel products single-threaded whatever `workers` is: the same bits either way
-    with _torch_threads(1):
-        measured = zip(clusters.tolist(), _ordered_map(measure, clusters.tolist(), workers),
-                       strict=True)
-        for k, (cluster, (value, kernel)) in enumerate(
-                _progress(measured, progress, "coincide density", len(clusters))):
-            densities[k] = value
-            size = 8 * int(sizes[k]) ** 2
+    with _torch_threads(1), bar:
+        for cluster, kernel in reader.kernels([c for c in clusters if sizes[c] > 1],
+                                              lambda c, k: k):
+            densities[cluster] = density(kernel)
+            size = 8 * sizes[cluster] ** 2
             if isinstance(kernel, DenseKernel) and cached_bytes + size <= memory.cache_bytes:
                 cache[cluster] = kernel
                 cached_bytes += size
+            bar.update()
         clock.lap("density")
-        plans = allocate(clusters, sizes, transfer, densities, target, tau)
+        plans = allocate(clusters, [sizes[c] for c in clusters], transfer,
+                         np.array([densities[c] for c in clusters]), target, tau)
         clock.lap("allocation")
 
-        def pick(plan: ClusterPlan) -> np.ndarray:
-            rows = members[plan.cluster]
-            kernel = cache.pop(plan.cluster, None)
-            if plan.whole:
-                return rows
-            if plan.taken == 0:
-                return rows[:0]
-            if kernel is None:
-                kernel = _kernel(features, rows, sigma, memory)
-            return rows[greedy_mmd(kernel, plan.taken)]
-
-        chosen = list(_progress(_ordered_map(pick, plans, workers), progress,
-                                "coincide greedy MMD", len(plans)))
+        taken = {p.cluster: p.taken for p in plans if not p.whole and p.taken > 0}
+        picks: dict[int, np.ndarray] = {}
+        bar = _progress(progress, "coincide greedy MMD", len(taken))
+        with bar:
+            cached = [c for c in taken if c in cache]
+            for c, local in zip(cached, _ordered_map(
+                    lambda c: greedy_mmd(cache.pop(c), taken[c]), cached, workers), strict=True):
+                picks[c] = members[c][local]
+                bar.update()
+            rest = sorted(c for c in taken if c not in picks)
+            for c, local in reader.kernels(rest, lambda c, k: greedy_mmd(k, taken[c])):
+                picks[c] = members[c][local]
+                bar.update()
+    chosen = [members[p.cluster] if p.whole else picks.get(p.cluster, members[p.cluster][:0])
+              for p in plans]
     indices = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
     clock.lap("greedy_mmd")
     return CoincideResult(indices.astype(np.int64, copy=False), target, plans, clock.laps)
+
+
+class _ClusterReader:
+    """Kernels of clusters, their rows read from `features` in waves (file order)."""
+
+    def __init__(self, features: np.ndarray, members: dict[int, np.ndarray], sigma: float,
+                 memory: MemoryBudget, workers: int) -> None:
+        self.features, self.members, self.sigma = features, members, sigma
+        self.memory, self.workers = memory, workers
+        self.row_bytes = features.shape[1] * features.itemsize
+
+    def dense(self, cluster: int) -> bool:
+        n = len(self.members[cluster])
+        limit = self.memory.kernel_bytes
+        return 8 * n * n <= limit and n * self.row_bytes <= limit
+
+    def kernels(self, clusters: list[int],
+                fn: Callable[[int, ClusterKernel], R]) -> Iterator[tuple[int, R]]:
+        """(cluster, fn(cluster, its kernel)) for every cluster: the ones whose kernel fits
+        first, wave by wave, then the big ones, row by row."""
+        sizes = {c: len(self.members[c]) for c in clusters}
+        small = [c for c in clusters if self.dense(c)]
+        # two waves in memory at once (one being read in the background)
+        waves = plan_waves(small, sizes, self.row_bytes, self.memory.wave_bytes // 2)
+        chunk = max(1, self.memory.block_bytes // 8)
+        for data in read_waves(self.features, self.members, waves):
+            wave = list(data)
+            results = _ordered_map(
+                lambda c, data=data: fn(c, DenseKernel(data[c], self.sigma, chunk)),
+                wave, self.workers)
+            yield from zip(wave, results, strict=True)
+        for c in clusters:
+            if not self.dense(c):
+                yield c, fn(c, self._row_kernel(c))
+
+    def _row_kernel(self, cluster: int) -> RowKernel:
+        rows, n = self.members[cluster], len(self.members[cluster])
+
+        def read(local: np.ndarray) -> np.ndarray:
+            return np.asarray(gather(self.features, rows[local]), dtype=np.float64)
+
+        block_rows = self.memory.block_bytes // (8 * (n + 2 * self.features.shape[1]))
+        return RowKernel(read, n, self.sigma, block_rows)
 
 
 def _check_inputs(features: np.ndarray, assignments: np.ndarray, centroids: np.ndarray,
@@ -187,19 +229,6 @@ def _members(assignments: np.ndarray) -> dict[int, np.ndarray]:
     return {int(c): order[s:s + n] for c, s, n in zip(ids.tolist(), starts, counts, strict=True)}
 
 
-def _kernel(features: np.ndarray, rows: np.ndarray, sigma: float,
-            memory: MemoryBudget) -> ClusterKernel:
-    n, dim = len(rows), features.shape[1]
-    if 8 * n * n <= memory.kernel_bytes and n * dim * features.itemsize <= memory.kernel_bytes:
-        return DenseKernel(features[rows], sigma, chunk_elems=max(1, memory.block_bytes // 8))
-
-    def read(local: np.ndarray) -> np.ndarray:
-        return np.asarray(features[rows[local]], dtype=np.float64)
-
-    block_rows = memory.block_bytes // (8 * (n + 2 * dim))
-    return RowKernel(read, n, sigma, block_rows)
-
-
 class _Clock:
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
@@ -211,9 +240,8 @@ class _Clock:
         self._last = now
 
 
-def _progress(items: Iterable, enabled: bool, desc: str, total: int) -> Iterable:
-    return tqdm(items, desc=desc, unit="cluster", total=total, disable=not enabled,
-                mininterval=1.0)
+def _progress(enabled: bool, desc: str, total: int) -> tqdm:
+    return tqdm(desc=desc, unit="cluster", total=total, disable=not enabled, mininterval=1.0)
 
 
 def _ordered_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
@@ -234,6 +262,8 @@ def _ordered_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iter
 
 @contextlib.contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

@@ -73,6 +73,7 @@ class FeatureRequest:
     dtype: str = "float32"  # model compute dtype: float32 | bfloat16 | float16
     device: str = "auto"  # auto | cpu | cuda
     attn_output: str = "self_attn.o_proj"  # module hooked inside each decoder layer
+    cpu_threads: int = 0  # torch threads during the pass (0: leave as is); never changes bytes
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.kinds if k not in KINDS]
@@ -90,6 +91,7 @@ class FeatureRequest:
         batches, hence the padding, hence the last bits. Layers only count for "coincide"."""
         fields = asdict(self)
         fields.pop("device")
+        fields.pop("cpu_threads")
         fields["kinds"] = sorted(self.kinds)
         fields["layers"] = list(self.layers) if "coincide" in self.kinds else []
         return fields
@@ -240,20 +242,48 @@ def extract_features(
     _remove_stale_temporaries(parts, todo)
     missing = [c for c in todo if not (parts / _chunk_name(c) / "done").is_file()]
     if missing:
-        runner = _Runner(reference, request, image_root)
-        total = sum(chunks[c][1] - chunks[c][0] for c in todo)
-        done = total - sum(chunks[c][1] - chunks[c][0] for c in missing)
-        with _progress_bar(total, done, progress) as bar:
-            for c in missing:
-                start, stop = chunks[c]
-                arrays = runner.run(records, start, stop, bar)
-                with atomic_directory(parts / _chunk_name(c)) as tmp:
-                    for kind, array in arrays.items():
-                        np.save(tmp / f"{kind}.npy", array, allow_pickle=False)
-                    (tmp / "done").write_text("")
+        with torch_threads(request.cpu_threads):
+            _compute(records, image_root, reference, request, chunks, todo, missing, parts,
+                     progress)
     if shard is not None:
         return None
     return _merge(folder, spec, request, chunks)
+
+
+def torch_threads(n: int) -> contextlib.AbstractContextManager:
+    """torch.set_num_threads(n) for the duration (n = 0: unchanged)."""
+    if n <= 0:
+        return contextlib.nullcontext()
+    return _threads(n)
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _compute(records: Sequence[Mapping[str, Any]], image_root: str | Path | None,
+             reference: Reference, request: FeatureRequest, chunks: list[tuple[int, int]],
+             todo: range, missing: list[int], parts: Path, progress: bool) -> None:
+    """Run the reference over the missing chunks; each finished chunk is written atomically."""
+    runner = _Runner(reference, request, image_root)
+    total = sum(chunks[c][1] - chunks[c][0] for c in todo)
+    done = total - sum(chunks[c][1] - chunks[c][0] for c in missing)
+    with _progress_bar(total, done, progress) as bar:
+        for c in missing:
+            start, stop = chunks[c]
+            arrays = runner.run(records, start, stop, bar)
+            with atomic_directory(parts / _chunk_name(c)) as tmp:
+                for kind, array in arrays.items():
+                    np.save(tmp / f"{kind}.npy", array, allow_pickle=False)
+                (tmp / "done").write_text("")
 
 
 # --- merge -----------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from curation.features import (
 )
 from curation.method import CurationContext
 
+EMBEDDINGS = ("mean_last", "last_token", "coincide")  # the pass's per-record vectors
+
 
 @dataclass
 class ReferenceParams:
@@ -71,6 +73,12 @@ def answer_stat(features: FeatureSet, column: str) -> np.ndarray:
     """One per-record answer-token statistic (mean_nll | el2n | aum), float64, NaN if none."""
     stats = features.load("answer_stats", mmap=False)
     return stats[:, ANSWER_STATS_COLUMNS.index(column)].astype(np.float64)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm, float32 (all-zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def provenance(reference: Reference, features: FeatureSet, kind: str) -> dict[str, Any]:

@@ -1,34 +1,28 @@
-"""The curation methods, by name. Explicit: a new method adds one line here."""
+"""The curation methods, by name. Explicit: a new method adds one line here.
+
+Classes are imported when a method is asked for, so listing the methods (e.g. `vlmdata --help`)
+does not load torch, transformers or diffusers.
+"""
 
 from __future__ import annotations
 
-from curation.method import CurationMethod
-from curation.methods.adr_rebalance import AdrRebalance
-from curation.methods.adr_synthesis import Adr
-from curation.methods.clip_score import ClipScoreSelection
-from curation.methods.coincide import CoincideSelection
-from curation.methods.d2_pruning import D2Selection
-from curation.methods.el2n import El2nSelection
-from curation.methods.full import FullPool
-from curation.methods.perplexity import PerplexitySelection
-from curation.methods.random import RandomSelection
-from curation.methods.self_filter import SelfFilterSelection
-from curation.methods.self_sup import SelfSupSelection
-from curation.methods.semdedup import SemDedupSelection
+import importlib
 
-METHODS: dict[str, type[CurationMethod]] = {
-    AdrRebalance.name: AdrRebalance,
-    Adr.name: Adr,
-    CoincideSelection.name: CoincideSelection,
-    FullPool.name: FullPool,
-    RandomSelection.name: RandomSelection,
-    ClipScoreSelection.name: ClipScoreSelection,
-    El2nSelection.name: El2nSelection,
-    PerplexitySelection.name: PerplexitySelection,
-    SemDedupSelection.name: SemDedupSelection,
-    D2Selection.name: D2Selection,
-    SelfSupSelection.name: SelfSupSelection,
-    SelfFilterSelection.name: SelfFilterSelection,
+from curation.method import CurationMethod
+
+METHODS: dict[str, str] = {
+    "full": "curation.methods.full:FullPool",
+    "random": "curation.methods.random:RandomSelection",
+    "coincide": "curation.methods.coincide:CoincideSelection",
+    "adr_dr": "curation.methods.adr_rebalance:AdrRebalance",
+    "adr": "curation.methods.adr_synthesis:Adr",
+    "clip_score": "curation.methods.clip_score:ClipScoreSelection",
+    "el2n": "curation.methods.el2n:El2nSelection",
+    "perplexity": "curation.methods.perplexity:PerplexitySelection",
+    "semdedup": "curation.methods.semdedup:SemDedupSelection",
+    "d2_pruning": "curation.methods.d2_pruning:D2Selection",
+    "self_sup": "curation.methods.self_sup:SelfSupSelection",
+    "self_filter": "curation.methods.self_filter:SelfFilterSelection",
 }
 
 
@@ -38,8 +32,9 @@ class UnknownMethodError(ValueError):
 
 def get_method(name: str) -> type[CurationMethod]:
     try:
-        return METHODS[name]
+        module, cls = METHODS[name].split(":")
     except KeyError:
         raise UnknownMethodError(
             f"unknown curation method '{name}'; available: {', '.join(sorted(METHODS))}"
         ) from None
+    return getattr(importlib.import_module(module), cls)

@@ -6,15 +6,13 @@ starts one whose files all stay inside the evaluation's run directory (offline b
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from evaluation.config import EvalWandbConfig
-from training.wandb_env import wandb_env
+from training.wandb_env import scoped_environ, wandb_env
 
 
 def log_scores(run_dir: Path, scores: Mapping[str, Any], cfg: EvalWandbConfig) -> str | None:
@@ -24,7 +22,7 @@ def log_scores(run_dir: Path, scores: Mapping[str, Any], cfg: EvalWandbConfig) -
     import wandb
 
     own_run = wandb.run is None
-    with _environment(wandb_env(run_dir, cfg.mode, environ={}) if own_run else {}):
+    with scoped_environ(wandb_env(run_dir, cfg.mode, environ={}) if own_run else {}):
         run = wandb.run if not own_run else wandb.init(
             project=cfg.project, name=cfg.name or run_dir.name, group=cfg.group or None,
             job_type="eval", dir=str(run_dir), config={"suite": scores["suite"],
@@ -79,17 +77,3 @@ def _log(run: Any, run_dir: Path, scores: Mapping[str, Any], cfg: EvalWandbConfi
 
 def _artifact_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:120]
-
-
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

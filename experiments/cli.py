@@ -16,7 +16,7 @@ from experiments.commands import eval as eval_commands
 from experiments.commands import experiments as experiment_commands
 from experiments.commands import toyworld as toyworld_commands
 from experiments.commands import train as train_commands
-from experiments.errors import USER_ERRORS
+from experiments.errors import is_user_error
 
 # Explicit list (no import magic): each module adds its subcommands with register(subparsers).
 COMMAND_MODULES = [
@@ -49,8 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except USER_ERRORS as exc:
-        print(f"vlmdata: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        message = " ".join(str(exc).split("\n")).strip() or type(exc).__name__
+        print(f"vlmdata: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

@@ -1,22 +1,38 @@
 """The error types that mean "the user's input is wrong" (reported as one line by the CLI).
 
-Anything else is a bug and keeps its traceback.
+Anything else is a bug and keeps its traceback. Types are named, not imported: a module that
+raised one is already loaded, and the CLI never loads torch just to list the errors.
 """
 
-from configs.compose import ConfigError
-from curation.method import BudgetError
-from curation.records import PoolFormatError, RecordError
-from curation.registry import UnknownMethodError
-from curation.subset import SubsetError
+from __future__ import annotations
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError,
-    RecordError,
-    PoolFormatError,
-    BudgetError,
-    UnknownMethodError,
-    SubsetError,
-    FileNotFoundError,
-    NotADirectoryError,
-    FileExistsError,
+import sys
+
+USER_ERRORS: tuple[str, ...] = (
+    "configs.compose:ConfigError",  # EvalError, EntityError, RebalanceError, SynthesisError too
+    "curation.records:RecordError",
+    "curation.records:PoolFormatError",
+    "curation.jsonstream:JsonStreamError",
+    "curation.method:BudgetError",
+    "curation.registry:UnknownMethodError",
+    "curation.subset:SubsetError",
+    "curation.features:FeatureError",
+    "curation.clip_model:ClipImageError",
+    "curation.entities_objects:AnnotationError",
+    "training.images:ImageLoadError",
+    "training.models:ModelSourceError",
+    "training.template:TemplateError",
+    "builtins:FileNotFoundError",
+    "builtins:NotADirectoryError",
+    "builtins:FileExistsError",
 )
+
+
+def is_user_error(exc: BaseException) -> bool:
+    for name in USER_ERRORS:
+        module_name, cls_name = name.split(":")
+        module = sys.modules.get(module_name)
+        cls = getattr(module, cls_name, None) if module is not None else None
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return True
+    return False

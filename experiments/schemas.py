@@ -88,6 +88,8 @@ class SweepConfig:
     reference: str = "full"  # curation config of the reference run; "" for none
     overrides: list[str] = field(default_factory=list)  # key=value applied to every run
     executor: str = choice("local", ("local", "slurm"))
+    workers: int = 1  # local executor: jobs of one stage run in this many processes
+    reference_seeds: list[int] | None = None  # seeds of the reference run; None: `seeds`
     out_root: str = "outputs/sweeps"
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 

@@ -61,7 +61,8 @@ def sweep_graph(sweep: SweepConfig) -> JobGraph:
     graph = JobGraph()
     for seed in sweep.seeds:
         seeded = [f"curation.seed={seed}", f"training.seed={seed}", *sweep.overrides]
-        if sweep.reference:
+        reference_seeds = sweep.seeds if sweep.reference_seeds is None else sweep.reference_seeds
+        if sweep.reference and seed in reference_seeds:
             exp = experiment_config(sweep.experiment, [f"curation={sweep.reference}", *seeded])
             graph.add(
                 _named(

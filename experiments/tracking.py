@@ -7,7 +7,6 @@ default, and every W&B file stays inside the stage's directory.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from curation.subset import INDICES, MANIFEST, Subset
 from experiments.composition import composition_summary, subset_composition
 from experiments.plan import Job
-from training.wandb_env import wandb_env_vars
+from training.wandb_env import scoped_environ, wandb_env
 
 
 @contextlib.contextmanager
@@ -27,9 +26,7 @@ def stage_run(job: Job, run_dir: Path, config: Mapping[str, Any]) -> Iterator[An
         return
     import wandb
 
-    with _environment(wandb_env_vars(run_dir, tracking["mode"])):
-        for key in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
-            Path(os.environ[key]).mkdir(parents=True, exist_ok=True)
+    with scoped_environ(wandb_env(run_dir, tracking["mode"], environ={})):
         run = wandb.init(
             project=tracking["project"],
             entity=tracking["entity"] or None,
@@ -75,17 +72,3 @@ def curate_tracking(job: Job, subset: Subset) -> None:
         for name in (MANIFEST, INDICES):
             artifact.add_file(str(subset.path / name))
         run.log_artifact(artifact)
-
-
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -13,6 +13,7 @@ Re-running a finished run returns its summary; re-running a killed one resumes f
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import warnings
@@ -84,6 +85,14 @@ def plan_batches(cfg: TrainingConfig, n_records: int) -> BatchPlan:
     if cfg.trainer.max_steps > 0:  # as in HF Trainer: max_steps overrides epochs
         total = cfg.trainer.max_steps
     return BatchPlan(world, accumulate, batches, steps_per_epoch, total)
+
+
+# Lightning's banner lines (accelerator tables, product tips) drown the sweep's own progress.
+logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
+logging.getLogger("lightning_fabric.utilities.rank_zero").setLevel(logging.WARNING)
+# A one-process run beside an installed srun is intended; the pytree deprecation is Lightning's.
+warnings.filterwarnings("ignore", message=".*The `srun` command is available.*")
+warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 
 
 def train(cfg: TrainingConfig, callbacks: Sequence[pl.Callback] = ()) -> TrainResult:

@@ -6,8 +6,9 @@ Runs land in <run_dir>/wandb/offline-run-*; sync them later with `wandb sync <th
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 
 WANDB_MODES = ("offline", "online", "disabled")
@@ -42,3 +43,18 @@ def wandb_env(run_dir: str | os.PathLike, mode: str = "offline",
         Path(values[key]).mkdir(parents=True, exist_ok=True)
     target.update(values)
     return values
+
+
+@contextlib.contextmanager
+def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a block, then restore the old ones."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

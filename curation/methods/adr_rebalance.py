@@ -21,7 +21,7 @@ from configs.compose import ConfigError
 from curation.entities import PERSPECTIVES, EntityConfig, EntitySource, entity_tables
 from curation.entities_table import EntityTable
 from curation.longtail import q_for, tau_threshold
-from curation.method import CurationContext, CurationMethod, Selection
+from curation.method import BudgetError, CurationContext, CurationMethod, Selection
 
 
 @dataclass
@@ -112,8 +112,12 @@ def thresholds(tables: Mapping[str, EntityTable], params: RebalanceParams) -> di
 
 
 def rebalance(tables: Mapping[str, EntityTable], params: RebalanceParams,
-              seed: int) -> RebalanceResult:  # fmt: skip
-    """Draw the DR subset; the draws depend only on (seed, n_samples, n_perspectives)."""
+              seed: int, budget: int | None = None) -> RebalanceResult:  # fmt: skip
+    """Draw the DR subset; the draws depend only on (seed, n_samples, n_perspectives).
+
+    With a budget, alpha is the one that keeps exactly `budget` samples: the samples that pass
+    the rule are kept in the order of their uniform draw U (the same U that `U < alpha` tests).
+    """
     check_params(params, list(tables))
     sizes = {table.n_samples for table in tables.values()}
     if len(sizes) != 1:
@@ -123,12 +127,20 @@ def rebalance(tables: Mapping[str, EntityTable], params: RebalanceParams,
     probability = np.column_stack([pass_probability(t, taus[k]) for k, t in tables.items()])
     rng = np.random.default_rng(seed)
     passed = rng.random((n, len(tables))) < probability
-    thinned = rng.random(n) < params.alpha
-    keep = (passed.sum(axis=1) > params.pass_num) & thinned
+    draw = rng.random(n)
     empty = ~np.any(np.column_stack([t.has_entities for t in tables.values()]), axis=1)
+    eligible = passed.sum(axis=1) > params.pass_num
     if params.keep_empty:
-        keep |= empty & thinned
-    return RebalanceResult(np.flatnonzero(keep).astype(np.int64), probability, passed, empty, taus)
+        eligible |= empty
+    if budget is None:
+        kept = np.flatnonzero(eligible & (draw < params.alpha))
+    else:
+        candidates = np.flatnonzero(eligible)
+        if candidates.size < budget:
+            raise BudgetError(f"the DR rule passes {candidates.size} samples, fewer than the "
+                              f"budget of {budget}; lower the budget or set budget=null")
+        kept = np.sort(candidates[np.argsort(draw[candidates], kind="stable")[:budget]])
+    return RebalanceResult(kept.astype(np.int64), probability, passed, empty, taus)
 
 
 def check_params(params: RebalanceParams, perspectives: Sequence[str]) -> None:
@@ -150,20 +162,22 @@ def check_params(params: RebalanceParams, perspectives: Sequence[str]) -> None:
 
 
 class AdrRebalance(CurationMethod):
-    """ADR's Data Rebalancing: the subset size follows from the rule, not from a budget."""
+    """ADR's Data Rebalancing: the subset size follows from the rule (budget=null), or a
+    budget fixes it through alpha (comparisons at a fixed data volume)."""
 
     name = "adr_dr"
     Params = RebalanceParams
     needs_budget = False
 
     def select(self, ctx: CurationContext, budget: int | None) -> Selection:
-        selection, _ = self.rebalance(ctx)
+        selection, _ = self.rebalance(ctx, budget)
         return selection
 
-    def rebalance(self, ctx: CurationContext) -> tuple[Selection, dict[str, EntityTable]]:
+    def rebalance(self, ctx: CurationContext,
+                  budget: int | None = None) -> tuple[Selection, dict[str, EntityTable]]:  # fmt: skip
         params: RebalanceParams = self.params
         check_params(params, params.perspectives)
         tables = entity_tables(EntitySource.of(ctx), params.entities, params.perspectives)
-        result = rebalance(tables, params, ctx.seed)
+        result = rebalance(tables, params, ctx.seed, budget)
         details = {"rebalance": result.details(tables, params)}
         return Selection(indices=result.kept, details=details), tables

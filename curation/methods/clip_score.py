@@ -27,9 +27,9 @@ class ClipScoreParams:
     batch_size: int = 64
     device: str = "auto"
     # clip=tiny: how the tiny CLIP is trained (about a minute on 2 CPU cores for 4000 pairs)
-    clip_steps: int = 300
-    clip_batch_size: int = 128
-    clip_lr: float = 2e-3
+    clip_steps: int = 200
+    clip_batch_size: int = 64
+    clip_lr: float = 1e-3
     clip_seed: int = 0
 
 

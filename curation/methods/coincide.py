@@ -39,6 +39,7 @@ class CoincideParams:
     max_length: int = 2048
     dtype: str = "float32"
     device: str = "auto"
+    cpu_threads: int = 0  # torch threads of the feature pass on CPU (0: torch's default)
     kmeans_device: str = "auto"
     kmeans_max_train_gb: float = 8.0  # float32 rows k-means trains on (a seeded sample beyond)
     # memory of the selection stage
@@ -70,7 +71,7 @@ class CoincideSelection(CurationMethod):
         kinds = ("coincide", *[k for k in p.extra_kinds if k != "coincide"])
         request = FeatureRequest(layers=tuple(p.layers), kinds=kinds, batch_size=p.batch_size,
                                  chunk_size=p.chunk_size, max_length=p.max_length, dtype=p.dtype,
-                                 device=p.device)
+                                 device=p.device, cpu_threads=p.cpu_threads)
         features = extract_features(ctx.records, ctx.image_root, reference, request,
                                     ctx.cache_dir, ctx.pool_sha256, progress=ctx.progress)
         assert features is not None

@@ -31,8 +31,14 @@ from tqdm import tqdm
 
 from configs.compose import choice
 from curation.method import CurationContext, CurationMethod, Selection
-from curation.methods.self_sup import EMBEDDINGS, unit_rows
-from curation.reference_pass import ReferenceParams, answer_stat, provenance, reference_features
+from curation.reference_pass import (
+    EMBEDDINGS,
+    ReferenceParams,
+    answer_stat,
+    provenance,
+    reference_features,
+    unit_rows,
+)
 from curation.scoring import score_summary
 
 

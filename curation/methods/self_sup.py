@@ -16,10 +16,15 @@ import numpy as np
 from configs.compose import choice
 from curation.kmeans import spherical_kmeans
 from curation.method import BudgetError, CurationContext, CurationMethod, Selection
-from curation.reference_pass import ReferenceParams, provenance, reference_features
+from curation.reference_pass import (
+    EMBEDDINGS,
+    ReferenceParams,
+    provenance,
+    reference_features,
+    unit_rows,
+)
 from curation.scoring import band_details, select_band
 
-EMBEDDINGS = ("mean_last", "last_token", "coincide")
 KEEP_BANDS = {"hard": "high", "easy": "low"}
 
 
@@ -30,11 +35,6 @@ class SelfSupParams(ReferenceParams):
     niter: int = 50
     kmeans_device: str = "auto"
     keep: str = choice("hard", tuple(KEEP_BANDS))
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def prototypicality(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:

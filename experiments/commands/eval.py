@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from evaluation.run import run_eval
 from evaluation.suites import eval_config, suite_names
 from experiments.commands import add_command, add_overrides
 
@@ -27,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from evaluation.run import run_eval  # lmms-eval loads only when evaluating
+
     result = run_eval(eval_config(args.overrides))
     print((result.run_dir / "scores.md").read_text(encoding="utf-8"), end="")
     kept = f"; kept {len(result.reused)} finished task(s)" if result.reused else ""

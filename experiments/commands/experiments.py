@@ -125,7 +125,7 @@ def _sweep(args: argparse.Namespace) -> int:
             return 0
         wait_slurm(submitted)
     else:
-        run_local(graph)
+        run_local(graph, workers=sweep.workers)
     _print_report(out)
     return 0
 
@@ -139,7 +139,7 @@ def _demo(args: argparse.Namespace) -> int:
     graph = sweep_graph(sweep)
     out = write_plan(sweep, graph, resolved_dict(sweep))
     print(f"vlmdata demo: {len(graph.runs)} runs, {len(graph.jobs)} stage jobs -> {out}")
-    run_local(graph)
+    run_local(graph, workers=sweep.workers)
     _print_report(out)
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
     return 0
@@ -179,5 +179,7 @@ def format_graph(graph: JobGraph) -> str:
         for job in jobs:
             deps = ", ".join(graph.jobs[d].short for d in job.deps) or "-"
             state = "done" if is_done(job) else "todo"
-            lines.append(f"  {job.short}  [{state}]  after: {deps}  runs: {job.label}")
+            runs = job.label.split(" | ")
+            shown = " | ".join(runs[:3]) + (f" (+{len(runs) - 3} more)" if len(runs) > 3 else "")
+            lines.append(f"  {job.short}  [{state}]  after: {deps}  runs: {shown}")
     return "\n".join(lines)

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from configs.compose import compose, config_path, to_object
-from curation.subset import SubsetError
 from experiments.commands import add_command, add_overrides
 from training.config import TrainingConfig
-from training.images import ImageLoadError
-from training.models import ModelSourceError
-from training.template import TemplateError
-from training.train import train
-
-# user errors raised by the training stage beyond experiments.errors.USER_ERRORS
-TRAINING_USER_ERRORS: tuple[type[BaseException], ...] = (
-    SubsetError, ModelSourceError, TemplateError, ImageLoadError,
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,11 +31,9 @@ def _train(args: argparse.Namespace) -> int:
     yaml = args.config if args.config.endswith((".yaml", ".yml")) else config_path("training",
                                                                                    args.config)
     cfg: TrainingConfig = to_object(compose(TrainingConfig, yaml, args.overrides))
-    try:
-        result = train(cfg)
-    except TRAINING_USER_ERRORS as exc:
-        print(f"vlmdata: error: {exc}", file=sys.stderr)
-        return 2
+    from training.train import train  # torch and transformers load only when training
+
+    result = train(cfg)
     summary = result.summary
     print(f"trained {summary['global_step']} steps; loss {summary['loss_first']} -> "
           f"{summary['loss_last']}; run: {result.run_dir}")

@@ -258,3 +258,20 @@ def test_analyze_command_before_and_after(toyworld, tmp_path, capsys):
     assert main(["analyze", f"data.toyworld.out_dir={toyworld}", f"out_dir={tmp_path / 'pool'}",
                  f"cache_dir={tmp_path / 'cache'}", "progress=false"]) == 0
     assert (tmp_path / "pool" / "rank_frequency_token.png").is_file()
+
+
+def test_budget_sets_alpha_to_keep_exactly_that_many():
+    from curation.method import BudgetError
+
+    tables = _tables()
+    params = RebalanceParams(perspectives=list(LISTS), tau=TAU)
+    for seed in range(20):
+        eligible = set(rebalance(tables, params, seed).kept.tolist())  # alpha = 1
+        for budget in range(len(eligible) + 1):
+            kept = rebalance(tables, params, seed, budget).kept.tolist()
+            assert len(kept) == budget and set(kept) <= eligible and kept == sorted(kept)
+            # a smaller budget keeps a subset of a larger one: one threshold on the same draws
+            if budget:
+                assert set(rebalance(tables, params, seed, budget - 1).kept) <= set(kept)
+        with pytest.raises(BudgetError, match="fewer than the budget"):
+            rebalance(tables, params, seed, len(eligible) + 1)

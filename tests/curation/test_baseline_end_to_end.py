@@ -12,8 +12,8 @@ from experiments.cli import main
 
 POOL_SIZE, BUDGET = 600, 120
 MODEL_BASED = ("el2n", "perplexity", "semdedup", "d2_pruning", "self_sup", "self_filter")
-# a small, fast reference (1 epoch) and tiny CLIP (40 steps): the code paths of the defaults
-FAST = {"clip_score": ["params.clip_steps=40", "params.clip_batch_size=64"],
+# a small, fast reference (1 epoch) and tiny CLIP (60 steps): the code paths of the defaults
+FAST = {"clip_score": ["params.clip_steps=60"],
         **{m: ["params.reference_epochs=1", "params.device=cpu"] for m in MODEL_BASED}}
 
 
@@ -58,6 +58,7 @@ def test_curate_is_deterministic_end_to_end(toyworld, method):
 
     manifest = json.loads((first / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["method"] == method
+    assert manifest["config"]["params"]  # the resolved parameters, next to the details
     assert len(json.dumps(manifest["details"])) < 6000  # compact
     histograms = [v["histogram"] for v in manifest["details"].values()
                   if isinstance(v, dict) and "histogram" in v]

@@ -6,7 +6,8 @@ import pytest
 
 from curation.features import FeatureSet, Reference
 from curation.method import CurationContext
-from curation.methods.self_sup import SelfSupParams, SelfSupSelection, prototypicality, unit_rows
+from curation.methods.self_sup import SelfSupParams, SelfSupSelection, prototypicality
+from curation.reference_pass import unit_rows
 
 
 def test_prototypicality_is_cosine_distance_to_the_nearest_centroid():

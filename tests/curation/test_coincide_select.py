@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curation.coincide_naive import naive_select
+from curation.coincide_rows import gather, plan_waves, read_waves
 from curation.coincide_scores import FeatureLayout
 from curation.coincide_select import MemoryBudget, select_coincide
 
@@ -51,6 +52,39 @@ def test_memory_mapped_float16_features(tmp_path):
                             LAYOUT.n_layers, LAYOUT.hidden, 90)
     assert np.array_equal(result.indices, expected)
     assert len(result.indices) == 90 == len(set(result.indices.tolist()))
+
+
+def test_many_small_waves_read_in_the_background(tmp_path):
+    x, assignments, centroids = _pool(6, 400, 30, 30)
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    waves = MemoryBudget(wave_bytes=2 * 40 * LAYOUT.dim * 8)  # ~40 rows a wave
+    result = select_coincide(mapped, assignments, centroids, LAYOUT, fraction=0.2, memory=waves)
+    expected = naive_select(x, assignments, centroids, LAYOUT.n_layers, LAYOUT.hidden, 80)
+    assert np.array_equal(result.indices, expected)
+
+
+def test_gather_reads_rows_in_any_order(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 4))
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for rows in (rng.permutation(1000)[:700], rng.permutation(1000)[:9], np.array([5]),
+                 np.arange(0), np.arange(100, 200)):
+        assert np.array_equal(gather(mapped, rows), x[rows])
+        assert np.array_equal(gather(mapped[10:], rows[rows < 990]), x[10:][rows[rows < 990]])
+    assert np.array_equal(gather(x, np.array([3, 1])), x[[3, 1]])
+
+
+def test_waves_group_consecutive_clusters_within_the_budget():
+    sizes = {0: 3, 1: 3, 2: 10, 3: 1, 4: 1}
+    assert plan_waves([0, 1, 2, 3, 4], sizes, row_bytes=1, wave_bytes=6) == [[0, 1], [2], [3, 4]]
+    members = {0: np.array([4, 1]), 1: np.array([0]), 2: np.array([2, 3])}
+    x = np.arange(10.0).reshape(5, 2)
+    for prefetch in (True, False):
+        got = list(read_waves(x, members, [[0, 1], [2]], prefetch=prefetch))
+        assert [sorted(w) for w in got] == [[0, 1], [2]]
+        assert np.array_equal(got[0][0], x[[4, 1]]) and np.array_equal(got[1][2], x[[2, 3]])
 
 
 def test_non_contiguous_cluster_ids_and_empty_centroids():

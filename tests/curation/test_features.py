@@ -1,5 +1,6 @@
 """The reference-model feature pass on a tiny LLaVA: values, layout, shards, kill and resume."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -154,8 +155,9 @@ def test_the_hooked_module_is_the_attention_output_projection(world):
     assert np.allclose(got, visual.numpy() / 2, atol=2e-3)  # / sqrt(2 L)
 
 
-def test_shards_merge_to_the_same_bytes(world, tmp_path):
-    args = (world["records"], world["root"], world["reference"], REQUEST, tmp_path, "pool-sha")
+def test_shards_and_thread_counts_give_the_same_bytes(world, tmp_path):
+    one_thread = dataclasses.replace(REQUEST, cpu_threads=1)  # the clean run used torch's default
+    args = (world["records"], world["root"], world["reference"], one_thread, tmp_path, "pool-sha")
     for shard in (2, 0, 1):
         assert extract_features(*args, shard=shard, num_shards=3, progress=False) is None
     merged = extract_features(*args, progress=False)

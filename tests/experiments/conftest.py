@@ -94,7 +94,8 @@ def sweep_tools() -> SimpleNamespace:
 
 @pytest.fixture(scope="session")
 def finished_sweep(tmp_path_factory, sweep_tools) -> tuple[Path, Path, str]:
-    """The tiny sweep run once to the end with the local executor: (work dir, store, stdout)."""
+    """The tiny sweep run once to the end with the local executor, two jobs at a time:
+    (work dir, store, stdout). The other sweep tests compare their scores with these."""
     work = tmp_path_factory.mktemp("sweep")
     store = work / "store"
-    return work, store, sweep_tools.run(work, store)
+    return work, store, sweep_tools.run(work, store, "workers=2")

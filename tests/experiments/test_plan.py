@@ -117,3 +117,23 @@ def test_llava_pool_must_exist(tmp_path):
                 [f"store={tmp_path}", "data.kind=llava", f"data.pool={tmp_path / 'absent.json'}"],
             )
         )
+
+
+def test_reference_seeds_limit_the_reference_runs(tmp_path):
+    sweep = to_object(
+        compose(
+            SweepConfig,
+            overrides=[
+                "methods=[random]",
+                "seeds=[0,1]",
+                "reference=full",
+                "reference_seeds=[0]",
+                f"overrides=[store={tmp_path}]",
+            ],
+        )
+    )
+    assert [run.label for run in sweep_graph(sweep).runs] == [
+        "full s0",
+        "random b0.2 s0",
+        "random b0.2 s1",
+    ]
