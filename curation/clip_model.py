@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from curation.features import directory_sha256
+from curation.features import directory_sha256, torch_threads
 from curation.fileio import atomic_directory, atomic_open, sha256_json
 
 TINY = "tiny"
@@ -59,6 +59,9 @@ class TinyClipRecipe:
     image_size: int = 32
     patch_size: int = 8
     text_length: int = 77
+    # torch threads while training: fixed, so the weights do not depend on the machine's core
+    # count; 1 is also the fastest for a model this small (0.19 s vs 0.92 s a step on 2 cores)
+    threads: int = 1
 
 
 # --- texts and images --------------------------------------------------------------------------
@@ -104,7 +107,8 @@ def resolve_clip(clip: str, records: Sequence[Mapping[str, Any]], image_root: Pa
     key = sha256_json({"pool": pool_sha256, "recipe": asdict(recipe), "version": CLIP_VERSION})
     folder = cache_dir / "clip" / f"tiny-{key[:24]}"
     if not (folder / "training.json").is_file():
-        train_tiny_clip(records, image_root, recipe, folder, progress)
+        with torch_threads(recipe.threads):
+            train_tiny_clip(records, image_root, recipe, folder, progress)
     return str(folder), f"tiny:{key}"
 
 
@@ -240,8 +244,10 @@ def _pixels(records: Sequence[Mapping[str, Any]], positions: Sequence[int],
 
 def clip_scores(records: Sequence[Mapping[str, Any]], image_root: Path | None, model_path: str,
                 fingerprint: str, text_mode: str, cache_dir: Path, pool_sha256: str, *,
-                batch_size: int = 64, device: str = "auto", progress: bool = True) -> np.ndarray:
-    """Cosine between each record's image and text embeddings (float64; NaN: text-only)."""
+                batch_size: int = 64, device: str = "auto", cpu_threads: int = 0,
+                progress: bool = True) -> np.ndarray:
+    """Cosine between each record's image and text embeddings (float64; NaN: text-only).
+    cpu_threads: torch threads while scoring on CPU (0: torch's default)."""
     key = sha256_json({"pool": pool_sha256, "model": fingerprint, "text": text_mode,
                        "version": CLIP_VERSION})
     path = cache_dir / "clip_scores" / f"{key[:24]}.npy"
@@ -249,6 +255,15 @@ def clip_scores(records: Sequence[Mapping[str, Any]], image_root: Path | None, m
         return np.load(path, allow_pickle=False).astype(np.float64)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    with torch_threads(cpu_threads if device == "cpu" else 0):
+        scores = _score(records, image_root, model_path, text_mode, batch_size, device, progress)
+    with atomic_open(path, "wb") as handle:
+        np.save(handle, scores, allow_pickle=False)
+    return scores.astype(np.float64)
+
+
+def _score(records: Sequence[Mapping[str, Any]], image_root: Path | None, model_path: str,
+           text_mode: str, batch_size: int, device: str, progress: bool) -> np.ndarray:
     model, tokenizer, images = load_clip(model_path, device)
     length = min(int(tokenizer.model_max_length),
                  int(model.config.text_config.max_position_embeddings))
@@ -267,6 +282,4 @@ def clip_scores(records: Sequence[Mapping[str, Any]], image_root: Path | None, m
                 input_ids=text["input_ids"], attention_mask=text["attention_mask"]).pooler_output
         cosine = torch.nn.functional.cosine_similarity(image_embeds.float(), text_embeds.float())
         scores[batch] = cosine.cpu().numpy()
-    with atomic_open(path, "wb") as handle:
-        np.save(handle, scores, allow_pickle=False)
-    return scores.astype(np.float64)
+    return scores

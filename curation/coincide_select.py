@@ -128,7 +128,7 @@ def select_coincide(
     cached_bytes = 0
     bar = _progress(progress, "coincide density", len(clusters) - len(densities))
     # kernel products single-threaded whatever `workers` is: the same bits either way
-    with _torch_threads(1), bar:
+    with _torch_threads(1):
         for cluster, kernel in reader.kernels([c for c in clusters if sizes[c] > 1],
                                               lambda c, k: k):
             densities[cluster] = density(kernel)
@@ -137,6 +137,7 @@ def select_coincide(
                 cache[cluster] = kernel
                 cached_bytes += size
             bar.update()
+        bar.close()
         clock.lap("density")
         plans = allocate(clusters, [sizes[c] for c in clusters], transfer,
                          np.array([densities[c] for c in clusters]), target, tau)

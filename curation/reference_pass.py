@@ -43,6 +43,7 @@ class ReferenceParams:
     max_length: int = 512
     dtype: str = "float32"
     device: str = "auto"
+    cpu_threads: int = 1  # torch threads of the pass on CPU (0: torch's default); same bytes
     # reference=tiny: how the tiny reference is trained
     reference_epochs: int = TinyReferenceRecipe.epochs
     reference_lr: float = TinyReferenceRecipe.lr
@@ -62,7 +63,7 @@ def reference_features(params: ReferenceParams,
     request = FeatureRequest(layers=tuple(params.layers), kinds=KINDS,
                              batch_size=params.batch_size, chunk_size=params.chunk_size,
                              max_length=params.max_length, dtype=params.dtype,
-                             device=params.device)
+                             device=params.device, cpu_threads=params.cpu_threads)
     features = extract_features(ctx.records, ctx.image_root, reference, request, ctx.cache_dir,
                                 ctx.pool_sha256, progress=ctx.progress)
     assert features is not None  # shard=None always merges

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 
 class ImageLoadError(ValueError):
@@ -17,6 +17,9 @@ def load_image(path: str | Path) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise ImageLoadError(f"no image file {str(path)!r}")
+    # lmms-eval sets PIL's process-wide LOAD_TRUNCATED_IMAGES on import; training never
+    # accepts a truncated image, whoever imported what before.
+    tolerant, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
         with Image.open(path) as image:
             image.load()
@@ -24,6 +27,8 @@ def load_image(path: str | Path) -> Image.Image:
     except Exception as exc:  # PIL raises many types for broken files
         detail = f"PIL cannot read {str(path)!r}: {type(exc).__name__}: {exc}"
         raise ImageLoadError(detail) from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = tolerant
 
 
 def mean_colour(image_mean: Sequence[float]) -> tuple[int, int, int]:

@@ -26,6 +26,7 @@ class ClipScoreParams:
     band: str = choice("high", BANDS)
     batch_size: int = 64
     device: str = "auto"
+    cpu_threads: int = 1  # torch threads while scoring on CPU (0: torch's default, for a big CLIP)
     # clip=tiny: how the tiny CLIP is trained (about a minute on 2 CPU cores for 4000 pairs)
     clip_steps: int = 200
     clip_batch_size: int = 64
@@ -46,7 +47,8 @@ class ClipScoreSelection(CurationMethod):
                                           ctx.cache_dir, recipe, ctx.progress)
         scores = clip_scores(ctx.records, ctx.image_root, model, fingerprint, p.text,
                              ctx.cache_dir, ctx.pool_sha256, batch_size=p.batch_size,
-                             device=p.device, progress=ctx.progress)
+                             device=p.device, cpu_threads=p.cpu_threads,
+                             progress=ctx.progress)
         chosen = select_band(scores, budget, p.band)
         details = {"score": f"CLIP image-text cosine ({p.text})",
                    **band_details(scores, chosen, p.band),

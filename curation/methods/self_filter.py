@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from configs.compose import choice
+from curation.features import torch_threads
 from curation.method import CurationContext, CurationMethod, Selection
 from curation.reference_pass import (
     EMBEDDINGS,
@@ -61,11 +62,17 @@ class ScoreNetRecipe:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
+    threads: int = 1  # fixed torch threads: the same weights on any machine, and the fastest
 
 
 def train_score_net(features: np.ndarray, losses: np.ndarray,
                     recipe: ScoreNetRecipe) -> np.ndarray:
     """Stage 1: fit g to the fixed per-sample losses; returns g(x) for every row (float64)."""
+    with torch_threads(recipe.threads):
+        return _train(features, losses, recipe)
+
+
+def _train(features: np.ndarray, losses: np.ndarray, recipe: ScoreNetRecipe) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
     train = np.flatnonzero(np.isfinite(losses))
     loss_t = torch.from_numpy(np.nan_to_num(losses, nan=0.0).astype(np.float32))

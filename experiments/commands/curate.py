@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from configs.compose import compose, compose_node, config_path, resolved_dict, to_object
+from configs.compose import (
+    ConfigError,
+    compose,
+    compose_node,
+    config_path,
+    resolved_dict,
+    to_object,
+)
 from curation.config import CurationConfig
 from curation.registry import METHODS, get_method
 from curation.run import curate
@@ -29,19 +36,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _curate,
         help="select a subset of a pool with a curation method",
         description="Select a subset with one method and write indices.npy, subset.json and "
-        "manifest.json. method=NAME loads configs/curation/NAME.yaml; other keys override it. "
+        "manifest.json. method=NAME loads configs/curation/NAME.yaml (config=NAME picks another "
+        "file, e.g. config=coincide_toyworld); other keys override it. "
         f"Methods: {', '.join(sorted(METHODS))}.",
-        keys="keys: method=NAME  budget=FRACTION|COUNT  seed=N  params.<key>=...  "
+        keys="keys: method=NAME  config=NAME  budget=FRACTION|COUNT  seed=N  params.<key>=...  "
         "data=toyworld|llava665k  data.pool=PATH  data.image_root=DIR  out_dir=DIR  cache_dir=DIR",
     )
     add_overrides(parser)
 
 
 def _curate(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides)
+    overrides = [o for o in args.overrides if not o.startswith("config=")]
     method_name = next((o.split("=", 1)[1] for o in overrides if o.startswith("method=")), "random")
-    get_method(method_name)
-    yaml = config_path("curation", method_name)
+    config_name = next((o.split("=", 1)[1] for o in args.overrides if o.startswith("config=")),
+                       method_name)
+    yaml = config_path("curation", config_name)
+    if not yaml.is_file() and config_name != method_name:
+        raise ConfigError(f"no config '{config_name}' in configs/curation/")
+    if config_name == method_name:
+        get_method(method_name)
     cfg = compose(
         CurateCommandConfig, yaml if yaml.is_file() else None, ["data=toyworld", *overrides]
     )

@@ -138,3 +138,14 @@ def test_curate_impossible_requests(pool, tmp_path, capsys, extra, message):
     assert _curate(pool, tmp_path / "s", *extra) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_curate_config_picks_a_named_curation_file(pool, tmp_path, capsys):
+    def curate_with(config, out):
+        return main(["curate", f"config={config}", "data.kind=llava", f"data.pool={pool}",
+                     f"out_dir={out}", "progress=false", f"cache_dir={tmp_path / 'cache'}"])
+
+    assert curate_with("full", tmp_path / "m") == 0
+    assert len(np.load(tmp_path / "m" / "indices.npy")) == 10
+    assert curate_with("nope", tmp_path / "n") == 2
+    assert "no config 'nope' in configs/curation/" in capsys.readouterr().err

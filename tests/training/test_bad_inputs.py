@@ -74,3 +74,20 @@ def test_cli_rejects_a_global_batch_that_does_not_divide(tmp_path, capsys):
                  "trainer.global_batch_size=12", "loader.per_device_batch_size=8"])
     assert code == 2
     assert "trainer.global_batch_size" in capsys.readouterr().err
+
+
+def test_truncated_image_fails_even_when_pil_was_told_to_tolerate_it(tmp_path, monkeypatch):
+    import io
+
+    from PIL import Image, ImageFile
+
+    from training.images import ImageLoadError, load_image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(buffer, format="PNG")
+    path = tmp_path / "cut.png"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # as lmms-eval's import does
+    with pytest.raises(ImageLoadError, match="cut.png"):
+        load_image(path)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
