@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from curation.fileio import TMP_PREFIX, atomic_directory, atomic_write_json, sha256_json
+from curation.messages import record_to_messages
 
 FEATURES_VERSION = 1
 KINDS = ("coincide", "last_token", "mean_last", "answer_stats")
@@ -411,7 +412,7 @@ class _Runner:
     # encoding ----------------------------------------------------------------------------
 
     def encode(self, record: Mapping[str, Any], position: int) -> _Encoded:
-        messages = _messages(record)
+        messages = record_to_messages(record)
         render = self.processor.apply_chat_template
         text = render(messages, tokenize=False)
         spans = []
@@ -591,20 +592,6 @@ class _Runner:
             aum = p_target - others.max(-1).values
             stats[b, :3] = [float(nll.mean()), float(el2n.mean()), float(aum.mean())]
         return stats
-
-
-def _messages(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """LLaVA turns -> chat messages; <image> removed from the text and put first in turn 1."""
-    messages: list[dict[str, Any]] = []
-    for number, turn in enumerate(record["conversations"]):
-        text = str(turn["value"]).replace(IMAGE_TOKEN, "").strip()
-        content: list[dict[str, Any]] = []
-        if number == 0 and "image" in record:
-            content.append({"type": "image"})
-        content.append({"type": "text", "text": text})
-        messages.append({"role": "user" if turn["from"] == "human" else "assistant",
-                         "content": content})
-    return messages
 
 
 def _submodule(module: Any, dotted: str) -> Any:

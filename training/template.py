@@ -89,17 +89,3 @@ def render_record(record: Mapping[str, Any], eos_token: str,
         parts.append(piece)
         length += len(piece)
     return RenderedConversation("".join(parts), tuple(spans))
-
-
-def record_to_messages(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The record as chat messages in transformers' format (for checking the Jinja template)."""
-    messages: list[dict[str, Any]] = []
-    for number, turn in enumerate(record["conversations"]):
-        text = str(turn["value"]).replace(IMAGE_TOKEN, "").strip()
-        content: list[dict[str, Any]] = []
-        if number == 0 and "image" in record:
-            content.append({"type": "image"})
-        content.append({"type": "text", "text": text})
-        messages.append({"role": "user" if turn["from"] == "human" else "assistant",
-                         "content": content})
-    return messages

@@ -173,8 +173,9 @@ class AdrRebalance(CurationMethod):
         selection, _ = self.rebalance(ctx, budget)
         return selection
 
-    def rebalance(self, ctx: CurationContext,
-                  budget: int | None = None) -> tuple[Selection, dict[str, EntityTable]]:  # fmt: skip
+    def rebalance(
+        self, ctx: CurationContext, budget: int | None = None
+    ) -> tuple[Selection, dict[str, EntityTable]]:
         params: RebalanceParams = self.params
         check_params(params, params.perspectives)
         tables = entity_tables(EntitySource.of(ctx), params.entities, params.perspectives)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from curation.messages import record_to_messages
 from training.encode import IGNORE_INDEX, ConversationEncoder
-from training.template import SYSTEM, VICUNA_V1_CHAT_TEMPLATE, record_to_messages, render_record
+from training.template import SYSTEM, VICUNA_V1_CHAT_TEMPLATE, render_record
 from training.tokenizer import train_bpe_tokenizer
 
 TWO_TURNS = {
