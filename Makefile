@@ -24,10 +24,7 @@ $(STAMP): pyproject.toml $(CONSTRAINT)
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/vlmdata toyworld make
-	$(VENV)/bin/vlmdata toyworld describe
-	$(VENV)/bin/vlmdata data validate outputs/toyworld/pool.json image_root=outputs/toyworld
-	$(VENV)/bin/vlmdata data stats outputs/toyworld/pool.json
+	$(VENV)/bin/vlmdata demo
 
 test: setup
 	$(PY) -m pytest -q
