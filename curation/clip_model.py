@@ -183,7 +183,8 @@ def train_tiny_clip(records: Sequence[Mapping[str, Any]], image_root: Path | Non
     rng = np.random.default_rng(recipe.seed)
     pairs = [i for i, r in enumerate(records) if "image" in r]
     if len(pairs) < 2:
-        raise ValueError("params.clip=tiny needs at least 2 image records to train on")
+        raise ClipImageError(f"params.clip=tiny needs at least 2 image records to train on; "
+                             f"the pool has {len(pairs)}")
     if len(pairs) > recipe.max_train:
         pairs = sorted(rng.choice(pairs, size=recipe.max_train, replace=False).tolist())
     texts = [record_text(records[i], recipe.text) for i in pairs]

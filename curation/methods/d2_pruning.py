@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from configs.compose import choice
+from configs.compose import ConfigError, choice
 from curation.method import CurationContext, CurationMethod, Selection
 from curation.reference_pass import ReferenceParams, answer_stat, provenance, reference_features
 from curation.scoring import score_summary
@@ -119,6 +119,9 @@ class D2Selection(CurationMethod):
     def select(self, ctx: CurationContext, budget: int | None) -> Selection:
         assert budget is not None
         p: D2Params = self.params
+        if not 1 <= p.n_neighbors < len(ctx):
+            raise ConfigError(f"config key 'params.n_neighbors' must lie in 1..{len(ctx) - 1} "
+                              f"(pool size - 1), got {p.n_neighbors}")
         features, reference = reference_features(p, ctx)
         importance = answer_stat(features, p.importance)
         order, scores = d2_select(features.load("mean_last"), importance, budget,

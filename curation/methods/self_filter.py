@@ -9,7 +9,7 @@ Stage 2 (diversity): greedy; at each step take the record maximising
 
 How this departs from the paper, precisely:
 - The paper trains g jointly with the VLM being finetuned (both minimise the weighted loss;
-  g sees frozen CLIP / ImageBind features). Here the VLM is the reference LVLM, trained
+  g reads features of frozen pre-trained encoders such as CLIP). Here the VLM is the reference LVLM, trained
   beforehand with the ordinary unweighted loss (COINCIDE's reference, shared by all
   baselines), and g is trained afterwards against that model's FIXED per-sample losses (mean
   answer-token NLL from the cached pass) on the reference's own features (`feature`, default

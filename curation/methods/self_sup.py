@@ -50,9 +50,9 @@ class SelfSupSelection(CurationMethod):
     def select(self, ctx: CurationContext, budget: int | None) -> Selection:
         assert budget is not None
         p: SelfSupParams = self.params
-        if p.k > len(ctx):
-            raise BudgetError(f"params.k={p.k} clusters is more than the pool's {len(ctx)} "
-                              "samples: lower params.k")
+        if not 1 <= p.k <= len(ctx):
+            raise BudgetError(f"params.k={p.k} clusters must lie in 1..{len(ctx)} (the pool's "
+                              "size): change params.k")
         features, reference = reference_features(p, ctx)
         vectors = unit_rows(features.load(p.feature))
         clustering = spherical_kmeans(vectors, p.k, niter=p.niter, seed=ctx.seed,

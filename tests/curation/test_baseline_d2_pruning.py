@@ -64,3 +64,14 @@ def test_d2_select_clips_missing_and_negative_importance():
     # take 4 (s3 -> 0.1990), then 2 (0.2607; s3 -> 0.1990 - e^-0.2 * 0.2607 = -0.0144),
     # then 0 (0, tied with 1: the lower position) before 3
     assert order.tolist() == [4, 2, 0]
+
+
+def test_more_neighbours_than_the_pool_allows_is_a_config_error(tmp_path):
+    from configs.compose import ConfigError
+    from curation.method import CurationContext
+    from curation.methods.d2_pruning import D2Params, D2Selection
+
+    ctx = CurationContext(pool_path=tmp_path / "pool.json", image_root=None, records=[{}] * 5,
+                          pool_sha256="0" * 64, cache_dir=tmp_path, run_dir=tmp_path, seed=0)
+    with pytest.raises(ConfigError, match="params.n_neighbors"):
+        D2Selection(D2Params(n_neighbors=5)).select(ctx, 2)
