@@ -9,12 +9,12 @@ Stage 2 (diversity): greedy; at each step take the record maximising
 
 How this departs from the paper, precisely:
 - The paper trains g jointly with the VLM being finetuned (both minimise the weighted loss;
-  g reads features of frozen pre-trained encoders such as CLIP). Here the VLM is the reference LVLM, trained
-  beforehand with the ordinary unweighted loss (COINCIDE's reference, shared by all
-  baselines), and g is trained afterwards against that model's FIXED per-sample losses (mean
-  answer-token NLL from the cached pass) on the reference's own features (`feature`, default
-  COINCIDE's visual+language features). So g does not shape the VLM's training, and the
-  losses it weighs do not move while it learns.
+  g reads features of frozen pre-trained encoders such as CLIP). Here the VLM is the
+  reference LVLM, trained beforehand with the ordinary unweighted loss (COINCIDE's reference,
+  shared by all baselines), and g is trained afterwards against that model's FIXED
+  per-sample losses (mean answer-token NLL from the cached pass) on the reference's own
+  features (`feature`, default COINCIDE's visual+language features). So g does not shape the
+  VLM's training, and the losses it weighs do not move while it learns.
 - Records without an answer token (NaN loss) do not train g; g still scores them.
 - The penalty form (max cosine to the kept set, weight gamma) is ours; the paper penalises
   the difficulty of samples near already selected ones with its own distance rule.
