@@ -11,7 +11,6 @@ then greedy MMD inside the clusters that need it (the whole plan is known before
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +30,7 @@ from curation.coincide_scores import (
     allocate,
     transferability,
 )
+from curation.threads import torch_threads
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -128,7 +128,7 @@ def select_coincide(
     cached_bytes = 0
     bar = _progress(progress, "coincide density", len(clusters) - len(densities))
     # kernel products single-threaded whatever `workers` is: the same bits either way
-    with _torch_threads(1):
+    with torch_threads(1):
         for cluster, kernel in reader.kernels([c for c in clusters if sizes[c] > 1],
                                               lambda c, k: k):
             densities[cluster] = density(kernel)
@@ -259,15 +259,3 @@ def _ordered_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iter
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

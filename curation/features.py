@@ -48,6 +48,7 @@ import numpy as np
 
 from curation.fileio import TMP_PREFIX, atomic_directory, atomic_write_json, sha256_json
 from curation.messages import record_to_messages
+from curation.threads import torch_threads
 
 FEATURES_VERSION = 1
 KINDS = ("coincide", "last_token", "mean_last", "answer_stats")
@@ -249,25 +250,6 @@ def extract_features(
     if shard is not None:
         return None
     return _merge(folder, spec, request, chunks)
-
-
-def torch_threads(n: int) -> contextlib.AbstractContextManager:
-    """torch.set_num_threads(n) for the duration (n = 0: unchanged)."""
-    if n <= 0:
-        return contextlib.nullcontext()
-    return _threads(n)
-
-
-@contextlib.contextmanager
-def _threads(n: int):
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _compute(records: Sequence[Mapping[str, Any]], image_root: str | Path | None,

@@ -32,6 +32,7 @@ from typing import Any
 
 from configs.compose import save_resolved
 from curation.fileio import atomic_directory, atomic_write_json, atomic_write_text, sha256_json
+from curation.threads import torch_threads
 from evaluation.aggregate import load_scores, reference_summary, run_table
 from evaluation.checkpoint import check_checkpoint, checkpoint_fingerprint
 from evaluation.config import EvalConfig
@@ -107,7 +108,7 @@ def run_eval(cfg: EvalConfig) -> EvalRun:
 
 def _evaluate(cfg: EvalConfig, checkpoint: Path, todo: list[RunTask], run_dir: Path,
               keys: dict[str, str]) -> None:
-    with offline(bool(cfg.data_root)), _torch_threads(cfg.model.threads):
+    with offline(bool(cfg.data_root)), torch_threads(cfg.model.threads):
         from lmms_eval.tasks import TaskManager
 
         from evaluation.model import VlmdataLlava
@@ -234,19 +235,6 @@ def offline(enabled: bool) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    import torch
-
-    saved = torch.get_num_threads()
-    if threads > 0:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 @contextlib.contextmanager

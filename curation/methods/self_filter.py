@@ -30,7 +30,6 @@ import torch
 from tqdm import tqdm
 
 from configs.compose import choice
-from curation.features import torch_threads
 from curation.method import CurationContext, CurationMethod, Selection
 from curation.reference_pass import (
     EMBEDDINGS,
@@ -41,6 +40,7 @@ from curation.reference_pass import (
     unit_rows,
 )
 from curation.scoring import score_summary
+from curation.threads import torch_threads
 
 
 @dataclass
