@@ -121,6 +121,14 @@ class Reference:
     name: str = ""
 
 
+@dataclass(frozen=True)
+class FeaturePass:
+    """A method's reference forward pass: the model, and what to compute with it."""
+
+    reference: Reference
+    request: FeatureRequest
+
+
 def hf_reference(name_or_path: str | Path, local_files_only: bool = True) -> Reference:
     """An HF LLaVA checkpoint (a directory, or a hub name already in the local cache)."""
     path = Path(name_or_path)

@@ -6,9 +6,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from curation.features import FeaturePass
 
 
 class BudgetError(ValueError):
@@ -55,6 +58,15 @@ class CurationMethod:
 
     def select(self, ctx: CurationContext, budget: int | None) -> Selection:
         raise NotImplementedError(f"{type(self).__name__} must implement select()")
+
+    def feature_pass(self, ctx: CurationContext) -> FeaturePass | None:
+        """The reference forward pass `select` reads, if any. The experiments' features stage
+        computes it ahead of `select`, in shards; resolving it may train the tiny reference."""
+        return None
+
+
+def has_feature_pass(method: type[CurationMethod]) -> bool:
+    return method.feature_pass is not CurationMethod.feature_pass
 
 
 def resolve_budget(budget: float | None, pool_size: int, needs_budget: bool) -> int | None:

@@ -22,12 +22,13 @@ from curation.coincide_reference import TRAIN_TINY, TinyReferenceRecipe, resolve
 from curation.features import (
     ANSWER_STATS_COLUMNS,
     KINDS,
+    FeaturePass,
     FeatureRequest,
     FeatureSet,
     Reference,
     extract_features,
 )
-from curation.method import CurationContext
+from curation.method import CurationContext, CurationMethod
 
 EMBEDDINGS = ("mean_last", "last_token", "coincide")  # the pass's per-record vectors
 
@@ -51,9 +52,15 @@ class ReferenceParams:
     reference_seed: int = TinyReferenceRecipe.seed
 
 
-def reference_features(params: ReferenceParams,
-                       ctx: CurationContext) -> tuple[FeatureSet, Reference]:
-    """The reference named by `params` and its features of the pool (computed once, cached)."""
+class ReferencePassMethod(CurationMethod):
+    """A method that reads the shared reference pass (its Params extend ReferenceParams)."""
+
+    def feature_pass(self, ctx: CurationContext) -> FeaturePass:
+        return reference_pass(self.params, ctx)
+
+
+def reference_pass(params: ReferenceParams, ctx: CurationContext) -> FeaturePass:
+    """The reference named by `params` (the tiny one is trained once per pool) and the pass."""
     reference = resolve_reference(
         params.reference, pool_path=ctx.pool_path, image_root=ctx.image_root,
         pool_sha256=ctx.pool_sha256, cache_dir=ctx.cache_dir, progress=ctx.progress,
@@ -64,10 +71,18 @@ def reference_features(params: ReferenceParams,
                              batch_size=params.batch_size, chunk_size=params.chunk_size,
                              max_length=params.max_length, dtype=params.dtype,
                              device=params.device, cpu_threads=params.cpu_threads)
-    features = extract_features(ctx.records, ctx.image_root, reference, request, ctx.cache_dir,
-                                ctx.pool_sha256, progress=ctx.progress)
+    return FeaturePass(reference, request)
+
+
+def reference_features(params: ReferenceParams,
+                       ctx: CurationContext) -> tuple[FeatureSet, Reference]:
+    """The reference named by `params` and its features of the pool (computed once, cached)."""
+    feature_pass = reference_pass(params, ctx)
+    features = extract_features(ctx.records, ctx.image_root, feature_pass.reference,
+                                feature_pass.request, ctx.cache_dir, ctx.pool_sha256,
+                                progress=ctx.progress)
     assert features is not None  # shard=None always merges
-    return features, reference
+    return features, feature_pass.reference
 
 
 def answer_stat(features: FeatureSet, column: str) -> np.ndarray:

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from curation.features import FeatureError, extract_features, feature_key
 from curation.fileio import sha256_file
-from curation.method import CurationContext, CurationMethod, resolve_budget
-from curation.records import load_records
+from curation.method import CurationContext, CurationMethod, has_feature_pass, resolve_budget
+from curation.records import LoadResult, load_records
 from curation.subset import Subset, write_subset
 
 
@@ -33,24 +34,12 @@ def curate(
     `config` is the resolved config saved in the manifest. Per-pool work that several runs share
     (features, clusterings, entities) is cached under `cache_root/<pool sha256[:16]>/`.
     """
-    pool_path = Path(pool_path)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    pool_sha = sha256_file(pool_path)
-    loaded = load_records(pool_path, image_root=image_root, on_error=on_error, progress=progress)
+    loaded, ctx = load_context(pool_path, image_root, cache_root, out_dir, seed, on_error,
+                               progress)  # fmt: skip
     timings["load_pool"] = time.perf_counter() - start
-
     target = resolve_budget(budget, len(loaded.records), method.needs_budget)
-    ctx = CurationContext(
-        pool_path=pool_path,
-        image_root=Path(image_root) if image_root else None,
-        records=loaded.records,
-        pool_sha256=pool_sha,
-        cache_dir=Path(cache_root) / pool_sha[:16],
-        run_dir=Path(out_dir).with_name(Path(out_dir).name + ".work"),
-        seed=seed,
-        progress=progress,
-    )
     start = time.perf_counter()
     selection = method.select(ctx, target)
     timings["select"] = time.perf_counter() - start
@@ -65,12 +54,60 @@ def curate(
         method=method.name,
         indices=positions[chosen],
         records=[loaded.records[i] for i in chosen.tolist()],
-        pool_path=pool_path,
+        pool_path=ctx.pool_path,
         pool_size=loaded.n_read,
         config=config,
         seed=seed,
         synthetic_records=selection.synthetic_records,
         timings=timings,
         details=details,
-        pool_sha256=pool_sha,
+        pool_sha256=ctx.pool_sha256,
     )
+
+
+def load_context(pool_path: str | Path, image_root: str | Path | None, cache_root: str | Path,
+                 out_dir: str | Path, seed: int, on_error: str = "raise",
+                 progress: bool = True) -> tuple[LoadResult, CurationContext]:  # fmt: skip
+    """Read and validate the pool; the context a method selects from."""
+    pool_path = Path(pool_path)
+    pool_sha = sha256_file(pool_path)
+    loaded = load_records(pool_path, image_root=image_root, on_error=on_error, progress=progress)
+    ctx = CurationContext(
+        pool_path=pool_path,
+        image_root=Path(image_root) if image_root else None,
+        records=loaded.records,
+        pool_sha256=pool_sha,
+        cache_dir=Path(cache_root) / pool_sha[:16],
+        run_dir=Path(out_dir).with_name(Path(out_dir).name + ".work"),
+        seed=seed,
+        progress=progress,
+    )
+    return loaded, ctx
+
+
+def prepare_features(method: CurationMethod, *, pool_path: str | Path,
+                     image_root: str | Path | None, cache_root: str | Path, out_dir: str | Path,
+                     shard: int | None = None, num_shards: int = 1, reference_only: bool = False,
+                     on_error: str = "raise", progress: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Ahead of `curate`, `method`'s reference pass into the per-pool cache: shard i of
+    `num_shards` (a SLURM array task), or shard=None: every missing chunk, then the merge.
+    reference_only: just resolve the reference (training and caching the tiny one if asked),
+    so that the shards, started together, do not each train it."""
+    if not has_feature_pass(type(method)):
+        raise FeatureError(f"method={method.name} has no reference feature pass (COINCIDE and "
+                           "the model-based baselines have one)")
+    _, ctx = load_context(pool_path, image_root, cache_root, out_dir, 0, on_error, progress)
+    feature_pass = method.feature_pass(ctx)
+    assert feature_pass is not None
+    reference, request = feature_pass.reference, feature_pass.request
+    summary: dict[str, Any] = {"reference": reference.name, "fingerprint": reference.fingerprint,
+                               "feature_key": feature_key(ctx.pool_sha256, reference, request)}
+    if reference_only:
+        return summary
+    features = extract_features(ctx.records, ctx.image_root, reference, request, ctx.cache_dir,
+                                ctx.pool_sha256, shard=shard, num_shards=num_shards,
+                                progress=progress)  # fmt: skip
+    summary.update(shard=shard, num_shards=num_shards)
+    if features is not None:
+        summary["path"] = str(features.path)
+    return summary

@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         if not is_user_error(exc):
             raise
         message = " ".join(str(exc).split("\n")).strip() or type(exc).__name__
+        message += "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
         print(f"vlmdata: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

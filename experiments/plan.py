@@ -19,7 +19,7 @@ from curation.fileio import sha256_file, sha256_json
 from experiments.schemas import ExperimentConfig
 from toyworld.make import world_id
 
-STAGES = ("pool", "curate", "train", "eval")
+STAGES = ("pool", "reference", "features", "curate", "train", "eval")
 EXPORT_DIR = "hf"  # training's export folder inside a training run
 # Settings that change where and how a stage reports, not what it computes: left out of keys.
 TRAIN_NOT_IN_KEY = (
@@ -53,6 +53,12 @@ class Job:
     def short(self) -> str:
         return f"{self.stage}:{self.key[:10]}"
 
+    def runs_shown(self, shown: int = 3) -> str:
+        """The first runs this job serves, and how many more."""
+        runs = self.label.split(" | ")
+        more = f" (+{len(runs) - shown} more)" if len(runs) > shown else ""
+        return " | ".join(runs[:shown]) + more
+
 
 @dataclass
 class RunPlan:
@@ -83,6 +89,8 @@ def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan
     plan = RunPlan(label, exp.curation.method, exp.curation.budget, exp.curation.seed)
 
     pool_path, image_root, pool_key, pool_deps = _plan_pool(exp, store, plan, label)
+    feature_deps = _plan_features(exp, store, plan, label, pool_key, pool_deps, pool_path,
+                                  image_root)  # fmt: skip
 
     curate_key = sha256_json(
         {"pool": pool_key, "curation": curation, "on_error": exp.data.on_error}
@@ -97,7 +105,7 @@ def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan
         "curate",
         curate_key,
         str(curate_dir),
-        pool_deps,
+        (*pool_deps, *feature_deps),
         {
             "curation": curation,
             "pool": str(pool_path),
@@ -196,6 +204,59 @@ def _plan_pool(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str):
     if root is not None and not root.is_dir():
         raise NotADirectoryError(f"data.image_root: no such directory: {root}")
     return pool, root, sha256_file(pool), ()
+
+
+def _plan_features(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str, pool_key: str,
+                   pool_deps: tuple[str, ...], pool_path: Path,
+                   image_root: Path | None) -> tuple[str, ...]:  # fmt: skip
+    """feature_shards=n > 0 and a method with a reference pass: a reference job (trains the
+    tiny reference when asked) and n feature-shard jobs (one SLURM array) ahead of curation,
+    which then only merges the cached shards. Returns the keys curation waits for."""
+    if exp.feature_shards <= 0:
+        return ()
+    from curation.method import has_feature_pass
+    from curation.registry import get_method
+
+    method = exp.curation.method
+    if not has_feature_pass(get_method(method)):
+        return ()
+    n = exp.feature_shards
+    params = dataclasses.asdict(exp.curation)["params"]
+    spec = {
+        "method": method,
+        "params": params,
+        "pool": str(pool_path),
+        "image_root": str(image_root) if image_root else "",
+        "on_error": exp.data.on_error,
+        "cache_dir": str(store / "cache"),
+        "progress": exp.progress,
+        "num_shards": n,
+    }
+    reference_key = sha256_json(
+        {"pool": pool_key, "method": method, "params": params, "on_error": exp.data.on_error}
+    )
+    folder = store / "features"
+    plan.jobs["reference"] = Job(
+        "reference",
+        reference_key,
+        str(folder / f"{method}-reference-{reference_key[:12]}"),
+        pool_deps,
+        {**spec, "shard": None},
+        label,
+    )
+    keys = []
+    for shard in range(n):
+        key = sha256_json({"reference": reference_key, "shard": shard, "num_shards": n})
+        plan.jobs[f"features:{shard}"] = Job(
+            "features",
+            key,
+            str(folder / f"{method}-{shard}of{n}-{key[:12]}"),
+            (reference_key,),
+            {**spec, "shard": shard},
+            label,
+        )
+        keys.append(key)
+    return tuple(keys)
 
 
 def _tracking(exp: ExperimentConfig, group: str, label: str, job_type: str) -> dict[str, Any]:

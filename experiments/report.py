@@ -87,7 +87,8 @@ def summarise(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> lis
     return rows
 
 
-def comparison_table(rows: Sequence[Mapping[str, Any]]) -> str:
+def comparison_table(rows: Sequence[Mapping[str, Any]], ranges: bool = True) -> str:
+    """The headline table; ranges=False leaves out [min..max] (the console's narrower one)."""
     header = [
         "method",
         "size",
@@ -104,7 +105,7 @@ def comparison_table(rows: Sequence[Mapping[str, Any]]) -> str:
     for r in rows:
         cells = [r["name"], str(r["size"] or "-"), str(len(r["seeds"]))]
         cells += [
-            _pm(r.get(k))
+            _pm(r.get(k), ranges)
             for k in (
                 "overall",
                 "head",
@@ -265,9 +266,20 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
     }
 
 
-def _pm(stats: Mapping[str, float] | None) -> str:
+def ranked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The reference first, then per budget by mean relative performance, best first."""
+
+    def key(row: Mapping[str, Any]) -> tuple[bool, float, float]:
+        relative = row.get("relative") or {"mean": float("-inf")}
+        return row["budget"] is not None, row["budget"] or 0.0, -relative["mean"]
+
+    return sorted(rows, key=key)
+
+
+def _pm(stats: Mapping[str, float] | None, ranges: bool = True) -> str:
     if not stats:
         return "-"
     if stats["n"] == 1:
         return f"{stats['mean']:.2f}"
-    return f"{stats['mean']:.2f} ± {stats['std']:.2f} [{stats['min']:.1f}..{stats['max']:.1f}]"
+    text = f"{stats['mean']:.2f} ± {stats['std']:.2f}"
+    return text + (f" [{stats['min']:.1f}..{stats['max']:.1f}]" if ranges else "")

@@ -48,6 +48,9 @@ class ExperimentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     wandb: TrackingConfig = field(default_factory=TrackingConfig)
+    # > 0: methods with a reference pass (COINCIDE, the model-based baselines) get it computed
+    # ahead of curation in this many shard jobs (a SLURM array); 0: inside the curate job
+    feature_shards: int = 0
 
 
 @dataclass
@@ -71,6 +74,8 @@ class ClusterConfig:
     setup: list[str] = field(default_factory=list)  # shell lines run before each job
     extra_sbatch: dict[str, str] = field(default_factory=dict)  # more #SBATCH options
     pool: StageResources = field(default_factory=StageResources)
+    reference: StageResources = field(default_factory=StageResources)
+    features: StageResources = field(default_factory=StageResources)
     curate: StageResources = field(default_factory=StageResources)
     train: StageResources = field(default_factory=StageResources)
     eval: StageResources = field(default_factory=StageResources)

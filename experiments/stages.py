@@ -11,6 +11,7 @@ import datetime as _dt
 import json
 import os
 import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ def execute(job: Job) -> dict[str, Any]:
     """Run `job` unless its marker says it is finished; return the marker."""
     if is_done(job):
         return read_marker(job) or {}
+    use_store_tmp(job)
     started = _now()
     clock = time.perf_counter()
     summary = RUNNERS[job.stage](job)
@@ -62,6 +64,21 @@ def execute(job: Job) -> dict[str, Any]:
     return done
 
 
+def use_store_tmp(job: Job) -> None:
+    """Send this process's temporary files to <store>/tmp (stage dirs are <store>/<stage>/<key>).
+
+    W&B's service keeps sockets and media staging folders in the temp dir and leaves them
+    behind when a stage is killed; this keeps them with the sweep's outputs. It must happen
+    before wandb is imported: its service and staging folders read TMPDIR once.
+    """
+    tmp = Path(job.out_dir).resolve().parent.parent / "tmp"
+    if os.environ.get("TMPDIR") == str(tmp):
+        return
+    tmp.mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = str(tmp)
+    tempfile.tempdir = None  # re-read TMPDIR on the next tempfile call
+
+
 def _pool(job: Job) -> dict[str, Any]:
     from toyworld.config import as_toyworld_config
     from toyworld.make import make_world
@@ -70,20 +87,40 @@ def _pool(job: Job) -> dict[str, Any]:
     return {"world": str(world)}
 
 
+def _method(name: str, params: dict[str, Any]) -> Any:
+    from curation.registry import get_method
+
+    method_cls = get_method(name)
+    return method_cls(compose_node(method_cls.Params, params, "curation.params"))
+
+
+def _features(job: Job) -> dict[str, Any]:
+    from curation.run import prepare_features
+
+    spec = job.spec
+    return prepare_features(
+        _method(spec["method"], spec["params"]),
+        pool_path=spec["pool"],
+        image_root=spec["image_root"] or None,
+        cache_root=spec["cache_dir"],
+        out_dir=job.out_dir,
+        shard=spec["shard"],
+        num_shards=spec["num_shards"],
+        reference_only=job.stage == "reference",
+        on_error=spec["on_error"],
+        progress=spec["progress"],
+    )
+
+
 def _curate(job: Job) -> dict[str, Any]:
     from curation.config import CurationConfig
-    from curation.registry import get_method
     from curation.run import curate
     from experiments.tracking import curate_tracking
 
     spec = job.spec
     cfg = compose_node(CurationConfig, spec["curation"], "curation")
-    method_cls = get_method(cfg.method)
-    method = method_cls(
-        compose_node(method_cls.Params, spec["curation"]["params"], "curation.params")
-    )
     subset = curate(
-        method,
+        _method(cfg.method, spec["curation"]["params"]),
         pool_path=spec["pool"],
         image_root=spec["image_root"] or None,
         budget=cfg.budget,
@@ -117,7 +154,14 @@ def _eval(job: Job) -> dict[str, Any]:
     return {"evaluated": run.evaluated, "reused": run.reused}
 
 
-RUNNERS = {"pool": _pool, "curate": _curate, "train": _train, "eval": _eval}
+RUNNERS = {
+    "pool": _pool,
+    "reference": _features,
+    "features": _features,
+    "curate": _curate,
+    "train": _train,
+    "eval": _eval,
+}
 
 
 def _now() -> str:

@@ -58,7 +58,7 @@ class SynthesisParams:
     # directory or hub name, or "tiny": a tiny LLaVA trained on the pool (ToyWorld scale),
     # the same cached model COINCIDE's reference=tiny trains with the same recipe.
     reference: str = TRAIN_TINY
-    reference_epochs: int = 2
+    reference_epochs: int = 6  # as COINCIDE's: one cached reference serves both
     reference_lr: float = 3e-3
     reference_batch_size: int = 16
     reference_max_length: int = 512

@@ -23,8 +23,14 @@ import numpy as np
 from tqdm import tqdm
 
 from configs.compose import ConfigError, choice
-from curation.method import CurationContext, CurationMethod, Selection
-from curation.reference_pass import ReferenceParams, answer_stat, provenance, reference_features
+from curation.method import CurationContext, Selection
+from curation.reference_pass import (
+    ReferenceParams,
+    ReferencePassMethod,
+    answer_stat,
+    provenance,
+    reference_features,
+)
 from curation.scoring import score_summary
 
 IMPORTANCE = ("aum", "el2n")
@@ -112,7 +118,7 @@ def d2_select(features: np.ndarray, importance: np.ndarray, budget: int, n_neigh
     return order, scores
 
 
-class D2Selection(CurationMethod):
+class D2Selection(ReferencePassMethod):
     name = "d2_pruning"
     Params = D2Params
 

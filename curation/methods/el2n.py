@@ -13,8 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from configs.compose import choice
-from curation.method import CurationContext, CurationMethod, Selection
-from curation.reference_pass import ReferenceParams, answer_stat, provenance, reference_features
+from curation.method import CurationContext, Selection
+from curation.reference_pass import (
+    ReferenceParams,
+    ReferencePassMethod,
+    answer_stat,
+    provenance,
+    reference_features,
+)
 from curation.scoring import BANDS, band_details, select_band
 
 
@@ -23,7 +29,7 @@ class El2nParams(ReferenceParams):
     band: str = choice("middle", BANDS)
 
 
-class El2nSelection(CurationMethod):
+class El2nSelection(ReferencePassMethod):
     name = "el2n"
     Params = El2nParams
 

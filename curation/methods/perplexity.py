@@ -12,8 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from configs.compose import choice
-from curation.method import CurationContext, CurationMethod, Selection
-from curation.reference_pass import ReferenceParams, answer_stat, provenance, reference_features
+from curation.method import CurationContext, Selection
+from curation.reference_pass import (
+    ReferenceParams,
+    ReferencePassMethod,
+    answer_stat,
+    provenance,
+    reference_features,
+)
 from curation.scoring import BANDS, band_details, select_band
 
 
@@ -22,7 +28,7 @@ class PerplexityParams(ReferenceParams):
     band: str = choice("middle", BANDS)
 
 
-class PerplexitySelection(CurationMethod):
+class PerplexitySelection(ReferencePassMethod):
     name = "perplexity"
     Params = PerplexityParams
 

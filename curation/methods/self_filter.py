@@ -30,10 +30,11 @@ import torch
 from tqdm import tqdm
 
 from configs.compose import choice
-from curation.method import CurationContext, CurationMethod, Selection
+from curation.method import CurationContext, Selection
 from curation.reference_pass import (
     EMBEDDINGS,
     ReferenceParams,
+    ReferencePassMethod,
     answer_stat,
     provenance,
     reference_features,
@@ -114,7 +115,7 @@ def diverse_greedy(difficulty: np.ndarray, features: np.ndarray, budget: int, ga
     return order
 
 
-class SelfFilterSelection(CurationMethod):
+class SelfFilterSelection(ReferencePassMethod):
     name = "self_filter"
     Params = SelfFilterParams
 

@@ -15,10 +15,11 @@ import numpy as np
 
 from configs.compose import choice
 from curation.kmeans import spherical_kmeans
-from curation.method import BudgetError, CurationContext, CurationMethod, Selection
+from curation.method import BudgetError, CurationContext, Selection
 from curation.reference_pass import (
     EMBEDDINGS,
     ReferenceParams,
+    ReferencePassMethod,
     provenance,
     reference_features,
     unit_rows,
@@ -43,7 +44,7 @@ def prototypicality(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return 1.0 - nearest
 
 
-class SelfSupSelection(CurationMethod):
+class SelfSupSelection(ReferencePassMethod):
     name = "self_sup"
     Params = SelfSupParams
 

@@ -24,8 +24,13 @@ from typing import Any
 import numpy as np
 
 from curation.kmeans import spherical_kmeans
-from curation.method import BudgetError, CurationContext, CurationMethod, Selection
-from curation.reference_pass import ReferenceParams, provenance, reference_features
+from curation.method import BudgetError, CurationContext, Selection
+from curation.reference_pass import (
+    ReferenceParams,
+    ReferencePassMethod,
+    provenance,
+    reference_features,
+)
 from curation.scoring import score_summary
 
 
@@ -116,7 +121,7 @@ def _trim(kept: np.ndarray, redundancy: np.ndarray, budget: int) -> np.ndarray:
     return np.setdiff1d(kept, ordered[:excess])
 
 
-class SemDedupSelection(CurationMethod):
+class SemDedupSelection(ReferencePassMethod):
     name = "semdedup"
     Params = SemDedupParams
 

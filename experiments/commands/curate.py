@@ -1,9 +1,11 @@
-"""`vlmdata curate`: select a subset of a pool with one curation method."""
+"""`vlmdata curate`: select a subset of a pool with one curation method; `vlmdata features`:
+its reference pass ahead of time, one shard per SLURM array task."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from typing import Any
 
 from configs.compose import (
     ConfigError,
@@ -14,8 +16,9 @@ from configs.compose import (
     to_object,
 )
 from curation.config import CurationConfig
+from curation.method import CurationMethod
 from curation.registry import METHODS, get_method
-from curation.run import curate
+from curation.run import curate, prepare_features
 from experiments.commands import add_command, add_overrides
 from experiments.pools import prepare_pool
 from experiments.schemas import DataConfig
@@ -27,6 +30,13 @@ class CurateCommandConfig(CurationConfig):
     out_dir: str = ""  # default: outputs/subsets/<method>-b<budget>-s<seed>
     cache_dir: str = "outputs/cache"
     progress: bool = True
+
+
+@dataclass
+class FeaturesCommandConfig(CurateCommandConfig):
+    shard: int = -1  # -1: every missing chunk, then the merge (run it once after an array)
+    num_shards: int = 1
+    reference_only: bool = False  # only resolve the reference (train reference=tiny) and stop
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,23 +54,66 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_overrides(parser)
 
+    features = add_command(
+        subparsers,
+        "features",
+        _features,
+        help="a method's reference feature pass, shard by shard (SLURM arrays)",
+        description="Compute the reference pass that COINCIDE and the model-based baselines "
+        "read into the per-pool cache, before `vlmdata curate`: shard=i num_shards=n computes "
+        "one contiguous part (e.g. shard=$SLURM_ARRAY_TASK_ID); shard=-1 computes what is "
+        "missing and merges. Same keys as curate; the bytes never depend on the sharding.",
+        keys="keys: method=NAME  config=NAME  shard=I  num_shards=N  reference_only=true  "
+        "params.<key>=...  "
+        "data=..  data.pool=PATH  data.image_root=DIR  cache_dir=DIR",
+    )
+    add_overrides(features)
 
-def _curate(args: argparse.Namespace) -> int:
-    overrides = [o for o in args.overrides if not o.startswith("config=")]
+
+def _compose(overrides_in: list[str], schema: type) -> tuple[Any, Any, CurationMethod]:
+    """(the resolved config, its dataclass, the method) for curate-like commands."""
+    overrides = [o for o in overrides_in if not o.startswith("config=")]
     method_name = next((o.split("=", 1)[1] for o in overrides if o.startswith("method=")), "random")
-    config_name = next((o.split("=", 1)[1] for o in args.overrides if o.startswith("config=")),
+    config_name = next((o.split("=", 1)[1] for o in overrides_in if o.startswith("config=")),
                        method_name)
     yaml = config_path("curation", config_name)
     if not yaml.is_file() and config_name != method_name:
         raise ConfigError(f"no config '{config_name}' in configs/curation/")
     if config_name == method_name:
         get_method(method_name)
-    cfg = compose(
-        CurateCommandConfig, yaml if yaml.is_file() else None, ["data=toyworld", *overrides]
-    )
-    run: CurateCommandConfig = to_object(cfg)
+    cfg = compose(schema, yaml if yaml.is_file() else None, ["data=toyworld", *overrides])
+    run = to_object(cfg)
     method_cls = get_method(run.method)
-    method = method_cls(compose_node(method_cls.Params, cfg.params, "params"))
+    return cfg, run, method_cls(compose_node(method_cls.Params, cfg.params, "params"))
+
+
+def _features(args: argparse.Namespace) -> int:
+    _, run, method = _compose(args.overrides, FeaturesCommandConfig)
+    if run.num_shards < 1 or not -1 <= run.shard < run.num_shards:
+        raise ConfigError(f"shard={run.shard} num_shards={run.num_shards}: need num_shards >= 1 "
+                          "and shard in -1..num_shards-1")
+    pool_path, image_root = prepare_pool(run.data, progress=run.progress)
+    summary = prepare_features(
+        method,
+        pool_path=pool_path,
+        image_root=image_root,
+        cache_root=run.cache_dir,
+        out_dir=run.out_dir or "outputs/features",
+        shard=None if run.shard < 0 else run.shard,
+        num_shards=run.num_shards,
+        reference_only=run.reference_only,
+        on_error=run.data.on_error,
+        progress=run.progress,
+    )
+    done = summary.get("path") or (
+        "resolved" if run.reference_only else f"shard {run.shard} of {run.num_shards} cached"
+    )
+    print(f"{run.method} reference pass ({summary['reference']}): {done}")
+    return 0
+
+
+def _curate(args: argparse.Namespace) -> int:
+    cfg, run, method = _compose(args.overrides, CurateCommandConfig)
     pool_path, image_root = prepare_pool(run.data, progress=run.progress)
     budget_tag = "auto" if run.budget is None else f"{run.budget:g}"
     out_dir = run.out_dir or f"outputs/subsets/{run.method}-b{budget_tag}-s{run.seed}"

@@ -13,7 +13,7 @@ from configs.compose import compose, config_path, resolved_dict, to_object
 from experiments.commands import add_command, add_overrides
 from experiments.executors.local import run_local
 from experiments.plan import plan_run
-from experiments.report import comparison_table, load_runs, summarise, write_report
+from experiments.report import comparison_table, load_runs, ranked, summarise, write_report
 from experiments.schemas import ExperimentConfig, SweepConfig
 from experiments.stages import is_done
 from experiments.sweep import JobGraph, sweep_graph, write_plan
@@ -154,7 +154,8 @@ def _print_report(out: Path) -> None:
     path = write_report(out)
     plan, runs = load_runs(out)
     print()
-    print(comparison_table(summarise(plan, runs)))
+    print(f"mean ± std over seeds; relative to {plan['sweep'].get('reference') or '-'} (same seed)")
+    print(comparison_table(ranked(summarise(plan, runs)), ranges=False))
     print(f"report: {path}")
 
 
@@ -179,7 +180,5 @@ def format_graph(graph: JobGraph) -> str:
         for job in jobs:
             deps = ", ".join(graph.jobs[d].short for d in job.deps) or "-"
             state = "done" if is_done(job) else "todo"
-            runs = job.label.split(" | ")
-            shown = " | ".join(runs[:3]) + (f" (+{len(runs) - 3} more)" if len(runs) > 3 else "")
-            lines.append(f"  {job.short}  [{state}]  after: {deps}  runs: {shown}")
+            lines.append(f"  {job.short}  [{state}]  after: {deps}  runs: {job.runs_shown()}")
     return "\n".join(lines)

@@ -31,8 +31,10 @@ TINY = [
 ]
 
 
-def sweep_command(work: Path, store: Path, *extra: str) -> list[str]:
-    overrides = ",".join([*TINY, f"store={store}"])
+def sweep_command(
+    work: Path, store: Path, *extra: str, overrides: tuple[str, ...] = ()
+) -> list[str]:
+    every_run = ",".join([*TINY, *overrides, f"store={store}"])
     return [
         sys.executable,
         "-m",
@@ -40,16 +42,18 @@ def sweep_command(work: Path, store: Path, *extra: str) -> list[str]:
         "sweep",
         "sweep=tiny",
         f"out_root={work / 'sweeps'}",
-        f"overrides=[{overrides}]",
+        f"overrides=[{every_run}]",
         *extra,
     ]
 
 
 def sweep_env(work: Path) -> dict[str, str]:
-    home = work / "home"
+    home, system_tmp = work / "home", work / "system-tmp"
     home.mkdir(parents=True, exist_ok=True)
+    system_tmp.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "SLURM_"))}
-    return {**env, "HOME": str(home), "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return {**env, "HOME": str(home), "TMPDIR": str(system_tmp), "PYTHONPATH": str(REPO),
+            "PYTHONUNBUFFERED": "1"}
 
 
 def run_sweep(work: Path, store: Path, *extra: str, timeout: float = 600) -> str:

@@ -149,3 +149,42 @@ def test_curate_config_picks_a_named_curation_file(pool, tmp_path, capsys):
     assert len(np.load(tmp_path / "m" / "indices.npy")) == 10
     assert curate_with("nope", tmp_path / "n") == 2
     assert "no config 'nope' in configs/curation/" in capsys.readouterr().err
+
+
+@pytest.fixture
+def tiny_reference(pool, tmp_path):
+    from training.models import build_tiny_llava
+    from training.tokenizer import record_texts
+
+    model, processor = build_tiny_llava(list(record_texts(_records(10))), seed=0)
+    model.save_pretrained(tmp_path / "ref")
+    processor.save_pretrained(tmp_path / "ref")
+    return tmp_path / "ref"
+
+
+def test_features_in_shards_then_curate_equals_one_pass(pool, tiny_reference, tmp_path, capsys):
+    def run(command, cache, *extra):
+        return main([command, "method=el2n", "data.kind=llava", f"data.pool={pool}",
+                     f"params.reference={tiny_reference}", "params.chunk_size=3",
+                     "params.batch_size=2", "params.device=cpu", "progress=false",
+                     f"cache_dir={cache}", *extra])  # fmt: skip
+
+    sharded, single = tmp_path / "sharded", tmp_path / "single"
+    for shard, chunks_done in ((1, 2), (0, 4)):  # 10 records in 4 chunks of 3
+        assert run("features", sharded, f"shard={shard}", "num_shards=2") == 0
+        assert "cached" in capsys.readouterr().out
+        assert len(list(sharded.glob("*/features/*/parts/*/done"))) == chunks_done
+    assert not list(sharded.glob("*/features/*/meta.json")), "shards alone never merge"
+    assert run("curate", sharded, "budget=4", f"out_dir={tmp_path / 'a'}") == 0
+    assert run("curate", single, "budget=4", f"out_dir={tmp_path / 'b'}") == 0
+    assert (tmp_path / "a" / "indices.npy").read_bytes() == (
+        tmp_path / "b" / "indices.npy"
+    ).read_bytes()
+    merged = [next(root.glob("*/features/*/answer_stats.npy")) for root in (sharded, single)]
+    assert merged[0].read_bytes() == merged[1].read_bytes()
+
+    assert run("features", sharded, "shard=2", "num_shards=2") == 2
+    assert "shard=2 num_shards=2" in capsys.readouterr().err
+    assert main(["features", "method=random", "data.kind=llava", f"data.pool={pool}",
+                 f"cache_dir={tmp_path / 'r'}", "progress=false"]) == 2  # fmt: skip
+    assert "method=random has no reference feature pass" in capsys.readouterr().err

@@ -137,3 +137,22 @@ def test_reference_seeds_limit_the_reference_runs(tmp_path):
         "random b0.2 s0",
         "random b0.2 s1",
     ]
+
+
+def test_feature_shards_put_the_reference_pass_ahead_of_curation(tmp_path):
+    coincide = ["curation=coincide_toyworld", "feature_shards=3"]
+    jobs = plan_run(_exp(tmp_path, *coincide)).jobs
+    shards = [jobs[f"features:{i}"] for i in range(3)]
+    assert jobs["reference"].deps == (jobs["pool"].key,)
+    assert all(job.deps == (jobs["reference"].key,) for job in shards)
+    assert [job.spec["shard"] for job in shards] == [0, 1, 2]
+    assert jobs["curate"].deps == (jobs["pool"].key, *(job.key for job in shards))
+    assert jobs["curate"].key == plan_run(_exp(tmp_path, coincide[0])).jobs["curate"].key
+
+    other_seed = plan_run(_exp(tmp_path, *coincide, "curation.seed=7", "curation.budget=0.3"))
+    assert {j.key for s, j in jobs.items() if s.startswith(("reference", "features"))} == {
+        j.key for s, j in other_seed.jobs.items() if s.startswith(("reference", "features"))
+    }, "one reference pass serves every budget and seed"
+    unsharded = plan_run(_exp(tmp_path, coincide[0])).jobs
+    random = plan_run(_exp(tmp_path, "feature_shards=3")).jobs  # random reads no reference
+    assert not any(s.startswith(("reference", "features")) for s in [*unsharded, *random])

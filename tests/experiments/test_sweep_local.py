@@ -83,6 +83,8 @@ def test_wandb_offline_run_for_every_stage(finished):
             assert metric in wandb_run["keys"], (stage, sorted(wandb_run["keys"])[:20])
     strays = [p for p in work.rglob("wandb") if p.is_dir() and store not in p.parents]
     assert strays == [], f"W&B files outside the stage directories: {strays}"
+    in_system_tmp = sorted(p.name for p in (work / "system-tmp").iterdir() if "wandb" in p.name)
+    assert in_system_tmp == [], f"W&B files left in the system temp dir: {in_system_tmp}"
 
 
 def _kill_when(sweep_tools, work: Path, store: Path, condition, timeout: float = 300) -> None:

@@ -3,7 +3,8 @@
 slurm/test_cluster.sh installs the packages when they are missing (as root) and starts the
 daemons; the test submits the sweep with executor=slurm and checks that jobs went through the
 queue, that every stage started only after the stage it reads from ended, and that the
-scores equal the local executor's.
+scores equal the local executor's. COINCIDE joins the grid with its reference pass split into
+two feature shards: a reference job, then a two-task array, then curation.
 """
 
 from __future__ import annotations
@@ -54,7 +55,14 @@ def test_slurm_sweep_matches_local(cluster, tmp_path, sweep_tools, finished_swee
     watcher.start()
     try:
         proc = subprocess.run(
-            sweep_tools.command(tmp_path, store, "executor=slurm", "cluster=local_test"),
+            sweep_tools.command(
+                tmp_path,
+                store,
+                "executor=slurm",
+                "cluster=local_test",
+                "methods=[random,coincide_toyworld]",
+                overrides=("feature_shards=2",),
+            ),
             cwd=tmp_path,
             env=env,
             capture_output=True,
@@ -67,15 +75,22 @@ def test_slurm_sweep_matches_local(cluster, tmp_path, sweep_tools, finished_swee
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     names = {name for _, name in seen}
-    assert {"vlmdata-curate", "vlmdata-train", "vlmdata-eval"} <= names, seen
+    stages = ("reference", "features", "curate", "train", "eval")
+    assert {f"vlmdata-{stage}" for stage in stages} <= names, seen
+    feature_tasks = {job for job, name in seen if name == "vlmdata-features"}
+    assert len({task.split("_")[0] for task in feature_tasks}) == 1, "shards are one array"
     markers = sweep_tools.markers(store)
+    shards = sorted(m["summary"]["shard"] for m in markers.values() if m["stage"] == "features")
+    assert shards == [0, 1]
     assert all(m["slurm_job_id"] for m in markers.values())
     for marker in markers.values():
         for dep in _deps(tmp_path, marker["key"]):
             assert markers[dep]["finished"] <= marker["started"], (
                 f"{marker['stage']} {marker['label']} started before its input finished"
             )
-    assert sweep_tools.scores(store) == sweep_tools.scores(local_store)
+    scores, local = sweep_tools.scores(store), sweep_tools.scores(local_store)
+    assert set(scores) == {*local, "coincide_toyworld b0.2 s0"}
+    assert {label: scores[label] for label in local} == local
 
 
 def _deps(work: Path, key: str) -> list[str]:
