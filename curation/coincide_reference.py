@@ -16,6 +16,7 @@ from pathlib import Path
 
 from curation.features import Reference, hf_reference, torch_threads
 from curation.fileio import sha256_json
+from training.layout import finished_export
 
 TRAIN_TINY = "tiny"
 
@@ -55,11 +56,14 @@ def train_tiny_reference(pool_path: Path, image_root: Path | None, pool_sha256: 
                          cache_dir: Path, recipe: TinyReferenceRecipe,
                          progress: bool = True) -> Path:
     """Train (or find) a tiny LLaVA on the whole pool; returns its exported HF directory."""
+    key = sha256_json({"pool": pool_sha256, "recipe": recipe.__dict__, "version": 1})[:24]
+    run_dir = cache_dir / "reference" / f"tiny-{key}"
+    cached = finished_export(run_dir)  # before importing training: a cached one needs no Lightning
+    if cached is not None:
+        return cached
     from training.config import TrainingConfig
     from training.train import train
 
-    key = sha256_json({"pool": pool_sha256, "recipe": recipe.__dict__, "version": 1})[:24]
-    run_dir = cache_dir / "reference" / f"tiny-{key}"
     cfg = TrainingConfig(method="full", out_dir=str(run_dir), records=str(pool_path),
                          image_root=str(image_root or pool_path.parent), seed=recipe.seed)
     cfg.model.kind = "tiny"

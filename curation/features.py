@@ -149,10 +149,17 @@ def hf_reference(name_or_path: str | Path, local_files_only: bool = True) -> Ref
     return Reference(fingerprint, load, str(name_or_path))
 
 
+# Files that describe how a checkpoint was made (training time, output folder), not what it
+# computes: two byte-identical exports must share one fingerprint and so one feature cache.
+PROVENANCE_FILES = ("vlmdata_export.json",)
+
+
 def directory_sha256(path: str | Path) -> str:
-    """Content hash of every file under `path` (names and bytes, in sorted order)."""
+    """Content hash of every file under `path` (names and bytes, in sorted order), provenance
+    files left out."""
     digest = hashlib.sha256()
-    for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+    files = (p for p in Path(path).rglob("*") if p.is_file() and p.name not in PROVENANCE_FILES)
+    for file in sorted(files):
         digest.update(str(file.relative_to(path)).encode() + b"\0")
         with open(file, "rb") as handle:
             while block := handle.read(1 << 20):

@@ -4,8 +4,9 @@ paper's Stable Diffusion image-variation pipeline.
 unet_sdedit: a diffusers UNet2DModel trained on the pool's own images with x0-prediction
 (prediction_type="sample": it learns recognisable small images in minutes on a CPU, epsilon
 prediction does not), cached per pool; a variation partially noises the source image to
-`strength` of the schedule and denoises it back with DDIM, so layout and colours survive
-while the rendering changes. sd_image_variation: StableDiffusionImageVariationPipeline
+`strength` of the schedule and denoises it back with DDIM, so shapes and colours survive
+while the rendering changes; a share of the candidates start from the mirrored source, so the
+layout changes too. sd_image_variation: StableDiffusionImageVariationPipeline
 (lambdalabs/sd-image-variations-diffusers, revision v2.0, 224 px input, guidance 3).
 """
 
@@ -34,14 +35,14 @@ class UNetConfig:
     resolution: int = 32
     block_out_channels: list[int] = field(default_factory=lambda: [32, 64, 64])
     layers_per_block: int = 1
-    train_steps: int = 400
+    train_steps: int = 800
     batch_size: int = 32
     learning_rate: float = 1e-3
     max_train_images: int = 4000
     num_train_timesteps: int = 1000
     # Variations only start from partly noised images, so training draws t below this share
     # of the schedule: the capacity goes where SDEdit needs it (1.0 = the whole schedule).
-    train_max_noise: float = 0.6
+    train_max_noise: float = 0.3
     # x0 = c_skip(t) * x_t / sqrt(abar_t) + c_out(t) * unet(x_t, t) (Karras et al.'s
     # preconditioning, sigma_data 0.5). Off by default: after 150 CPU steps it kept shapes
     # sharper than plain x0-prediction but let noise through (the net must learn to cancel
@@ -53,9 +54,15 @@ class UNetConfig:
     # tail images; "uniform" draws every image alike.
     train_weighting: str = choice("rebalanced", ("rebalanced", "uniform"))
     # Variation: noise to `strength` of the schedule, denoise with DDIM in `inference_steps`
-    # steps over the whole schedule (so about strength * inference_steps are run).
-    strength: float = 0.3
+    # steps over the whole schedule (so about strength * inference_steps are run). A 32 px
+    # object of 6-10 px survives 0.2 (shapes and colours stay recognisable); at 0.3 and above
+    # stars, hearts and arrows melt into blobs (bench/RESULTS.md).
+    strength: float = 0.2
     inference_steps: int = 40
+    # Share of candidates started from the mirrored source: a layout change the denoiser
+    # cannot undo, where a low strength alone mostly re-renders texture (the caption is made
+    # from the new image, so left/right come out right).
+    mirror: float = 0.5
     batch_size_generate: int = 64
 
 
@@ -164,7 +171,7 @@ def cached_unet(images: Sequence[Image.Image], image_keys: Sequence[str], cfg: U
     """The trained UNet for these images, weights and settings, trained once per pool."""
     settings = {k: v for k, v in asdict(cfg).items()
                 if k not in ("strength", "inference_steps", "batch_size_generate",
-                             "train_weighting")}  # fmt: skip
+                             "train_weighting", "mirror")}  # fmt: skip
     rounded = None if weights is None else [round(float(w), 6) for w in weights]
     key = sha256_json({"config": settings, "seed": seed, "images": sha256_json(list(image_keys)),
                        "weights": rounded})
@@ -203,7 +210,7 @@ class SDEditVariations:
     def __call__(self, sources: Sequence[Image.Image], seeds: Sequence[int],
                  n_candidates: int) -> list[list[Image.Image]]:  # fmt: skip
         """n_candidates variations per source; candidate c of source i uses seeds[i] + c."""
-        x0 = to_tensor(sources, self.cfg.resolution).repeat_interleave(n_candidates, dim=0)
+        x0 = self.starts(sources, seeds, n_candidates)
         noise = torch.cat([torch.randn((1, *x0.shape[1:]), generator=torch.Generator()
                                        .manual_seed(int(s) + c))
                            for s in seeds for c in range(n_candidates)])  # fmt: skip
@@ -218,6 +225,30 @@ class SDEditVariations:
         images = [im if im.size == size else im.resize(size, Image.BICUBIC)
                   for im, size in zip(images, sizes, strict=True)]  # fmt: skip
         return [images[i * n_candidates:(i + 1) * n_candidates] for i in range(len(sources))]
+
+    def starts(self, sources: Sequence[Image.Image], seeds: Sequence[int],
+               n_candidates: int) -> torch.Tensor:  # fmt: skip
+        """The clean images the candidates are noised from: each source n_candidates times,
+        mirrored where `mirrored` says so."""
+        x0 = to_tensor(sources, self.cfg.resolution).repeat_interleave(n_candidates, dim=0)
+        flip = torch.tensor(mirrored(seeds, n_candidates, self.cfg.mirror))
+        x0[flip] = x0[flip].flip(-1)
+        return x0
+
+    def targets(self, sources: Sequence[Image.Image], seeds: Sequence[int],
+                n_candidates: int) -> list[list[Image.Image]]:  # fmt: skip
+        """What each candidate should still look like: its source, mirrored when it started
+        from the mirror image (the best-of-N filter compares with these)."""
+        flips = iter(mirrored(seeds, n_candidates, self.cfg.mirror))
+        return [[source.transpose(Image.FLIP_LEFT_RIGHT) if next(flips) else source
+                 for _ in range(n_candidates)] for source in sources]  # fmt: skip
+
+
+def mirrored(seeds: Sequence[int], n_candidates: int, share: float) -> list[bool]:
+    """Which candidates start from the mirrored source: candidate c of seed s is mirrored with
+    probability `share`, drawn from (s, c) alone."""
+    return [bool(np.random.default_rng([int(s), c, 0x6D]).random() < share)
+            for s in seeds for c in range(n_candidates)]  # fmt: skip
 
 
 class SDImageVariations:
@@ -251,6 +282,10 @@ class SDImageVariations:
                                num_inference_steps=self.cfg.inference_steps)  # fmt: skip
             out.append(list(result.images))
         return out
+
+    def targets(self, sources: Sequence[Image.Image], seeds: Sequence[int],
+                n_candidates: int) -> list[list[Image.Image]]:  # fmt: skip
+        return [[source] * n_candidates for source in sources]
 
 
 def grid(pairs: Sequence[tuple[Image.Image, Image.Image]], scale: int = 4,

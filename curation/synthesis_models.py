@@ -104,10 +104,10 @@ class ClipEmbedder:
         return _normalise(features)
 
 
-def best_of(source: np.ndarray, candidates: np.ndarray) -> tuple[int, np.ndarray]:
-    """Index of the candidate most cosine-similar to the source, and all similarities.
+def best_of(target: np.ndarray, candidates: np.ndarray) -> tuple[int, np.ndarray]:
+    """Index of the candidate most cosine-similar to its target, and all similarities.
 
-    Both are L2-normalised: source (d,), candidates (n, d).
+    All L2-normalised: candidates (n, d); target (d,) for all of them, or (n, d), one each.
     """
-    similarity = candidates @ source
+    similarity = np.sum(candidates * target, axis=-1)
     return int(np.argmax(similarity)), similarity

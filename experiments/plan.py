@@ -18,9 +18,9 @@ from configs.compose import resolved_dict
 from curation.fileio import sha256_file, sha256_json
 from experiments.schemas import ExperimentConfig
 from toyworld.make import world_id
+from training.layout import EXPORT_DIR
 
 STAGES = ("pool", "reference", "features", "curate", "train", "eval")
-EXPORT_DIR = "hf"  # training's export folder inside a training run
 # Settings that change where and how a stage reports, not what it computes: left out of keys.
 TRAIN_NOT_IN_KEY = (
     "out_dir",
@@ -108,11 +108,7 @@ def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan
         (*pool_deps, *feature_deps),
         {
             "curation": curation,
-            "pool": str(pool_path),
-            "image_root": str(image_root) if image_root else "",
-            "on_error": exp.data.on_error,
-            "cache_dir": str(store / "cache"),
-            "progress": exp.progress,
+            **_pool_inputs(exp, store, pool_path, image_root),
             "wandb": _tracking(exp, group, label, "curate"),
         },
         label,
@@ -225,11 +221,7 @@ def _plan_features(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str
     spec = {
         "method": method,
         "params": params,
-        "pool": str(pool_path),
-        "image_root": str(image_root) if image_root else "",
-        "on_error": exp.data.on_error,
-        "cache_dir": str(store / "cache"),
-        "progress": exp.progress,
+        **_pool_inputs(exp, store, pool_path, image_root),
         "num_shards": n,
     }
     reference_key = sha256_json(
@@ -257,6 +249,18 @@ def _plan_features(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str
         )
         keys.append(key)
     return tuple(keys)
+
+
+def _pool_inputs(exp: ExperimentConfig, store: Path, pool_path: Path,
+                 image_root: Path | None) -> dict[str, Any]:  # fmt: skip
+    """What a curation-side job reads: the pool, its images, the per-pool cache."""
+    return {
+        "pool": str(pool_path),
+        "image_root": str(image_root) if image_root else "",
+        "on_error": exp.data.on_error,
+        "cache_dir": str(store / "cache"),
+        "progress": exp.progress,
+    }
 
 
 def _tracking(exp: ExperimentConfig, group: str, label: str, job_type: str) -> dict[str, Any]:

@@ -37,15 +37,12 @@ from training.data import LlavaDataModule
 from training.export import export_hf
 from training.finetune import prepare_model
 from training.inputs import TrainingInputs, load_training_inputs
+from training.layout import CHECKPOINT_DIR, EXPORT_DIR, SUMMARY
 from training.models import DTYPES, build_model
 from training.module import LlavaFinetune
 from training.strategy import make_strategy
 from training.tokenizer import record_texts
 from training.wandb_env import wandb_env
-
-SUMMARY = "train_summary.json"
-EXPORT_DIR = "hf"
-CHECKPOINT_DIR = "checkpoints"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """ADR: Data Rebalancing, then Data Synthesis refills the subset (adr.md section 4).
 
 For each drawn tail candidate: N image variations (pool-trained UNet SDEdit-style, or Stable
-Diffusion image variations), keep the one most similar to the source under the image
-embedder (the reference LVLM's vision tower, or CLIP), caption it with the reference LVLM,
+Diffusion image variations), keep the one most similar to its source (mirrored, for a
+candidate started from the mirror image) under the image embedder (the reference LVLM's
+vision tower, or CLIP), caption it with the reference LVLM,
 turn the caption into a LLaVA conversation (template, or an instruction LLM).
 
 Synthetic images are PNG files under the run's work directory, `<out_dir>.work/synthetic/
@@ -258,12 +259,13 @@ def _run(ctx: CurationContext, params: SynthesisParams, pending: list[_Item], wo
         timings["generate"] += time.perf_counter() - clock
 
         clock = time.perf_counter()
-        source_emb = embed(sources)
+        targets = generate.targets(sources, [item.seed for item in batch], params.n_candidates)
+        target_emb = embed([im for group in targets for im in group])
         candidate_emb = embed([im for group in variations for im in group])
         chosen, similarities = [], []
         for i, group in enumerate(variations):
-            rows = candidate_emb[i * len(group):(i + 1) * len(group)]
-            best, sims = best_of(source_emb[i], rows)
+            rows = slice(i * len(group), (i + 1) * len(group))
+            best, sims = best_of(target_emb[rows], candidate_emb[rows])
             chosen.append(group[best])
             similarities.append(sims)
         timings["embed"] += time.perf_counter() - clock

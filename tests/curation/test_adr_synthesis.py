@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from curation.entities_table import EntityTable
@@ -12,6 +13,7 @@ from curation.synthesis_diffusion import (
     UNetConfig,
     cached_unet,
     grid,
+    mirrored,
     to_images,
     to_tensor,
 )
@@ -138,6 +140,23 @@ def test_unet_is_cached_and_sdedit_is_seeded(tmp_path):
     repeat = generate(images[:2], [7, 8], 2)
     assert np.array_equal(np.asarray(out[1][1]), np.asarray(repeat[1][1]))
     assert not np.array_equal(np.asarray(out[0][0]), np.asarray(out[0][1]))
+
+    seeds = list(range(6))
+    flips = mirrored(seeds, 2, cfg.mirror)
+    assert 0 < sum(flips) < len(flips)
+    starts, plain = generate.starts(images, seeds, 2), to_tensor(images, 16)
+    targets = [im for group in generate.targets(images, seeds, 2) for im in group]
+    for k, flip in enumerate(flips):
+        expected = plain[k // 2].flip(-1) if flip else plain[k // 2]
+        assert torch.equal(starts[k], expected)
+        assert torch.equal(to_tensor([targets[k]], 16)[0], expected)
+
+
+def test_mirrored_candidates_are_drawn_from_seed_and_candidate():
+    assert mirrored([1, 2], 3, 0.0) == [False] * 6 and mirrored([1, 2], 3, 1.0) == [True] * 6
+    half = mirrored(list(range(300)), 2, 0.5)
+    assert half == mirrored(list(range(300)), 2, 0.5) and 240 < sum(half) < 360
+    assert mirrored([5], 2, 0.5) == half[10:12]  # a candidate's draw ignores the batch
 
 
 def test_grid_places_pairs(tmp_path):

@@ -240,3 +240,17 @@ def test_bad_requests_and_records(world, tmp_path):
     with pytest.raises(FeatureError, match="none.png"):
         extract_features(missing, world["root"], world["reference"], REQUEST, tmp_path, "y",
                          progress=False)
+
+
+def test_fingerprint_ignores_export_provenance_but_not_weights(world, tmp_path):
+    import shutil
+
+    from curation.features import directory_sha256
+
+    copy = tmp_path / "ref"
+    shutil.copytree(world["root"] / "ref", copy)
+    (copy / "vlmdata_export.json").write_text('{"finished": "another day", "out_dir": "elsewhere"}')
+    assert hf_reference(copy).fingerprint == world["reference"].fingerprint
+    weights = next(copy.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x01")
+    assert directory_sha256(copy) != world["reference"].fingerprint
