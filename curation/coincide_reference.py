@@ -11,12 +11,16 @@ one place curation calls into training, and only when asked for reference=tiny.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from curation.features import Reference, hf_reference, torch_threads
+from curation.features import FeaturePass, FeatureRequest, Reference, hf_reference, torch_threads
 from curation.fileio import sha256_json
 from training.layout import finished_export
+
+if TYPE_CHECKING:
+    from curation.method import CurationContext
 
 TRAIN_TINY = "tiny"
 
@@ -31,6 +35,30 @@ class TinyReferenceRecipe:
     # torch threads while training: a ~150K-parameter model gains nothing from more, and on a
     # busy 2-core machine 2 threads made each step 11x slower (2.2 s vs 0.19 s at batch 16)
     threads: int = 1
+
+
+@dataclass(frozen=True)
+class PassSpec:
+    """A reference pass as configured: which reference (trained how, if tiny) and what to
+    compute. Known without touching the pool, so runs that ask for the same pass can share it."""
+
+    reference: str
+    recipe: TinyReferenceRecipe
+    request: FeatureRequest
+
+    def identity(self) -> dict[str, Any]:
+        tiny = self.reference == TRAIN_TINY
+        return {"reference": self.reference, "recipe": asdict(self.recipe) if tiny else None,
+                "request": self.request.key_fields()}  # fmt: skip
+
+    def resolve(self, ctx: CurationContext) -> FeaturePass:
+        """The reference model (the tiny one trained and cached if needed) and the request."""
+        reference = resolve_reference(
+            self.reference, pool_path=ctx.pool_path, image_root=ctx.image_root,
+            pool_sha256=ctx.pool_sha256, cache_dir=ctx.cache_dir, recipe=self.recipe,
+            progress=ctx.progress,
+        )  # fmt: skip
+        return FeaturePass(reference, self.request)
 
 
 def resolve_reference(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 if TYPE_CHECKING:
+    from curation.coincide_reference import PassSpec
     from curation.features import FeaturePass
 
 
@@ -59,14 +60,19 @@ class CurationMethod:
     def select(self, ctx: CurationContext, budget: int | None) -> Selection:
         raise NotImplementedError(f"{type(self).__name__} must implement select()")
 
-    def feature_pass(self, ctx: CurationContext) -> FeaturePass | None:
-        """The reference forward pass `select` reads, if any. The experiments' features stage
-        computes it ahead of `select`, in shards; resolving it may train the tiny reference."""
+    def pass_spec(self) -> PassSpec | None:
+        """The reference forward pass `select` reads, as configured (None: it reads none).
+        The experiments' features stage computes it ahead of `select`, in shards."""
         return None
+
+    def feature_pass(self, ctx: CurationContext) -> FeaturePass | None:
+        """`pass_spec` resolved for this pool: may train and cache the tiny reference."""
+        spec = self.pass_spec()
+        return None if spec is None else spec.resolve(ctx)
 
 
 def has_feature_pass(method: type[CurationMethod]) -> bool:
-    return method.feature_pass is not CurationMethod.feature_pass
+    return method.pass_spec is not CurationMethod.pass_spec
 
 
 def resolve_budget(budget: float | None, pool_size: int, needs_budget: bool) -> int | None:

@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from curation.coincide_reference import TRAIN_TINY, TinyReferenceRecipe, resolve_reference
+from curation.coincide_reference import TRAIN_TINY, PassSpec, TinyReferenceRecipe
 from curation.features import (
     ANSWER_STATS_COLUMNS,
     KINDS,
-    FeaturePass,
     FeatureRequest,
     FeatureSet,
     Reference,
@@ -55,29 +54,25 @@ class ReferenceParams:
 class ReferencePassMethod(CurationMethod):
     """A method that reads the shared reference pass (its Params extend ReferenceParams)."""
 
-    def feature_pass(self, ctx: CurationContext) -> FeaturePass:
-        return reference_pass(self.params, ctx)
+    def pass_spec(self) -> PassSpec:
+        return reference_pass(self.params)
 
 
-def reference_pass(params: ReferenceParams, ctx: CurationContext) -> FeaturePass:
-    """The reference named by `params` (the tiny one is trained once per pool) and the pass."""
-    reference = resolve_reference(
-        params.reference, pool_path=ctx.pool_path, image_root=ctx.image_root,
-        pool_sha256=ctx.pool_sha256, cache_dir=ctx.cache_dir, progress=ctx.progress,
-        recipe=TinyReferenceRecipe(params.reference_epochs, params.reference_lr,
-                                   params.reference_batch_size, seed=params.reference_seed),
-    )
+def reference_pass(params: ReferenceParams) -> PassSpec:
+    """The reference named by `params` and the all-kinds pass every baseline reads."""
     request = FeatureRequest(layers=tuple(params.layers), kinds=KINDS,
                              batch_size=params.batch_size, chunk_size=params.chunk_size,
                              max_length=params.max_length, dtype=params.dtype,
                              device=params.device, cpu_threads=params.cpu_threads)
-    return FeaturePass(reference, request)
+    recipe = TinyReferenceRecipe(params.reference_epochs, params.reference_lr,
+                                 params.reference_batch_size, seed=params.reference_seed)
+    return PassSpec(params.reference, recipe, request)
 
 
 def reference_features(params: ReferenceParams,
                        ctx: CurationContext) -> tuple[FeatureSet, Reference]:
     """The reference named by `params` and its features of the pool (computed once, cached)."""
-    feature_pass = reference_pass(params, ctx)
+    feature_pass = reference_pass(params).resolve(ctx)
     features = extract_features(ctx.records, ctx.image_root, feature_pass.reference,
                                 feature_pass.request, ctx.cache_dir, ctx.pool_sha256,
                                 progress=ctx.progress)

@@ -7,6 +7,7 @@ does not load torch, transformers or diffusers.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from curation.method import CurationMethod
 
@@ -38,3 +39,12 @@ def get_method(name: str) -> type[CurationMethod]:
             f"unknown curation method '{name}'; available: {', '.join(sorted(METHODS))}"
         ) from None
     return getattr(importlib.import_module(module), cls)
+
+
+def build_method(name: str, params: Any, key: str = "curation.params") -> CurationMethod:
+    """The method `name` with `params` (a mapping or config node) checked against its Params;
+    a wrong key or type is a one-line ConfigError naming `key`.<field>."""
+    from configs.compose import compose_node
+
+    method_cls = get_method(name)
+    return method_cls(compose_node(method_cls.Params, params, key))

@@ -210,39 +210,44 @@ def _plan_features(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str
     which then only merges the cached shards. Returns the keys curation waits for."""
     if exp.feature_shards <= 0:
         return ()
-    from curation.method import has_feature_pass
-    from curation.registry import get_method
+    from curation.registry import build_method
 
-    method = exp.curation.method
-    if not has_feature_pass(get_method(method)):
+    method = build_method(exp.curation.method, dataclasses.asdict(exp.curation)["params"])
+    pass_spec = method.pass_spec()
+    if pass_spec is None:
         return ()
     n = exp.feature_shards
-    params = dataclasses.asdict(exp.curation)["params"]
     spec = {
-        "method": method,
-        "params": params,
+        "method": exp.curation.method,
+        "params": dataclasses.asdict(exp.curation)["params"],
         **_pool_inputs(exp, store, pool_path, image_root),
         "num_shards": n,
     }
+    # keyed by the pass, not the method: COINCIDE and a baseline asking for the same pass
+    # share its jobs (and would otherwise write the same cache folder at the same time)
+    identity = pass_spec.identity()
     reference_key = sha256_json(
-        {"pool": pool_key, "method": method, "params": params, "on_error": exp.data.on_error}
+        {"pool": pool_key, "on_error": exp.data.on_error, "reference": identity["reference"],
+         "recipe": identity["recipe"]}  # fmt: skip
     )
+    pass_key = sha256_json({"reference": reference_key, "request": identity["request"]})
+    name = Path(identity["reference"]).name or "reference"
     folder = store / "features"
     plan.jobs["reference"] = Job(
         "reference",
         reference_key,
-        str(folder / f"{method}-reference-{reference_key[:12]}"),
+        str(folder / f"{name}-reference-{reference_key[:12]}"),
         pool_deps,
         {**spec, "shard": None},
         label,
     )
     keys = []
     for shard in range(n):
-        key = sha256_json({"reference": reference_key, "shard": shard, "num_shards": n})
+        key = sha256_json({"pass": pass_key, "shard": shard, "num_shards": n})
         plan.jobs[f"features:{shard}"] = Job(
             "features",
             key,
-            str(folder / f"{method}-{shard}of{n}-{key[:12]}"),
+            str(folder / f"{name}-{shard}of{n}-{key[:12]}"),
             (reference_key,),
             {**spec, "shard": shard},
             label,

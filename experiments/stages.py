@@ -87,19 +87,13 @@ def _pool(job: Job) -> dict[str, Any]:
     return {"world": str(world)}
 
 
-def _method(name: str, params: dict[str, Any]) -> Any:
-    from curation.registry import get_method
-
-    method_cls = get_method(name)
-    return method_cls(compose_node(method_cls.Params, params, "curation.params"))
-
-
 def _features(job: Job) -> dict[str, Any]:
+    from curation.registry import build_method
     from curation.run import prepare_features
 
     spec = job.spec
     return prepare_features(
-        _method(spec["method"], spec["params"]),
+        build_method(spec["method"], spec["params"]),
         pool_path=spec["pool"],
         image_root=spec["image_root"] or None,
         cache_root=spec["cache_dir"],
@@ -114,13 +108,14 @@ def _features(job: Job) -> dict[str, Any]:
 
 def _curate(job: Job) -> dict[str, Any]:
     from curation.config import CurationConfig
+    from curation.registry import build_method
     from curation.run import curate
     from experiments.tracking import curate_tracking
 
     spec = job.spec
     cfg = compose_node(CurationConfig, spec["curation"], "curation")
     subset = curate(
-        _method(cfg.method, spec["curation"]["params"]),
+        build_method(cfg.method, spec["curation"]["params"]),
         pool_path=spec["pool"],
         image_root=spec["image_root"] or None,
         budget=cfg.budget,

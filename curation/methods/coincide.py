@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.coincide_reference import TRAIN_TINY, TinyReferenceRecipe, resolve_reference
+from curation.coincide_reference import TRAIN_TINY, PassSpec, TinyReferenceRecipe
 from curation.coincide_scores import MASK_THRESHOLD, FeatureLayout
 from curation.coincide_select import MemoryBudget, select_coincide
-from curation.features import FeaturePass, FeatureRequest, extract_features
+from curation.features import FeatureRequest, extract_features
 from curation.kmeans import spherical_kmeans
 from curation.method import BudgetError, CurationContext, CurationMethod, Selection
 
@@ -62,7 +62,7 @@ class CoincideSelection(CurationMethod):
         if p.k > len(ctx):
             raise BudgetError(f"params.k={p.k} clusters is more than the pool's {len(ctx)} "
                               "samples: lower params.k")
-        feature_pass = self.feature_pass(ctx)
+        feature_pass = self.pass_spec().resolve(ctx)
         reference = feature_pass.reference
         features = extract_features(ctx.records, ctx.image_root, reference, feature_pass.request,
                                     ctx.cache_dir, ctx.pool_sha256, progress=ctx.progress)
@@ -90,16 +90,12 @@ class CoincideSelection(CurationMethod):
         }
         return Selection(indices=result.indices, details=details)
 
-    def feature_pass(self, ctx: CurationContext) -> FeaturePass:
+    def pass_spec(self) -> PassSpec:
         p: CoincideParams = self.params
-        reference = resolve_reference(
-            p.reference, pool_path=ctx.pool_path, image_root=ctx.image_root,
-            pool_sha256=ctx.pool_sha256, cache_dir=ctx.cache_dir, progress=ctx.progress,
-            recipe=TinyReferenceRecipe(p.reference_epochs, p.reference_lr,
-                                       p.reference_batch_size, seed=p.reference_seed),
-        )
         kinds = ("coincide", *[k for k in p.extra_kinds if k != "coincide"])
         request = FeatureRequest(layers=tuple(p.layers), kinds=kinds, batch_size=p.batch_size,
                                  chunk_size=p.chunk_size, max_length=p.max_length, dtype=p.dtype,
                                  device=p.device, cpu_threads=p.cpu_threads)
-        return FeaturePass(reference, request)
+        recipe = TinyReferenceRecipe(p.reference_epochs, p.reference_lr, p.reference_batch_size,
+                                     seed=p.reference_seed)
+        return PassSpec(p.reference, recipe, request)

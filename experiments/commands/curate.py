@@ -10,14 +10,13 @@ from typing import Any
 from configs.compose import (
     ConfigError,
     compose,
-    compose_node,
     config_path,
     resolved_dict,
     to_object,
 )
 from curation.config import CurationConfig
 from curation.method import CurationMethod
-from curation.registry import METHODS, get_method
+from curation.registry import METHODS, build_method, get_method
 from curation.run import curate, prepare_features
 from experiments.commands import add_command, add_overrides
 from experiments.pools import prepare_pool
@@ -83,8 +82,7 @@ def _compose(overrides_in: list[str], schema: type) -> tuple[Any, Any, CurationM
         get_method(method_name)
     cfg = compose(schema, yaml if yaml.is_file() else None, ["data=toyworld", *overrides])
     run = to_object(cfg)
-    method_cls = get_method(run.method)
-    return cfg, run, method_cls(compose_node(method_cls.Params, cfg.params, "params"))
+    return cfg, run, build_method(run.method, cfg.params, "params")
 
 
 def _features(args: argparse.Namespace) -> int:

@@ -156,3 +156,17 @@ def test_feature_shards_put_the_reference_pass_ahead_of_curation(tmp_path):
     unsharded = plan_run(_exp(tmp_path, coincide[0])).jobs
     random = plan_run(_exp(tmp_path, "feature_shards=3")).jobs  # random reads no reference
     assert not any(s.startswith(("reference", "features")) for s in [*unsharded, *random])
+
+
+def test_methods_asking_for_the_same_reference_pass_share_its_jobs(tmp_path):
+    def pass_jobs(*overrides):
+        jobs = plan_run(_exp(tmp_path, "feature_shards=2", *overrides)).jobs
+        return {s: j.key for s, j in jobs.items() if s.startswith(("reference", "features"))}
+
+    coincide = pass_jobs("curation=coincide_toyworld")
+    assert pass_jobs("curation=el2n") == coincide  # all four kinds, same reference and layers
+    fewer_kinds = pass_jobs("curation=coincide_toyworld", "curation.params.extra_kinds=[]")
+    assert fewer_kinds["reference"] == coincide["reference"]
+    assert fewer_kinds["features:0"] != coincide["features:0"]
+    longer = pass_jobs("curation=el2n", "curation.params.reference_epochs=2")
+    assert longer["reference"] != coincide["reference"]
