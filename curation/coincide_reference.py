@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from curation.features import FeaturePass, FeatureRequest, Reference, hf_reference, torch_threads
 from curation.fileio import sha256_json
-from training.layout import finished_export
 
 if TYPE_CHECKING:
     from curation.method import CurationContext
@@ -86,7 +85,9 @@ def train_tiny_reference(pool_path: Path, image_root: Path | None, pool_sha256: 
     """Train (or find) a tiny LLaVA on the whole pool; returns its exported HF directory."""
     key = sha256_json({"pool": pool_sha256, "recipe": recipe.__dict__, "version": 1})[:24]
     run_dir = cache_dir / "reference" / f"tiny-{key}"
-    cached = finished_export(run_dir)  # before importing training: a cached one needs no Lightning
+    from training.layout import finished_export  # light: a cached reference needs no Lightning
+
+    cached = finished_export(run_dir)
     if cached is not None:
         return cached
     from training.config import TrainingConfig
