@@ -10,34 +10,12 @@ Records with no answer token left after truncation (NaN) are taken last.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from curation.answer_band import AnswerStatBand, BandParams
 
-from configs.compose import choice
-from curation.method import CurationContext, Selection
-from curation.reference_pass import (
-    ReferenceParams,
-    ReferencePassMethod,
-    answer_stat,
-    provenance,
-    reference_features,
-)
-from curation.scoring import BANDS, band_details, select_band
+El2nParams = BandParams
 
 
-@dataclass
-class El2nParams(ReferenceParams):
-    band: str = choice("middle", BANDS)
-
-
-class El2nSelection(ReferencePassMethod):
+class El2nSelection(AnswerStatBand):
     name = "el2n"
-    Params = El2nParams
-
-    def select(self, ctx: CurationContext, budget: int | None) -> Selection:
-        assert budget is not None
-        features, reference = reference_features(self.params, ctx)
-        scores = answer_stat(features, "el2n")
-        chosen = select_band(scores, budget, self.params.band)
-        details = {"score": "el2n", **band_details(scores, chosen, self.params.band),
-                   **provenance(reference, features, "answer_stats")}
-        return Selection(indices=chosen, details=details)
+    column = "el2n"
+    score_name = "el2n"

@@ -9,35 +9,12 @@ Records with no answer token left after truncation (NaN) are taken last.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from curation.answer_band import AnswerStatBand, BandParams
 
-from configs.compose import choice
-from curation.method import CurationContext, Selection
-from curation.reference_pass import (
-    ReferenceParams,
-    ReferencePassMethod,
-    answer_stat,
-    provenance,
-    reference_features,
-)
-from curation.scoring import BANDS, band_details, select_band
+PerplexityParams = BandParams
 
 
-@dataclass
-class PerplexityParams(ReferenceParams):
-    band: str = choice("middle", BANDS)
-
-
-class PerplexitySelection(ReferencePassMethod):
+class PerplexitySelection(AnswerStatBand):
     name = "perplexity"
-    Params = PerplexityParams
-
-    def select(self, ctx: CurationContext, budget: int | None) -> Selection:
-        assert budget is not None
-        features, reference = reference_features(self.params, ctx)
-        scores = answer_stat(features, "mean_nll")
-        chosen = select_band(scores, budget, self.params.band)
-        details = {"score": "mean answer-token NLL", **band_details(scores, chosen,
-                                                                    self.params.band),
-                   **provenance(reference, features, "answer_stats")}
-        return Selection(indices=chosen, details=details)
+    column = "mean_nll"
+    score_name = "mean answer-token NLL"

@@ -54,14 +54,14 @@ def test_summary_is_compact_json_without_nan():
     assert sum(score_summary(np.array([2.0, 2.0]))["histogram"]["counts"]) == 2
 
 
-def _fake_pass(tmp_path, monkeypatch, module: str, stats: np.ndarray):
+def _fake_pass(tmp_path, monkeypatch, stats: np.ndarray):
     """A finished feature set holding only answer_stats, served in place of the real pass."""
     from curation.features import FeatureSet
 
     np.save(tmp_path / "answer_stats.npy", stats.astype(np.float32))
     features = FeatureSet(tmp_path, {"kinds": ["answer_stats"], "sha256": {"answer_stats": "x"}})
     reference = Reference("fingerprint", load=lambda: None, name="fake")
-    monkeypatch.setattr(f"curation.methods.{module}.reference_features",
+    monkeypatch.setattr("curation.answer_band.reference_features",
                         lambda params, ctx: (features, reference))
     return CurationContext(pool_path=tmp_path / "pool.json", image_root=None,
                            records=[{}] * len(stats), pool_sha256="0" * 64,
@@ -74,7 +74,7 @@ STATS = np.array([[0.5, 0.4, 0.1, 3], [0.1, 0.9, 0.2, 3], [0.3, 0.2, 0.3, 3],
 
 
 def test_el2n_uses_the_el2n_column(tmp_path, monkeypatch):
-    ctx = _fake_pass(tmp_path, monkeypatch, "el2n", STATS)
+    ctx = _fake_pass(tmp_path, monkeypatch, STATS)
     high = El2nSelection(El2nParams(band="high")).select(ctx, 2)
     assert high.indices.tolist() == [4, 1]
     low = El2nSelection(El2nParams(band="low")).select(ctx, 2)
@@ -84,7 +84,7 @@ def test_el2n_uses_the_el2n_column(tmp_path, monkeypatch):
 
 
 def test_perplexity_uses_the_nll_column(tmp_path, monkeypatch):
-    ctx = _fake_pass(tmp_path, monkeypatch, "perplexity", STATS)
+    ctx = _fake_pass(tmp_path, monkeypatch, STATS)
     assert PerplexitySelection(PerplexityParams(band="high")).select(ctx, 2).indices.tolist() \
         == [3, 0]
     middle = PerplexitySelection(PerplexityParams(band="middle")).select(ctx, 1)
