@@ -252,5 +252,6 @@ def test_fingerprint_ignores_export_provenance_but_not_weights(world, tmp_path):
     (copy / "vlmdata_export.json").write_text('{"finished": "another day", "out_dir": "elsewhere"}')
     assert hf_reference(copy).fingerprint == world["reference"].fingerprint
     weights = next(copy.glob("*.safetensors"))
-    weights.write_bytes(weights.read_bytes()[:-1] + b"\x01")
+    data = weights.read_bytes()
+    weights.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # one byte surely different
     assert directory_sha256(copy) != world["reference"].fingerprint
