@@ -2,7 +2,8 @@
 
 `iter_json_array` reads a text handle in fixed-size chunks and decodes one element at a
 time with `json.JSONDecoder.raw_decode`, so memory holds one chunk plus the element being
-decoded, never the whole file.
+decoded, never the whole file. An element nested too deep for the decoder (RecursionError)
+is stepped over unread and yielded as `TooDeep`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 CHUNK_CHARS = 1 << 16
@@ -17,6 +19,15 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _PENDING = re.compile(r"[ \t\n\r]*|\.|[eE][-+]?")
 _CUT_MARGIN = 8  # longer than any token a cut can leave incomplete ("\\uXXX", "fals")
 _DECODER = json.JSONDecoder()
+_STRUCTURE = re.compile(r'["\[\]{}]')
+_STRING_STOP = re.compile(r'["\\]')
+
+
+@dataclass(frozen=True)
+class TooDeep:
+    """Stands in for an array element nested deeper than Python's JSON decoder can go."""
+
+    detail: str = "JSON nesting deeper than Python's decoder can go"
 
 
 class JsonStreamError(ValueError):
@@ -79,6 +90,9 @@ class _Window:
         while True:
             try:
                 value, end = _DECODER.raw_decode(self.text, self.pos)
+            except RecursionError:
+                self.skip()
+                return TooDeep()
             except json.JSONDecodeError as err:
                 # An error caused by the cut sits right at the window end, except an
                 # unterminated string, which is reported where it starts.
@@ -92,6 +106,30 @@ class _Window:
                 continue
             self.pos = end
             return value
+
+    def skip(self) -> None:
+        """Move past the array or object at `pos` by matching brackets outside strings,
+        in linear time and without recursion."""
+        depth, in_string = 0, False
+        while True:
+            found = (_STRING_STOP if in_string else _STRUCTURE).search(self.text, self.pos)
+            if found is None or (found.group() == "\\" and found.end() == len(self.text)):
+                # out of text (or an escape cut by the window end): read on from here
+                self.pos = len(self.text) if found is None else found.start()
+                if not self.extend():
+                    raise self.error("unexpected end of file inside a record")
+                continue
+            char, self.pos = found.group(), found.end()
+            if char == "\\":
+                self.pos += 1  # the escaped character
+            elif char == '"':
+                in_string = not in_string
+            elif char in "[{":
+                depth += 1
+            else:
+                depth -= 1
+                if depth == 0:
+                    return
 
     def error(self, message: str, pos: int | None = None) -> JsonStreamError:
         pos = self.pos if pos is None else pos

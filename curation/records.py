@@ -15,7 +15,7 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,8 +23,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from curation.config import RecordLimits
 from curation.fileio import atomic_open
-from curation.jsonstream import JsonStreamError, iter_json_array
+from curation.jsonstream import JsonStreamError, TooDeep, iter_json_array
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,11 @@ REASONS = (
     "conversations_not_list", "conversations_empty", "turn_not_object", "unknown_role",
     "roles_not_alternating", "no_gpt_turn", "non_string_value", "image_token_count",
     "non_string_image", "image_missing", "image_empty", "image_unreadable", "invalid_utf8",
-    "malformed_json",
+    "malformed_json", "too_deep", "too_many_turns", "turn_too_long", "image_outside_root",
+    "image_too_large",
 )  # fmt: skip
 ON_ERROR = ("raise", "skip")
+IMAGE_PATHS = ("inside", "any")
 ROLES = ("human", "gpt")
 IMAGE_TOKEN = "<image>"
 SUFFIXES = (".json", ".jsonl")
@@ -70,9 +73,36 @@ class Problem:
 
 @dataclass(frozen=True)
 class Malformed:
-    """Stands in for a JSONL line that is not valid JSON."""
+    """Stands in for a record that cannot be decoded: a JSONL line that is not valid JSON, or
+    one nested too deep for the decoder (reason "too_deep")."""
 
     detail: str
+    reason: str = "malformed_json"
+
+
+@dataclass(frozen=True)
+class RecordRules:
+    """What a valid record may hold beyond the LLaVA format: where its image may live, caps.
+
+    image_paths="inside": an image path must be relative and free of ".." components
+    ("/b", "../b" and even "a/../b" are refused: the kernel resolves "a/.." through a symlink
+    `a`, so a path that stays inside on paper can leave the root on disk). Symlinks themselves
+    are followed, so symlinked image folders keep working. The check reads the path's text
+    only, never the file system, so its error says nothing about which files exist. "any": paths are used as given (LLaVA
+    layouts with absolute paths). Absolute paths inside `own_image_dirs` pass under "inside"
+    too: a subset's synthetic images, written by curation beside the subset.
+    """
+
+    image_paths: str = "inside"
+    limits: RecordLimits = field(default_factory=RecordLimits)
+    own_image_dirs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.image_paths not in IMAGE_PATHS:
+            raise ValueError(f"image_paths={self.image_paths!r} is not one of inside, any")
+        dirs = {os.path.normpath(os.path.abspath(d)) for d in self.own_image_dirs}
+        dirs |= {os.path.realpath(d) for d in self.own_image_dirs}  # writers resolve() theirs
+        object.__setattr__(self, "own_image_dirs", tuple(sorted(dirs)))
 
 
 @dataclass
@@ -112,7 +142,10 @@ def _open_text(path: Path, newline: str) -> IO[str]:
 def _read_json(path: Path) -> Iterator[tuple[int, Any]]:
     with _open_text(path, newline="") as handle:
         try:
-            yield from iter_json_array(handle)
+            for position, value in iter_json_array(handle):
+                if isinstance(value, TooDeep):
+                    value = Malformed(value.detail, "too_deep")
+                yield position, value
         except JsonStreamError as err:
             raise PoolFormatError(f"{path}: {err}") from None
 
@@ -127,6 +160,8 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 value = json.loads(line)
             except json.JSONDecodeError as err:
                 value = Malformed(f"line {line_no}, column {err.colno}: {err.msg}")
+            except RecursionError:
+                value = Malformed(f"line {line_no}: {TooDeep().detail}", "too_deep")
             yield position, value
             position += 1
 
@@ -134,18 +169,25 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
 # --- validation ------------------------------------------------------------------------------
 
 
-def validate_record(record: Any, image_root: PathLike | None = None) -> list[Problem]:
+def validate_record(
+    record: Any, image_root: PathLike | None = None, rules: RecordRules | None = None
+) -> list[Problem]:
     """Problems of one record, most fundamental first; [] if it is valid.
 
-    Files behind "image" are checked only when `image_root` is given. Duplicate ids are a
-    pool-level problem: see `PoolValidator`.
+    Files behind "image" are checked only when `image_root` is given; where the path points
+    (`rules.image_paths`) is checked always. Duplicate ids are a pool-level problem: see
+    `PoolValidator`.
     """
+    rules = rules or RecordRules()
     if isinstance(record, Malformed):
-        return [Problem("malformed_json", record.detail)]
+        return [Problem(record.reason, record.detail)]
     if not isinstance(record, dict):
         return [Problem("not_object", f"expected a JSON object, got {_kind(record)}")]
-    problems = [*_check_id(record), *_check_conversations(record)]
-    problems += _check_image(record, image_root)
+    if _deeper_than(record, rules.limits.max_json_depth):
+        detail = f"JSON nesting deeper than {rules.limits.max_json_depth} levels"
+        return [Problem("too_deep", detail)]  # the other checks would walk all of it
+    problems = [*_check_id(record), *_check_conversations(record, rules.limits)]
+    problems += _check_image(record, image_root, rules)
     location = _find_surrogate(record)
     if location is not None:
         problems.append(Problem("invalid_utf8", f"{location} holds bytes that are not UTF-8"))
@@ -158,12 +200,13 @@ class PoolValidator:
     Ids count from any record that has a string id, valid or not; only the ids are kept.
     """
 
-    def __init__(self, image_root: PathLike | None = None) -> None:
-        self.image_root = image_root
+    def __init__(self, image_root: PathLike | None = None, rules: RecordRules | None = None
+                 ) -> None:  # fmt: skip
+        self.image_root, self.rules = image_root, rules or RecordRules()
         self._seen: set[str] = set()
 
     def check(self, record: Any) -> list[Problem]:
-        problems = validate_record(record, self.image_root)
+        problems = validate_record(record, self.image_root, self.rules)
         record_id = record.get("id") if isinstance(record, dict) else None
         if isinstance(record_id, str) and record_id:
             if record_id in self._seen:
@@ -183,7 +226,19 @@ def _check_id(record: dict[str, Any]) -> list[Problem]:
     return []
 
 
-def _check_conversations(record: dict[str, Any]) -> list[Problem]:
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers nest more than `limit` levels (the value itself is level 1)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _check_conversations(record: dict[str, Any], limits: RecordLimits) -> list[Problem]:
     if "conversations" not in record:
         return [Problem("conversations_missing", "record has no 'conversations'")]
     turns = record["conversations"]
@@ -191,8 +246,11 @@ def _check_conversations(record: dict[str, Any]) -> list[Problem]:
         return [Problem("conversations_not_list", f"'conversations' is {_kind(turns)}, not a list")]
     if not turns:
         return [Problem("conversations_empty", "'conversations' is an empty list")]
+    if len(turns) > limits.max_turns:
+        detail = f"{len(turns)} turns; the limit is {limits.max_turns} (limits.max_turns)"
+        return [Problem("too_many_turns", detail)]
     for number, turn in enumerate(turns, start=1):
-        problem = _check_turn(number, turn)
+        problem = _check_turn(number, turn, limits)
         if problem is not None:
             return [problem]
     if not any(turn["from"] == "gpt" for turn in turns):
@@ -207,7 +265,7 @@ def _check_conversations(record: dict[str, Any]) -> list[Problem]:
     return []
 
 
-def _check_turn(number: int, turn: Any) -> Problem | None:
+def _check_turn(number: int, turn: Any, limits: RecordLimits) -> Problem | None:
     if not isinstance(turn, dict):
         return Problem("turn_not_object", f"turn {number} is {_kind(turn)}, not an object")
     if "from" not in turn:
@@ -223,15 +281,41 @@ def _check_turn(number: int, turn: Any) -> Problem | None:
     if not isinstance(turn.get("value"), str):
         what = "has no 'value'" if "value" not in turn else f"'value' is {_kind(turn['value'])}"
         return Problem("non_string_value", f"turn {number} {what}, not a string")
+    if len(turn["value"]) > limits.max_turn_chars:
+        detail = (f"turn {number} has {len(turn['value']):,} characters; the limit is "
+                  f"{limits.max_turn_chars:,} (limits.max_turn_chars)")  # fmt: skip
+        return Problem("turn_too_long", detail)
     return None
 
 
-def _check_image(record: dict[str, Any], image_root: PathLike | None) -> list[Problem]:
+def image_path_problem(image: str, rules: RecordRules) -> Problem | None:
+    """`image_outside_root` when `rules` do not let a record name this image path; decided on
+    the path's text alone (see `RecordRules`)."""
+    if rules.image_paths == "any" or _confined(image, rules.own_image_dirs):
+        return None
+    detail = (f"image path {_short_repr(image)} is absolute or has a '..' component; "
+              "image_paths=inside refuses it (image_paths=any allows it)")  # fmt: skip
+    return Problem("image_outside_root", detail)
+
+
+def _confined(image: str, own_dirs: tuple[str, ...]) -> bool:
+    if os.pardir in image.split(os.sep):
+        return False
+    if os.path.isabs(image):
+        return any(os.path.normpath(image).startswith(os.path.join(d, "")) for d in own_dirs)
+    return True
+
+
+def _check_image(record: dict[str, Any], image_root: PathLike | None,
+                 rules: RecordRules) -> list[Problem]:  # fmt: skip
     if "image" not in record:
         return []
     image = record["image"]
     if not isinstance(image, str):
         return [Problem("non_string_image", f"'image' is {_kind(image)}, not a string")]
+    outside = image_path_problem(image, rules)
+    if outside is not None:
+        return [outside]  # before any file system access
     if image_root is None:
         return []
     file = Path(image_root) / image
@@ -245,11 +329,22 @@ def _check_image(record: dict[str, Any], image_root: PathLike | None) -> list[Pr
         return [Problem("image_empty", f"image file {str(file)!r} is empty")]
     try:
         with Image.open(file) as img:
+            pixels = img.width * img.height
+            if pixels > rules.limits.max_image_pixels:
+                return [_too_large(file, f"{img.width} x {img.height}", rules.limits)]
             img.verify()
+    except Image.DecompressionBombError:
+        return [_too_large(file, "more than PIL's own limit of", rules.limits)]
     except Exception as err:  # PIL raises many types for broken files
         detail = f"PIL cannot read {str(file)!r}: {type(err).__name__}: {err}"
         return [Problem("image_unreadable", detail)]
     return []
+
+
+def _too_large(file: Path, size: str, limits: RecordLimits) -> Problem:
+    detail = (f"image file {str(file)!r} is {size} pixels; the limit is "
+              f"{limits.max_image_pixels:,} (limits.max_image_pixels)")  # fmt: skip
+    return Problem("image_too_large", detail)
 
 
 def _find_surrogate(record: dict[str, Any]) -> str | None:
@@ -299,11 +394,13 @@ class RecordStream:
         image_root: PathLike | None = None,
         on_error: str = "raise",
         progress: bool = False,
+        rules: RecordRules | None = None,
     ) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error={on_error!r} is not one of {', '.join(ON_ERROR)}")
         self.path = _pool_path(path)
         self.image_root, self.on_error, self.progress = image_root, on_error, progress
+        self.rules = rules or RecordRules()
         self.counts: Counter[str] = Counter()
         self.n_read = 0
 
@@ -313,7 +410,7 @@ class RecordStream:
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
         self.counts, self.n_read = Counter(), 0
-        validator = PoolValidator(self.image_root)
+        validator = PoolValidator(self.image_root, self.rules)
         bar = tqdm(desc=self.path.name, unit=" records", disable=not self.progress)
         with bar:
             for position, record in iter_records(self.path):
@@ -339,9 +436,10 @@ def iter_valid_records(
     image_root: PathLike | None = None,
     on_error: str = "raise",
     progress: bool = False,
+    rules: RecordRules | None = None,
 ) -> RecordStream:
     """Stream (position, record) for valid records; skip counts end up on the stream."""
-    return RecordStream(path, image_root, on_error, progress)
+    return RecordStream(path, image_root, on_error, progress, rules)
 
 
 def load_records(
@@ -349,9 +447,10 @@ def load_records(
     image_root: PathLike | None = None,
     on_error: str = "raise",
     progress: bool = False,
+    rules: RecordRules | None = None,
 ) -> LoadResult:
     """All valid records of a pool, in pool order, with their positions in the file."""
-    stream = RecordStream(path, image_root, on_error, progress)
+    stream = RecordStream(path, image_root, on_error, progress, rules)
     records, positions = [], []
     for position, record in stream:
         records.append(record)

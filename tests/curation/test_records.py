@@ -7,12 +7,14 @@ import json
 import os
 import pickle
 import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from curation.config import RecordLimits
 from curation.jsonstream import JsonStreamError, iter_json_array
 from curation.records import (
     REASONS,
@@ -20,6 +22,7 @@ from curation.records import (
     PoolFormatError,
     Problem,
     RecordError,
+    RecordRules,
     format_stats,
     iter_records,
     iter_valid_records,
@@ -90,6 +93,15 @@ CASES = [
     ("image_unreadable", "image_unreadable", bad_image("garbage.png"), "'bad'"),
     ("invalid_utf8", "invalid_utf8", bad(source="caf@").replace(b"caf@", b"caf\xe9"), "'bad'"),
     ("malformed_json", "malformed_json", b'{"id": "bad", "conversations": [', "?"),
+    ("too_deep", "too_deep", bad(extra=json.loads("[" * 40 + "]" * 40)), "'bad'"),
+    ("too_deep_for_json", "too_deep", b'{"id": "bad", "x": ' + b"[" * 10**5 + b"]" * 10**5 + b"}",
+     "?"),
+    ("too_many_turns", "too_many_turns", bad(conversations=[human("a"), gpt("b")] * 501), "'bad'"),
+    ("turn_too_long", "turn_too_long", bad(conversations=[human("a" * 100_001), gpt("b")]),
+     "'bad'"),
+    ("image_dot_dot", "image_outside_root", bad_image("../images/ok.png"), "'bad'"),
+    ("image_absolute", "image_outside_root", bad_image("/etc/passwd"), "'bad'"),
+    ("image_too_large", "image_too_large", bad_image("huge.png"), "'bad'"),
 ]
 
 
@@ -100,7 +112,18 @@ def image_root(tmp_path: Path) -> Path:
     Image.new("RGB", (4, 4), "red").save(root / "ok.png")
     (root / "empty.png").write_bytes(b"")
     (root / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n but then nothing sensible" * 3)
+    (root / "huge.png").write_bytes(png_header(9000, 9000))
     return root
+
+
+def png_header(width: int, height: int) -> bytes:
+    """The first bytes of a PNG of this size: enough for PIL to read its size, no pixels."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    size = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", size) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
 
 
 def write_pool(path: Path, raw_records: list[bytes]) -> Path:
@@ -408,3 +431,92 @@ def test_pool_stats_in_one_pass_and_as_a_table() -> None:
     assert len({len(line) for line in lines[:5]}) == 1  # counts right-aligned
     assert len({len(line) for line in lines[-4:]}) == 1  # header and distributions too
     assert pool_stats([])["n_records"] == 0 and "records" in format_stats(pool_stats([]))
+
+
+# --- image paths and caps (RecordRules) --------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../images/ok.png", "../images/nope.png", "/tmp/ok.png",
+                                  "a/../../images/ok.png"])
+def test_outside_image_paths_are_refused_without_touching_the_file(
+    tmp_path: Path, image_root: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = write_pool(tmp_path / "pool.jsonl", [bad_image(name)])
+
+    stat = Path.stat
+
+    def no_image_access(path: Path, *args: object, **kwargs: object) -> object:
+        if Path(path).suffix == ".png":
+            raise AssertionError(f"the file system was asked about {path}")
+        return stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", no_image_access)
+    monkeypatch.setattr(Path, "stat", no_image_access)
+    with pytest.raises(RecordError) as caught:
+        load_records(pool, image_root=image_root)
+    assert caught.value.problem.reason == "image_outside_root"
+    # the message is the same whether the file exists or not
+    assert str(caught.value).endswith(
+        f"image path {name!r} is absolute or has a '..' component; "
+        "image_paths=inside refuses it (image_paths=any allows it)"
+    )
+    assert load_records(pool, on_error="skip").skipped == {"image_outside_root": 1}
+
+
+def test_image_paths_any_opens_paths_as_given(tmp_path: Path, image_root: Path) -> None:
+    record = {**GOOD_FIRST, "image": str(image_root / "ok.png")}
+    dotted = {**GOOD_FIRST, "id": "g1", "image": "../images/ok.png"}
+    pool = write_pool(tmp_path / "pool.json", [encode(record), encode(dotted)])
+    loaded = load_records(pool, image_root=image_root, rules=RecordRules(image_paths="any"))
+    assert loaded.records == [record, dotted]
+
+
+def test_inside_refuses_dot_dot_even_when_it_stays_under_the_root(image_root: Path) -> None:
+    (image_root / "sub").symlink_to(image_root.parent.parent, target_is_directory=True)
+    record = {**GOOD_FIRST, "image": "sub/../ok.png"}  # the kernel would leave the root here
+    assert [p.reason for p in validate_record(record, image_root)] == ["image_outside_root"]
+    assert validate_record({**GOOD_FIRST, "image": "./ok.png"}, image_root) == []
+
+
+def test_own_image_dirs_admit_absolute_paths_only_inside_them(tmp_path: Path) -> None:
+    own = tmp_path / "subset.work"
+    (own / "images").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(own / "images" / "s.png")
+    rules = RecordRules(own_image_dirs=(str(own),))
+    inside = {**GOOD_FIRST, "image": str(own / "images" / "s.png")}
+    assert validate_record(inside, tmp_path, rules) == []
+    for escaped in (str(own / ".." / "x.png"), str(tmp_path / "subset.work2" / "x.png")):
+        (problem,) = validate_record({**GOOD_FIRST, "image": escaped}, tmp_path, rules)
+        assert problem.reason == "image_outside_root"
+
+
+def test_limits_are_configurable(image_root: Path) -> None:
+    def reasons(record: dict, **limits: int) -> list[str]:
+        rules = RecordRules(limits=RecordLimits(**limits))
+        return [p.reason for p in validate_record(record, image_root, rules)]
+
+    four = {"id": "t", "conversations": [human("a"), gpt("bb"), human("c"), gpt("d")]}
+    assert reasons(four, max_turns=3) == ["too_many_turns"]
+    assert reasons(four, max_turns=4) == []
+    assert reasons(four, max_turn_chars=1) == ["turn_too_long"]
+    (problem,) = validate_record(four, rules=RecordRules(limits=RecordLimits(max_turn_chars=1)))
+    assert problem.detail == "turn 2 has 2 characters; the limit is 1 (limits.max_turn_chars)"
+    assert reasons(four, max_json_depth=2) == ["too_deep"]  # record > conversations > turn
+    assert reasons(four, max_json_depth=3) == []
+    assert reasons(GOOD_FIRST, max_image_pixels=15) == ["image_too_large"]  # 4 x 4
+    assert reasons(GOOD_FIRST, max_image_pixels=16) == []
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_json_too_deep_for_the_decoder_is_one_line_or_a_counted_skip(
+    tmp_path: Path, suffix: str
+) -> None:
+    level = b'{"a": "]}\\"[", "b": ['  # brackets inside strings must not end the skip early
+    bomb = b'{"id": "bomb", "x": ' + level * 50_000 + b"]}" * 50_000 + b"}"
+    json.loads(b"[" + level * 10 + b"]}" * 10 + b"]")  # well-formed, only deep
+    pool = write_pool(tmp_path / f"pool{suffix}", [encode(GOOD_FIRST), bomb, encode(GOOD_LAST)])
+    with pytest.raises(RecordError) as caught:
+        load_records(pool)
+    assert caught.value.problem.reason == "too_deep" and "\n" not in str(caught.value)
+    result = load_records(pool, on_error="skip")
+    assert result.records == [GOOD_FIRST, GOOD_LAST] and result.skipped == {"too_deep": 1}
