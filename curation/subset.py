@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import json
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from curation.records import write_records
 INDICES = "indices.npy"
 RECORDS = "subset.json"
 MANIFEST = "manifest.json"
+WORK_SUFFIX = ".work"  # curation's work folder beside a subset: <dir>.work (see curation.run)
 
 
 class SubsetError(ValueError):
@@ -109,20 +111,62 @@ def write_subset(
 
 
 def read_subset(path: str | Path) -> Subset:
+    """A finished subset; SubsetError (one line naming the file) when it is not one."""
     path = Path(path)
     for name in (INDICES, RECORDS, MANIFEST):
         if not (path / name).is_file():
             raise SubsetError(f"{path}: not a finished subset (missing {name})")
-    import json
+    return Subset(path, _read_indices(path / INDICES), _read_manifest(path / MANIFEST))
 
-    with open(path / MANIFEST, encoding="utf-8") as handle:
-        manifest = json.load(handle)
-    indices = np.load(path / INDICES, allow_pickle=False)
-    if indices.dtype != np.int64 or indices.ndim != 1:
-        raise SubsetError(
-            f"{path / INDICES}: expected a 1-D int64 array, got {indices.dtype}{indices.shape}"
+
+def _read_indices(file: Path) -> np.ndarray:
+    try:
+        with open(file, "rb") as handle:
+            indices = np.load(handle, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:  # object arrays, pickles, bad headers
+        raise SubsetError(f"{file}: not a readable .npy array: {_first_line(err)}") from None
+    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64 or indices.ndim != 1:
+        found = f"{indices.dtype}{indices.shape}" if isinstance(indices, np.ndarray) else "no array"
+        raise SubsetError(f"{file}: expected a 1-D int64 array, got {found}")
+    return indices
+
+
+# what readers of a manifest rely on: key -> (type, its own keys and their types)
+_MANIFEST_SHAPE: dict[str, tuple[type, dict[str, type]]] = {
+    "method": (str, {}),
+    "pool": (dict, {"path": str, "sha256": str}),
+    "counts": (dict, {"selected": int}),
+}
+
+
+def _read_manifest(file: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:  # ValueError: bad JSON or UTF-8
+        raise SubsetError(f"{file}: not a readable manifest: {_first_line(err)}") from None
+    if not isinstance(manifest, dict):
+        raise SubsetError(f"{file}: not a readable manifest: the top level is not an object")
+    for key, (kind, fields) in _MANIFEST_SHAPE.items():
+        value = manifest.get(key)
+        bad = not isinstance(value, kind) or any(
+            not isinstance(value.get(name), of) for name, of in fields.items()
         )
-    return Subset(path, indices, manifest)
+        if bad:
+            shape = kind.__name__ + (f" with {', '.join(fields)}" if fields else "")
+            raise SubsetError(f"{file}: '{key}' is missing or not a {shape}")
+    return manifest
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def work_dir(path: str | Path) -> Path:
+    """The work folder beside a subset directory; ADR's synthetic images live in it, and its
+    records name them by absolute path."""
+    path = Path(path)
+    return path.with_name(path.name + WORK_SUFFIX)
 
 
 def is_finished(path: str | Path) -> bool:

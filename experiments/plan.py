@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from configs.compose import resolved_dict
+from curation.config import RecordLimits
 from curation.fileio import sha256_file, sha256_json
 from experiments.schemas import ExperimentConfig
 from toyworld.make import world_id
@@ -36,6 +37,9 @@ TRAIN_NOT_IN_KEY = (
     "trainer.log_every_n_steps",
     "trainer.checkpoint_every_n_steps",
     "trainer.keep_checkpoints",
+    # the subset (in the key) was curated under the same data rules
+    "loader.image_paths",
+    "loader.limits",
 )
 EVAL_NOT_IN_KEY = ("checkpoint", "out_dir", "reference", "resume", "wandb", "model.threads")
 
@@ -93,7 +97,8 @@ def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan
                                   image_root)  # fmt: skip
 
     curate_key = sha256_json(
-        {"pool": pool_key, "curation": curation, "on_error": exp.data.on_error}
+        {"pool": pool_key, "curation": curation, "on_error": exp.data.on_error,
+         **_record_rules(exp)}  # fmt: skip
     )
     budget = "auto" if exp.curation.budget is None else f"{exp.curation.budget:g}"
     curate_dir = (
@@ -126,6 +131,8 @@ def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan
         resume=True,
         export=True,
     )
+    training["loader"].update(image_paths=exp.data.image_paths,
+                              limits=dataclasses.asdict(exp.data.limits))
     training["wandb"].update(
         mode=exp.wandb.mode,
         project=exp.wandb.project,
@@ -228,7 +235,7 @@ def _plan_features(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str
     identity = pass_spec.identity()
     reference_key = sha256_json(
         {"pool": pool_key, "on_error": exp.data.on_error, "reference": identity["reference"],
-         "recipe": identity["recipe"]}  # fmt: skip
+         "recipe": identity["recipe"], **_record_rules(exp)}  # fmt: skip
     )
     pass_key = sha256_json({"reference": reference_key, "request": identity["request"]})
     name = Path(identity["reference"]).name or "reference"
@@ -263,9 +270,19 @@ def _pool_inputs(exp: ExperimentConfig, store: Path, pool_path: Path,
         "pool": str(pool_path),
         "image_root": str(image_root) if image_root else "",
         "on_error": exp.data.on_error,
+        "image_paths": exp.data.image_paths,
+        "limits": dataclasses.asdict(exp.data.limits),
         "cache_dir": str(store / "cache"),
         "progress": exp.progress,
     }
+
+
+def _record_rules(exp: ExperimentConfig) -> dict[str, Any]:
+    """The data rules for a key: only where they differ from the defaults, so that stages
+    planned before the rules existed keep their keys."""
+    rules = {"image_paths": exp.data.image_paths, "limits": dataclasses.asdict(exp.data.limits)}
+    defaults = {"image_paths": "inside", "limits": dataclasses.asdict(RecordLimits())}
+    return {} if rules == defaults else {"record_rules": rules}
 
 
 def _tracking(exp: ExperimentConfig, group: str, label: str, job_type: str) -> dict[str, Any]:

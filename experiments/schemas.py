@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from configs.compose import choice
-from curation.config import CurationConfig
+from curation.config import CurationConfig, RecordLimits
 from evaluation.config import EvalConfig
 from toyworld.config import ToyWorldConfig
 from training.config import TrainingConfig
@@ -22,7 +22,12 @@ class DataConfig:
     kind: str = choice("toyworld", ("toyworld", "llava"))
     pool: str = ""  # kind=llava: the LLaVA JSON/JSONL; kind=toyworld: derived from toyworld.out_dir
     image_root: str = ""
+    # inside: a record's image must be a relative path without '..' ("/x", "../x" are invalid
+    # records, refused without looking at the file); any: paths are used as given, for LLaVA
+    # layouts whose records name images by absolute path
+    image_paths: str = choice("inside", ("inside", "any"))
     on_error: str = choice("raise", ("raise", "skip"))
+    limits: RecordLimits = field(default_factory=RecordLimits)  # caps on one record
     toyworld: ToyWorldConfig = field(default_factory=ToyWorldConfig)
 
 

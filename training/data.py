@@ -17,10 +17,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from transformers import LlavaProcessor
 
-from curation.records import Problem, RecordError
+from curation.records import Problem, RecordError, RecordRules, image_path_problem
 from training.config import LoaderConfig
 from training.encode import IGNORE_INDEX, ConversationEncoder
 from training.images import ImageLoadError, expand_to_square, load_image, mean_colour
+from training.inputs import record_rules
 from training.models import num_image_tokens
 from training.sampler import ResumableSampler
 
@@ -34,12 +35,17 @@ class Example:
 
 
 class LlavaDataset(Dataset):
-    """Records -> `Example`; a bad image raises RecordError, or gives None with on_error=skip."""
+    """Records -> `Example`; a bad image raises RecordError, or gives None with on_error=skip.
+
+    An image path that `rules` refuse (by default: absolute or with '..') is a bad image too,
+    decided before the file is looked at.
+    """
 
     def __init__(self, records: Sequence[Mapping[str, Any]], image_root: str | Path,
                  processor: LlavaProcessor, model_max_length: int, on_error: str = "raise",
                  records_path: str | Path = "<records>",
-                 positions: Sequence[int] | None = None) -> None:
+                 positions: Sequence[int] | None = None,
+                 rules: RecordRules | None = None) -> None:
         self.records = records
         self.image_root = Path(image_root)
         self.image_processor = processor.image_processor
@@ -49,6 +55,7 @@ class LlavaDataset(Dataset):
         self.on_error = on_error
         self.records_path = Path(records_path)
         self.positions = positions
+        self.rules = rules or RecordRules()
 
     def __len__(self) -> int:
         return len(self.records)
@@ -57,19 +64,28 @@ class LlavaDataset(Dataset):
         record = self.records[index]
         pixels = None
         if "image" in record:
-            try:
-                image = load_image(self.image_root / record["image"])
-            except ImageLoadError as exc:
-                if self.on_error == "skip":
-                    return None
-                position = int(self.positions[index]) if self.positions is not None else index
-                reason = "image_missing" if "no image file" in str(exc) else "image_unreadable"
-                problem = Problem(reason, str(exc))
-                raise RecordError(self.records_path, position, record.get("id"), problem) from None
+            image = self._image(index, record)
+            if image is None:
+                return None
             square = expand_to_square(image, self.background)
             pixels = self.image_processor(square, return_tensors="pt")["pixel_values"][0]
         encoded = self.encoder(record)
         return Example(encoded.input_ids, encoded.labels, pixels, encoded.truncated)
+
+
+    def _image(self, index: int, record: Mapping[str, Any]) -> Any:
+        """The record's image; None when it is bad and on_error=skip."""
+        problem = image_path_problem(record["image"], self.rules)
+        if problem is None:
+            try:
+                return load_image(self.image_root / record["image"])
+            except ImageLoadError as exc:
+                reason = "image_missing" if "no image file" in str(exc) else "image_unreadable"
+                problem = Problem(reason, str(exc))
+        if self.on_error == "skip":
+            return None
+        position = int(self.positions[index]) if self.positions is not None else index
+        raise RecordError(self.records_path, position, record.get("id"), problem) from None
 
 
 class Collator:
@@ -114,8 +130,9 @@ class LlavaDataModule(pl.LightningDataModule):
                  seed: int, records_path: str | Path = "<records>",
                  positions: Sequence[int] | None = None) -> None:
         super().__init__()
+        rules = record_rules(Path(records_path), loader.image_paths, loader.limits)
         self.dataset = LlavaDataset(records, image_root, processor, model_max_length,
-                                    loader.on_error, records_path, positions)
+                                    loader.on_error, records_path, positions, rules)
         self.collator = Collator(processor.tokenizer.pad_token_id)
         self.loader = loader
         self.seed = seed

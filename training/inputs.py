@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from configs.compose import ConfigError
-from curation.records import load_records
-from curation.subset import read_subset
+from curation.config import RecordLimits
+from curation.records import RecordRules, load_records
+from curation.subset import RECORDS, read_subset, work_dir
 
 
 @dataclass
@@ -43,19 +44,30 @@ def resolve_inputs(subset: str = "", records: str = "", image_root: str = ""
     return records_path, Path(image_root) if image_root else default_root, pool_path
 
 
+def record_rules(records_path: Path, image_paths: str = "inside",
+                 limits: RecordLimits | None = None) -> RecordRules:
+    """The rules a run's records are held to. A subset's records may also name its synthetic
+    images by absolute path inside curation's work folder beside the subset."""
+    own = (str(work_dir(records_path.parent)),) if records_path.name == RECORDS else ()
+    return RecordRules(image_paths, limits or RecordLimits(), own)
+
+
 def load_training_inputs(subset: str = "", records: str = "", image_root: str = "",
                          on_error: str = "raise", verify_images: bool = True,
-                         progress: bool = False) -> TrainingInputs:
+                         progress: bool = False, image_paths: str = "inside",
+                         limits: RecordLimits | None = None) -> TrainingInputs:
     """The valid records of the run's input, in file order.
 
     With `verify_images` every image is opened once here, so a missing or corrupt file stops
     the run before training (on_error=raise) or is counted and left out (on_error=skip).
+    Image paths and record sizes are checked always (`record_rules`).
     """
     records_path, root, pool_path = resolve_inputs(subset, records, image_root)
     if not root.is_dir():
         raise NotADirectoryError(f"image root is not a directory: {root}")
     result = load_records(records_path, image_root=root if verify_images else None,
-                          on_error=on_error, progress=progress)
+                          on_error=on_error, progress=progress,
+                          rules=record_rules(records_path, image_paths, limits))
     if not result.records:
         raise ConfigError(f"{records_path}: no valid records to train on "
                           f"({result.n_read} read, skipped: {result.skipped or 'none'})")

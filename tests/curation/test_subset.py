@@ -10,6 +10,7 @@ import pytest
 from curation.records import write_records
 from curation.subset import (
     INDICES,
+    MANIFEST,
     RECORDS,
     SubsetError,
     is_finished,
@@ -165,3 +166,54 @@ def test_killed_write_leaves_no_finished_looking_output(tmp_path, pool_file, exi
         assert read_subset(out).indices.tolist() == [0, 1]
     else:
         assert not out.exists()
+
+
+BROKEN_INDICES = {
+    "object_dtype": lambda f: np.save(f, np.array([1, "x"], dtype=object), allow_pickle=True),
+    "pickle": lambda f: f.write_bytes(b"\x80\x04\x95 not an array"),
+    "empty": lambda f: f.write_bytes(b""),
+    "float": lambda f: np.save(f, np.array([1.0, 2.0])),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_INDICES))
+def test_unreadable_indices_are_one_line_naming_the_file(tmp_path, pool_file, case):
+    subset = _write(tmp_path / "subset", pool_file, [1, 2]).path
+    BROKEN_INDICES[case](subset / INDICES)
+    with pytest.raises(SubsetError) as caught:
+        read_subset(subset)
+    message = str(caught.value)
+    assert message.startswith(f"{subset / INDICES}: ") and "\n" not in message
+
+
+BROKEN_MANIFESTS = {
+    "not_json": b'{"method": "random", ',
+    "not_utf8": b'{"method": "caf\xe9"}',
+    "a_list": b"[1, 2]",
+    "too_deep": b"[" * 100_000 + b"]" * 100_000,
+    "no_pool": json.dumps({"method": "random", "counts": {"selected": 2}}).encode(),
+    "pool_not_object": json.dumps(
+        {"method": "random", "pool": "p.json", "counts": {"selected": 2}}
+    ).encode(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_MANIFESTS))
+def test_broken_manifest_is_one_line_naming_the_file(tmp_path, pool_file, case):
+    subset = _write(tmp_path / "subset", pool_file, [1, 2]).path
+    (subset / MANIFEST).write_bytes(BROKEN_MANIFESTS[case])
+    with pytest.raises(SubsetError) as caught:
+        read_subset(subset)
+    message = str(caught.value)
+    assert message.startswith(f"{subset / MANIFEST}: ") and "\n" not in message
+
+
+def test_cli_train_on_a_broken_subset_is_one_line(tmp_path, pool_file, capsys):
+    from experiments.cli import main
+
+    subset = _write(tmp_path / "subset", pool_file, [1, 2]).path
+    np.save(subset / INDICES, np.array([1, "x"], dtype=object), allow_pickle=True)
+    code = main(["train", f"subset={subset}", f"out_dir={tmp_path / 'run'}",
+                 "wandb.mode=disabled"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and f"{subset / INDICES}: " in err
