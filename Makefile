@@ -1,27 +1,41 @@
 # vlmdata — set-up, main job and tests. The README's two commands are `make demo` and `make test`.
-# Set-up is idempotent: a second run only checks the stamp file and returns in about a second.
+# The set-up installs the venv from the lock (lock/cpu.txt: every package at an exact version) and
+# checks that the venv is the lock on every run; with an unchanged lock it takes about a second.
 
-VENV       ?= .venv
-PYTHON     ?= python3
-PY         := $(VENV)/bin/python
-STAMP      := $(VENV)/.vlmdata-installed
-# torch is pinned by a constraint, never by the package: 2.13.0 is the CPU wheel on the
-# development machines and the CUDA build on GPU clusters.
-CONSTRAINT ?= constraints-cpu.txt
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+# lock/cpu.txt on CPU machines; `make setup LOCK=lock/cuda.txt` on a GPU cluster (same packages,
+# torch's CUDA build and its CUDA libraries). `make lock` re-resolves both.
+LOCK   ?= lock/cpu.txt
+STAMP  := $(VENV)/.vlmdata-installed-$(notdir $(LOCK))
 
-.PHONY: setup demo test test-fast lint clean-outputs
+.PHONY: setup sync lock demo test test-fast lint clean-outputs
 
 setup: $(STAMP)
+	@$(PY) lock/check.py --lock $(LOCK)
 
-$(STAMP): pyproject.toml $(CONSTRAINT)
-	@command -v $(PYTHON) >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip; }
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINT) -e '.[dev]'
-	@# The registry's torchvision is a CUDA build: on CPU torch it breaks transformers' image processors.
-	@if $(PY) -c "import torch, sys; sys.exit(0 if torch.version.cuda is None else 1)"; then \
-		$(PY) -m pip uninstall --quiet -y torchvision 2>/dev/null || true; fi
-	$(PY) -c "import torch, transformers, pytorch_lightning, peft, diffusers, omegaconf, faiss; print('vlmdata set-up ok: torch', torch.__version__, '| transformers', transformers.__version__)"
+$(STAMP): $(LOCK) pyproject.toml
+	@command -v $(PYTHON) >/dev/null && $(PYTHON) -c "import ensurepip" 2>/dev/null || { \
+		apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip; }
+	@$(PY) -c "" 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(PIP) install --quiet --no-deps -r $(LOCK)
+	@# what the lock does not list goes: an old venv's leftovers, torchvision, hand installs
+	$(PY) lock/check.py --lock $(LOCK) --extras | xargs -r $(PIP) uninstall --quiet -y
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -c "import torch, transformers, pytorch_lightning, peft, diffusers, omegaconf, faiss, lmms_eval; print('vlmdata set-up ok: torch', torch.__version__, '| transformers', transformers.__version__)"
+	rm -f $(VENV)/.vlmdata-installed*
 	touch $(STAMP)
+
+# reinstall the venv from the lock (the repair that lock/check.py names)
+sync:
+	rm -f $(STAMP)
+	$(MAKE) setup
+
+# re-resolve every dependency from pyproject.toml + lock/constraints.txt; then run `make sync test`
+lock:
+	$(PYTHON) lock/resolve.py
 
 demo: setup
 	$(VENV)/bin/vlmdata demo

@@ -25,7 +25,9 @@ in the first user turn); images are padded to square with the processor's mean c
 inside an assistant message's rendering (its text and end-of-turn token).
 
 Work is split into fixed chunks of `chunk_size` records with fixed batches inside them, so
-the bytes of a feature never depend on sharding or restarts. Each finished chunk is written
+the bytes of a feature never depend on sharding or restarts; they do depend on the CPU's
+kernels and torch's thread count (GEMM reduction order), which are therefore not in the key:
+values agree to about 1e-4 across them, and the cached set is what later stages read. Each finished chunk is written
 atomically (a killed run resumes at the next missing chunk); shard i of n takes a contiguous
 range of chunks (SLURM arrays); `extract_features(shard=None)` computes what is missing and
 merges the chunks in pool order. Cached under cache_dir/features/<key>/, keyed by (pool
@@ -75,7 +77,7 @@ class FeatureRequest:
     dtype: str = "float32"  # model compute dtype: float32 | bfloat16 | float16
     device: str = "auto"  # auto | cpu | cuda
     attn_output: str = "self_attn.o_proj"  # module hooked inside each decoder layer
-    cpu_threads: int = 0  # torch threads during the pass (0: leave as is); never changes bytes
+    cpu_threads: int = 0  # torch threads during the pass (0: leave as is); changes the last bits
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.kinds if k not in KINDS]

@@ -145,6 +145,20 @@ def load_projector_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return converted
 
 
+def load_lm_tokenizer(name_or_path: str, local_files_only: bool = True) -> PreTrainedTokenizerBase:
+    """The language model's tokenizer with `<image>` added and a pad token (LLaVA-1.5's recipe).
+
+    Works from `tokenizer.json` or from a SentencePiece `tokenizer.model` alone (vicuna-7b-v1.5
+    ships only the latter), which transformers converts through protobuf.
+    """
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_files_only)
+    # the processor records "<image>" as its image_token (processor_config.json)
+    tokenizer.add_special_tokens({"extra_special_tokens": [IMAGE_TOKEN]},
+                                 replace_extra_special_tokens=False)
+    _ensure_pad_token(tokenizer)
+    return tokenizer
+
+
 def assemble_llava15(
     language_model: str,
     vision_tower: str,
@@ -165,11 +179,7 @@ def assemble_llava15(
     if attn_implementation:
         lm_kwargs["attn_implementation"] = attn_implementation
     lm = AutoModelForCausalLM.from_pretrained(language_model, **lm_kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(language_model, local_files_only=local_files_only)
-    # the processor records "<image>" as its image_token (processor_config.json)
-    tokenizer.add_special_tokens({"extra_special_tokens": [IMAGE_TOKEN]},
-                                 replace_extra_special_tokens=False)
-    _ensure_pad_token(tokenizer)
+    tokenizer = load_lm_tokenizer(language_model, local_files_only)
     lm.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=pad_vocab_to_multiple_of)
 
     vision = CLIPVisionModel.from_pretrained(vision_tower, dtype=dtype,

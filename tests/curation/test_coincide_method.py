@@ -1,8 +1,9 @@
-"""COINCIDE as a curation method: byte-identical subsets, and ToyWorld end to end."""
+"""COINCIDE as a curation method: byte-identical subsets, and ToyWorld end to end.
+
+Whether COINCIDE's subsets are more diverse than random ones is an outcome, measured over seeds
+in bench/coincide_diversity.py, not asserted here."""
 
 import json
-import math
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,7 @@ def test_same_features_and_seed_give_byte_identical_indices(pool, tmp_path):
     # the same features, extracted as 3 shards (SLURM-array style) before the run merges them
     records = load_records(pool / "pool.json", image_root=pool).records
     request = FeatureRequest(layers=(0, 1), kinds=("coincide",), batch_size=16, chunk_size=32,
-                             max_length=256, device="cpu")
+                             max_length=256, device="cpu", cpu_threads=1)  # as _params
     pool_cache = tmp_path / "cache3" / sha256_file(pool / "pool.json")[:16]
     for shard in range(3):
         extract_features(records, pool, hf_reference(pool / "ref"), request, pool_cache,
@@ -110,19 +111,6 @@ def test_more_clusters_than_samples_is_a_budget_error(pool, tmp_path):
         _run(pool, tmp_path / "x", tmp_path / "cache", k=500)
 
 
-def _object_entropy(world: Path, indices: np.ndarray) -> tuple[float, int]:
-    """Shannon entropy (nats) of the "object" concepts over the chosen samples, and how many."""
-    objects = {}
-    with open(world / "entities.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            entry = json.loads(line)
-            objects[entry["id"]] = entry["object"]
-    pool = json.loads((world / "pool.json").read_text(encoding="utf-8"))
-    counts = Counter(o for i in indices.tolist() for o in objects[pool[i]["id"]])
-    total = sum(counts.values())
-    return -sum(c / total * math.log(c / total) for c in counts.values()), len(counts)
-
-
 def _yaml_params_as_overrides(name: str) -> list[str]:
     from omegaconf import OmegaConf
 
@@ -131,28 +119,27 @@ def _yaml_params_as_overrides(name: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_toyworld_end_to_end_is_more_diverse_than_random(tmp_path):
+def test_toyworld_end_to_end_from_the_pool(tmp_path):
     """`vlmdata curate method=coincide` with coincide_toyworld.yaml's values, from the pool:
-    the tiny reference is trained, features extracted, clustered and selected."""
+    the tiny reference is trained, features extracted, clustered and selected; the subset obeys
+    the allocation it reports."""
     from experiments.cli import main
 
-    world, cache = tmp_path / "world", tmp_path / "cache"
-    common = [f"data.toyworld.out_dir={world}", "data.toyworld.pool_size=1200",
-              f"cache_dir={cache}", "budget=0.2", "progress=false"]
+    world, cache, out = tmp_path / "world", tmp_path / "cache", tmp_path / "coincide"
     code = main(["curate", "method=coincide", "seed=1234", *_yaml_params_as_overrides(
-        "coincide_toyworld"), "params.k=24", f"out_dir={tmp_path / 'coincide'}", *common])
+        "coincide_toyworld"), "params.k=24", f"out_dir={out}", f"data.toyworld.out_dir={world}",
+        "data.toyworld.pool_size=1200", f"cache_dir={cache}", "budget=0.2", "progress=false"])
     assert code in (0, None)
-    chosen = np.load(tmp_path / "coincide" / "indices.npy")
-    assert len(chosen) == 240
+    chosen = np.load(out / "indices.npy")
+    assert len(chosen) == 240 == len(set(chosen.tolist()))
+    assert chosen.min() >= 0 and chosen.max() < 1200
+    pool = json.loads((world / "pool.json").read_text(encoding="utf-8"))
+    subset = json.loads((out / "subset.json").read_text(encoding="utf-8"))
+    assert [r["id"] for r in subset] == [pool[i]["id"] for i in chosen.tolist()]
 
-    randoms = []
-    for seed in range(5):
-        out = tmp_path / f"random{seed}"
-        main(["curate", "method=random", f"seed={seed}", f"out_dir={out}", *common])
-        randoms.append(_object_entropy(world, np.load(out / "indices.npy")))
-    entropy, concepts = _object_entropy(world, chosen)
-    print(f"object concepts: coincide entropy {entropy:.3f} nats over {concepts} concepts; "
-          f"random (5 seeds) {[round(e, 3) for e, _ in randoms]} over {[c for _, c in randoms]}")
-    assert entropy > np.mean([e for e, _ in randoms])
-    manifest = json.loads((tmp_path / "coincide" / "manifest.json").read_text())
-    assert "tiny-" in manifest["details"]["reference"]["name"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    details = manifest["details"]
+    assert "tiny-" in details["reference"]["name"]
+    per_cluster = details["per_cluster"]
+    assert sum(per_cluster["size"]) == 1200 and sum(per_cluster["taken"]) == 240
+    assert all(0 <= t <= s for t, s in zip(per_cluster["taken"], per_cluster["size"]))

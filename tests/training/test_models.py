@@ -21,6 +21,7 @@ from training.models import (
     ModelSourceError,
     assemble_llava15,
     build_tiny_llava,
+    load_lm_tokenizer,
     load_projector_weights,
     num_image_tokens,
 )
@@ -141,3 +142,32 @@ def test_tiny_model_is_deterministic():
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     model_c, _ = build_tiny_llava(TEXTS, seed=4)
     assert not torch.equal(model_c.lm_head.weight, model_a.lm_head.weight)
+
+
+def test_a_sentencepiece_only_llama_tokenizer_loads_and_round_trips(tmp_path):
+    """vicuna-7b-v1.5 ships tokenizer.model and no tokenizer.json: transformers must convert the
+    SentencePiece model (through protobuf) for `model.kind=assemble` to start."""
+    import json
+
+    import sentencepiece
+
+    corpus = ["USER: <image>\nWhat colour is the moon? ASSISTANT: yellow", *TEXTS] * 20
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus), model_prefix=str(tmp_path / "tokenizer"),
+        vocab_size=400, model_type="bpe", unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        byte_fallback=True, character_coverage=1.0, minloglevel=2)
+    (tmp_path / "tokenizer.vocab").unlink()
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>",
+        "unk_token": "<unk>", "add_bos_token": True, "legacy": False}))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokenizer.model",
+                                                          "tokenizer_config.json"]
+
+    tokenizer = load_lm_tokenizer(str(tmp_path))
+    text = "A red circle above a blue square. Ünïcode ✓"
+    ids = tokenizer(text).input_ids
+    assert ids[0] == 1 and len(ids) > 5  # <s> first, then real pieces
+    assert tokenizer.decode(ids, skip_special_tokens=True) == text
+    image = tokenizer.convert_tokens_to_ids("<image>")
+    assert tokenizer("<image>\nHi", add_special_tokens=False).input_ids[0] == image
+    assert tokenizer.pad_token == "<unk>"  # LLaVA's vicuna_v1 recipe pads with <unk>
