@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 TMP_PREFIX = ".tmp-"
+_TMP_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")  # tempfile's random names
 
 
 def _umask() -> int:
@@ -89,6 +90,46 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def is_tmp_sibling(entry: str, name: str) -> bool:
+    """Whether `entry` is a temporary of output `name`: atomic_open's and atomic_directory's
+    `.tmp-<name>.<8 random chars>` or atomic_directory's `.tmp-<name>.old`, not another
+    output's (`.tmp-<name>.v2.<random>` belongs to `<name>.v2`)."""
+    prefix = f"{TMP_PREFIX}{name}."
+    if not entry.startswith(prefix):
+        return False
+    suffix = entry[len(prefix):]
+    return suffix == "old" or (len(suffix) == 8 and set(suffix) <= _TMP_CHARS)
+
+
+def remove_stale_tmp(folder: str | os.PathLike, before: float,
+                     name: str | None = None) -> list[Path]:
+    """Delete what killed writers left in `folder`: the temporaries of output `name` (of every
+    output when None) last modified before `before` (a time.time()). Only a caller that holds
+    the outputs' lock may call this: a temporary of a live writer would go too."""
+    folder = Path(folder)
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        if not (is_tmp_sibling(entry.name, name) if name is not None
+                else entry.name.startswith(TMP_PREFIX)):
+            continue
+        try:
+            if entry.lstat().st_mtime >= before:
+                continue
+        except FileNotFoundError:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+        removed.append(entry)
+    return removed
 
 
 def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:

@@ -12,8 +12,9 @@ import numpy as np
 from curation.features import FeatureError, extract_features, feature_key
 from curation.fileio import sha256_file
 from curation.method import CurationContext, CurationMethod, has_feature_pass, resolve_budget
+from curation.outdir import claim_output
 from curation.records import LoadResult, load_records
-from curation.subset import Subset, write_subset
+from curation.subset import Subset, is_finished, write_subset
 
 
 def curate(
@@ -28,12 +29,25 @@ def curate(
     config: Mapping[str, Any],
     on_error: str = "raise",
     progress: bool = True,
+    force: bool = False,
 ) -> Subset:
     """Load and validate the pool, select with `method`, write the subset atomically.
 
     `config` is the resolved config saved in the manifest. Per-pool work that several runs share
     (features, clusterings, entities) is cached under `cache_root/<pool sha256[:16]>/`.
+    An existing `out_dir` is replaced only when it is a finished subset (or empty), unless
+    `force`; it is locked for the whole run (curation.outdir).
     """
+    inputs = {"the pool": pool_path, "the image root": image_root, "the cache": cache_root}
+    with claim_output(out_dir, kind="subset", owned=is_finished, force=force, replaces=True,
+                      inputs=inputs):
+        return _curate(method, pool_path, image_root, budget, seed, out_dir, cache_root, config,
+                       on_error, progress)
+
+
+def _curate(method: CurationMethod, pool_path: str | Path, image_root: str | Path | None,
+            budget: float | None, seed: int, out_dir: str | Path, cache_root: str | Path,
+            config: Mapping[str, Any], on_error: str, progress: bool) -> Subset:
     timings: dict[str, float] = {}
     start = time.perf_counter()
     loaded, ctx = load_context(pool_path, image_root, cache_root, out_dir, seed, on_error,

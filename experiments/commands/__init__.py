@@ -33,3 +33,8 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
         metavar="key=value",
         help="config overrides (OmegaConf dot-list syntax)",
     )
+
+
+def add_force(parser: argparse.ArgumentParser, help: str) -> None:
+    """--force: write an out_dir the command does not recognise as its own (curation.outdir)."""
+    parser.add_argument("--force", action="store_true", help=help)

@@ -16,9 +16,10 @@ from configs.compose import (
 )
 from curation.config import CurationConfig
 from curation.method import CurationMethod
+from curation.outdir import check_target
 from curation.registry import METHODS, build_method, get_method
 from curation.run import curate, prepare_features
-from experiments.commands import add_command, add_overrides
+from experiments.commands import add_command, add_force, add_overrides
 from experiments.pools import prepare_pool
 from experiments.schemas import DataConfig
 
@@ -51,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         keys="keys: method=NAME  config=NAME  budget=FRACTION|COUNT  seed=N  params.<key>=...  "
         "data=toyworld|llava665k  data.pool=PATH  data.image_root=DIR  out_dir=DIR  cache_dir=DIR",
     )
+    add_force(parser, "replace an out_dir that is not a finished subset (never /, the home "
+              "directory or a folder holding an input)")
     add_overrides(parser)
 
     features = add_command(
@@ -112,9 +115,10 @@ def _features(args: argparse.Namespace) -> int:
 
 def _curate(args: argparse.Namespace) -> int:
     cfg, run, method = _compose(args.overrides, CurateCommandConfig)
-    pool_path, image_root = prepare_pool(run.data, progress=run.progress)
     budget_tag = "auto" if run.budget is None else f"{run.budget:g}"
     out_dir = run.out_dir or f"outputs/subsets/{run.method}-b{budget_tag}-s{run.seed}"
+    check_target(out_dir, {})  # out_dir=/ . .. ~ fail before the pool is made
+    pool_path, image_root = prepare_pool(run.data, progress=run.progress)
     subset = curate(
         method,
         pool_path=pool_path,
@@ -126,6 +130,7 @@ def _curate(args: argparse.Namespace) -> int:
         config=resolved_dict(cfg),
         on_error=run.data.on_error,
         progress=run.progress,
+        force=args.force,
     )
     counts = subset.manifest["counts"]
     print(
