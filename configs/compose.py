@@ -8,12 +8,19 @@ A config is composed in this order, later wins:
   4. `key=value` overrides from the command line; `group=name` switches a whole group.
 Unknown keys, wrong types and missing required values raise ConfigError with one line that
 names the key (and lists the valid ones for unknown keys).
+
+Interpolations (`${...}`) are resolved once, when a config is composed from YAML and
+overrides. What comes out (a dataclass instance, a plain mapping) holds resolved values, and
+everything here that takes such values back (`compose_node`, `resolved_*`, `save_resolved`)
+takes their strings literally: an escaped `\\${oc.env:X}` in an override stays the text
+`${oc.env:X}` in every stage, config file and W&B run, and is never read from the environment.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -107,15 +114,36 @@ def to_object(cfg: DictConfig) -> Any:
 
 
 def resolved_yaml(cfg: DictConfig | Any) -> str:
-    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
-        cfg = OmegaConf.structured(cfg)
-    return OmegaConf.to_yaml(cfg, resolve=True)
+    return OmegaConf.to_yaml(_as_config(cfg), resolve=True)
 
 
 def resolved_dict(cfg: DictConfig | Any) -> dict:
+    return OmegaConf.to_container(_as_config(cfg), resolve=True)
+
+
+def _as_config(cfg: DictConfig | Any) -> DictConfig:
+    """A composed config as is; a dataclass instance (resolved already) with literal strings."""
     if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
-        cfg = OmegaConf.structured(cfg)
-    return OmegaConf.to_container(cfg, resolve=True)
+        return OmegaConf.create(literal(dataclasses.asdict(cfg)))
+    return cfg
+
+
+_INTERPOLATION = re.compile(r"(\\*)\$\{")
+
+
+def literal(value: Any) -> Any:
+    """`value` (plain data) with every "${" escaped, so that OmegaConf keeps its strings as
+    they are instead of resolving them (again). Backslashes before a "${" are doubled, as
+    OmegaConf's grammar reads them."""
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+        return _INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", value)
+    if isinstance(value, dict):
+        return {key: literal(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [literal(item) for item in value]
+    return value
 
 
 def save_resolved(cfg: DictConfig | Any, path: str | os.PathLike) -> Path:
@@ -321,10 +349,11 @@ def compose_node(schema: type, node: Any, key: str) -> Any:
     """Validate a nested mapping (e.g. a method's `params`) against `schema`.
 
     Errors name the key as `key.<field>` (`key` may be dotted); returns the dataclass instance.
+    A plain mapping holds resolved values (a stage's spec): its strings are taken literally.
     """
     parts = key.split(".")
     root: type = schema
-    value: Any = node if node is not None else {}
+    value: Any = node if isinstance(node, (DictConfig, ListConfig)) else literal(node or {})
     for part in reversed(parts):
         root = dataclasses.make_dataclass(
             f"{part.title()}Node", [(part, root, dataclasses.field(default_factory=root))]

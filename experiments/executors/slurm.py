@@ -9,10 +9,14 @@ finished tasks, finished stages from their markers.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from configs.compose import ConfigError
 from experiments.plan import Job
 from experiments.schemas import ClusterConfig, StageResources
 from experiments.stages import execute, is_done
@@ -38,6 +42,7 @@ def submit_slurm(
     graph: JobGraph, cluster: ClusterConfig, folder: str | Path, log=print
 ) -> dict[str, list[Any]]:
     """Submit every unfinished job; returns the submitit jobs by stage."""
+    check_script_values(cluster, folder)
     import submitit
 
     submitted: dict[str, list[Any]] = {}
@@ -75,6 +80,34 @@ def wait_slurm(submitted: dict[str, list[Any]], poll_s: float = 2.0, log=print) 
                     f"SLURM {stage} task {task.job_id} failed: {str(exc).strip().splitlines()[-1]}"
                 ) from None
         log(f"{stage}: {len(tasks)} tasks finished")
+
+
+def check_script_values(cluster: ClusterConfig, folder: str | Path) -> None:
+    """Every cluster string (and the log folder) goes into generated sbatch scripts, where a
+    newline would end an #SBATCH line and run the rest as shell: ConfigError naming the key
+    of the first one that holds a control character."""
+    values = [*_strings(cluster, "cluster"), ("the SLURM log folder", str(folder))]
+    for key, value in values:
+        bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+        if bad is not None:
+            raise ConfigError(f"config key '{key}' holds the control character {bad!r}; "
+                              "values that go into sbatch scripts must be one line of text")
+
+
+def _strings(value: Any, key: str) -> Iterator[tuple[str, str]]:
+    """(dotted key, string) for every string in a config value, dict keys included."""
+    if isinstance(value, str):
+        yield key, value
+    elif dataclasses.is_dataclass(value):
+        for field in dataclasses.fields(value):
+            yield from _strings(getattr(value, field.name), f"{key}.{field.name}")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _strings(name, f"{key} (a key)")
+            yield from _strings(item, f"{key}.{name}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{key}[{index}]")
 
 
 def _parameters(
