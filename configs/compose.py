@@ -99,7 +99,7 @@ def compose(
     if key_overrides:
         try:
             dotlist = OmegaConf.from_dotlist(key_overrides)
-        except OmegaConfBaseException as exc:
+        except Exception as exc:  # OmegaConf's grammar errors and yaml.YAMLError alike
             raise ConfigError(
                 f"cannot parse overrides {key_overrides}: {_first_line(exc)}"
             ) from None

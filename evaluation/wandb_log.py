@@ -7,6 +7,7 @@ starts one whose files all stay inside the evaluation's run directory (offline b
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,11 @@ def log_scores(run_dir: Path, scores: Mapping[str, Any], cfg: EvalWandbConfig) -
     """Log and return the W&B run's id (None when W&B is disabled)."""
     if cfg.mode == "disabled":
         return None
-    import wandb
-
-    own_run = wandb.run is None
+    loaded = sys.modules.get("wandb")
+    own_run = loaded is None or loaded.run is None
     with scoped_environ(wandb_env(run_dir, cfg.mode, environ={}) if own_run else {}):
+        import wandb  # here: its staging folders and service take TMPDIR from the run dir
+
         run = wandb.run if not own_run else wandb.init(
             project=cfg.project, name=cfg.name or run_dir.name, group=cfg.group or None,
             job_type="eval", dir=str(run_dir), config={"suite": scores["suite"],

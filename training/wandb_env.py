@@ -2,12 +2,15 @@
 
 Call `wandb_env(run_dir)` before `wandb.init` (or before creating Lightning's WandbLogger).
 Runs land in <run_dir>/wandb/offline-run-*; sync them later with `wandb sync <that dir>`.
+W&B's service keeps sockets and staging folders in the temp dir and leaves some behind even
+after a clean exit, so TMPDIR points into the run directory too (<run_dir>/wandb/.tmp).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 
@@ -27,6 +30,7 @@ def wandb_env_vars(run_dir: str | os.PathLike, mode: str = "offline") -> dict[st
         "WANDB_CONFIG_DIR": str(own / ".config"),
         "WANDB_DATA_DIR": str(own / ".data"),
         "WANDB_ARTIFACT_DIR": str(own / ".artifacts"),
+        "TMPDIR": str(own / ".tmp"),
         "WANDB_SILENT": "true",
         "WANDB_CONSOLE": "off",
     }
@@ -35,13 +39,15 @@ def wandb_env_vars(run_dir: str | os.PathLike, mode: str = "offline") -> dict[st
 def wandb_env(run_dir: str | os.PathLike, mode: str = "offline",
               environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
     """Set the variables of `wandb_env_vars` in `os.environ` (or `environ`), creating the dirs;
-    returns what was set."""
+    returns what was set. Must run before wandb is imported: it reads TMPDIR once."""
     target = os.environ if environ is None else environ
     values = wandb_env_vars(run_dir, mode)
     for key in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR",
-                "WANDB_ARTIFACT_DIR"):
+                "WANDB_ARTIFACT_DIR", "TMPDIR"):
         Path(values[key]).mkdir(parents=True, exist_ok=True)
     target.update(values)
+    if target is os.environ:
+        tempfile.tempdir = None  # re-read TMPDIR on the next tempfile call
     return values
 
 
@@ -50,6 +56,7 @@ def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
     """Set environment variables for the duration of a block, then restore the old ones."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
+    tempfile.tempdir = None  # TMPDIR may be among them
     try:
         yield
     finally:
@@ -58,3 +65,4 @@ def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        tempfile.tempdir = None

@@ -56,7 +56,7 @@ def test_a_run_never_resolves_an_escaped_secret(tmp_path):
                f"store={store}", "data.toyworld.pool_size=200",
                "data.toyworld.benchmark_items_per_skill=5", "training.trainer.max_steps=2",
                "training.loader.per_device_batch_size=8", "training.trainer.global_batch_size=8",
-               "evaluation.limit=2", '"evaluation.only=[toyworld_colour]"', "progress=false"]
+               "evaluation.limit=2", 'evaluation.only=[toyworld_colour]', "progress=false"]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
