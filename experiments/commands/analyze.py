@@ -13,7 +13,7 @@ from curation.entities import PERSPECTIVES, EntityConfig, EntitySource, entity_t
 from curation.entities_table import EntityTable
 from curation.fileio import sha256_file
 from curation.longtail_report import format_reports, write_report
-from curation.records import load_records
+from curation.records import RecordRules, load_records
 from curation.subset import SubsetError, read_subset
 from experiments.commands import add_command, add_overrides
 from experiments.pools import prepare_pool
@@ -55,7 +55,8 @@ def _analyze(args: argparse.Namespace) -> int:
     run: AnalyzeConfig = to_object(cfg)
     pool_path, image_root = _pool(run)
     loaded = load_records(pool_path, image_root=None, on_error=run.data.on_error,
-                          progress=run.progress)  # fmt: skip
+                          progress=run.progress,
+                          rules=RecordRules(run.data.image_paths, run.data.limits))
     pool_sha = sha256_file(pool_path)
     source = EntitySource(loaded.records, image_root, pool_path,
                           Path(run.cache_dir) / pool_sha[:16], run.progress)  # fmt: skip

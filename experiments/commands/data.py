@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from configs.compose import choice, compose, to_object
+from curation.config import RecordLimits
 from curation.records import (
+    RecordRules,
     format_stats,
     iter_valid_records,
     load_records,
@@ -22,12 +24,16 @@ class ValidateConfig:
     on_error: str = choice("raise", ("raise", "skip"))
     out: str | None = None  # with on_error=skip: write the valid records here (.json/.jsonl)
     progress: bool = True
+    image_paths: str = choice("inside", ("inside", "any"))  # inside: relative, without '..'
+    limits: RecordLimits = field(default_factory=RecordLimits)
 
 
 @dataclass
 class StatsConfig:
     on_error: str = choice("raise", ("raise", "skip"))
     progress: bool = True
+    image_paths: str = choice("inside", ("inside", "any"))
+    limits: RecordLimits = field(default_factory=RecordLimits)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "print the first problem (on_error=raise) or the counts per problem (on_error=skip) "
         "and exit 1.",
         keys="keys: image_root=DIR  on_error=raise|skip  out=PATH (valid records, with skip)  "
-        "progress=true|false",
+        "image_paths=inside|any  limits.max_turn_chars|max_turns|max_json_depth|"
+        "max_image_pixels=N  progress=true|false",
     )
     validate.add_argument("path", help="pool file (.json or .jsonl)")
     add_overrides(validate)
@@ -55,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _stats,
         help="print record, turn, image and length statistics of a pool",
         description="One streaming pass over the pool; prints a table of statistics.",
-        keys="keys: on_error=raise|skip  progress=true|false",
+        keys="keys: on_error=raise|skip  image_paths=inside|any  limits.<cap>=N  "
+        "progress=true|false",
     )
     stats.add_argument("path", help="pool file (.json or .jsonl)")
     add_overrides(stats)
@@ -63,9 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     cfg: ValidateConfig = to_object(compose(ValidateConfig, overrides=args.overrides))
-    result = load_records(
-        args.path, image_root=cfg.image_root, on_error=cfg.on_error, progress=cfg.progress
-    )
+    result = load_records(args.path, image_root=cfg.image_root, on_error=cfg.on_error,
+                          progress=cfg.progress, rules=RecordRules(cfg.image_paths, cfg.limits))
     n_bad = sum(result.skipped.values())
     if cfg.out:
         write_records(cfg.out, result.records)
@@ -86,7 +93,8 @@ def _stats(args: argparse.Namespace) -> int:
     cfg: StatsConfig = to_object(compose(StatsConfig, overrides=args.overrides))
     records = (
         record
-        for _, record in iter_valid_records(args.path, on_error=cfg.on_error, progress=cfg.progress)
+        for _, record in iter_valid_records(args.path, on_error=cfg.on_error, progress=cfg.progress,
+                                            rules=RecordRules(cfg.image_paths, cfg.limits))
     )
     print(format_stats(pool_stats(records)))
     return 0
