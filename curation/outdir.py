@@ -137,7 +137,7 @@ def check_run(path: Path, kind: str, key: str, identity: Mapping[str, Any],
     changed = [k.removeprefix("config.")
                for k in differing_keys(recorded.get("identity") or {}, identity)]
     shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
-    raise OutputDirError(f"out_dir {path} holds a {kind} of another config (differs in: "
+    raise OutputDirError(f"out_dir {path} holds another config's {kind} (differs in: "
                          f"{shown or 'the inputs'}); it is never resumed or reused for this one: "
                          f"choose another out_dir, or add {FORCE} to discard it and start afresh")
 

@@ -7,6 +7,7 @@ checked before the model loads. The model loads once and serves every task; each
 one `simple_evaluate` call whose outputs land in <run>/lmms_eval/<task>/ atomically, with
 a key over everything that decides its result, so a re-run keeps the finished tasks.
 
+    <run>/.vlmdata-run.json  which config's run this is (curation.outdir; written first)
     <run>/config.yaml        resolved EvalConfig
     <run>/tasks/             the task YAMLs lmms-eval ran (see evaluation.materialize)
     <run>/lmms_eval/<task>/  lmms-eval's <date>_results.json, <date>_samples_<task>.jsonl,
@@ -25,17 +26,18 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from configs.compose import save_resolved
+from configs.compose import resolved_dict, save_resolved
 from curation.fileio import atomic_directory, atomic_write_json, atomic_write_text, sha256_json
+from curation.outdir import check_run, claim_output, discard, has_run, write_run
 from curation.threads import torch_threads
 from evaluation.aggregate import load_scores, reference_summary, run_table
 from evaluation.checkpoint import check_checkpoint, checkpoint_fingerprint
-from evaluation.config import EvalConfig
+from evaluation.config import EvalConfig, TaskSpec
 from evaluation.errors import EvalError
 from evaluation.materialize import RunTask, materialize
 from evaluation.scores import SCHEMA_VERSION, task_entry
@@ -44,6 +46,15 @@ from evaluation.wandb_log import log_scores
 
 DEFAULT_OUT_ROOT = Path("outputs/eval")
 JUDGE_KEYS = {"openai": "OPENAI_API_KEY", "azure": "AZURE_API_KEY"}
+RUN_KIND = "evaluation run"
+TASKS, LMMS_EVAL = "tasks", "lmms_eval"
+RUN_FILES = (TASKS, LMMS_EVAL, "scores.json", "scores.md", "config.yaml", "wandb")
+# Keys that may differ between runs in one run directory. The run directory belongs to one
+# checkpoint (keyed by content) on one suite and data root; within it each task's own key
+# (_task_key: limit, gen_kwargs, model settings, the task's YAML, spec and data files, judge)
+# decides whether its result is reused, so those may change and re-run the tasks they touch.
+RESUME_MAY_CHANGE = ("checkpoint", "out_dir", "resume", "reference", "wandb", "only", "limit",
+                     "gen_kwargs", "model", "tasks", "judge")
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,13 @@ class EvalRun:
     wandb_run: str | None
 
 
-def run_eval(cfg: EvalConfig) -> EvalRun:
+def run_eval(cfg: EvalConfig, force: bool = False, ignore: Sequence[str] = ()) -> EvalRun:
+    """Score cfg.checkpoint on the suite into the run directory (locked while it runs).
+
+    The run directory holds a run of the same identity (run_identity), nothing, or with `force`
+    anything (another run's files are discarded). `ignore`: names in it that are not foreign
+    (a stage's log).
+    """
     if not cfg.checkpoint:
         raise EvalError("config key 'checkpoint' is required: set checkpoint=DIR")
     tasks = selected_tasks(cfg)
@@ -63,21 +80,42 @@ def run_eval(cfg: EvalConfig) -> EvalRun:
     checkpoint = check_checkpoint(cfg.checkpoint)
     _check_judge(cfg)
     reference = load_scores(cfg.reference) if cfg.reference else None
-    run_dir = (Path(cfg.out_dir) if cfg.out_dir else DEFAULT_OUT_ROOT / checkpoint.name / cfg.suite)
-    run_dir = run_dir.expanduser().resolve()
+    out_dir = cfg.out_dir or DEFAULT_OUT_ROOT / checkpoint.name / cfg.suite
+    checkpoint_sha = checkpoint_fingerprint(checkpoint)
+    identity = run_identity(cfg, checkpoint_sha)
+    inputs = {"the checkpoint": checkpoint, "the data root": cfg.data_root,
+              "the reference": cfg.reference}
+    with claim_output(out_dir, kind=RUN_KIND, owned=lambda p: has_run(p, RUN_KIND), force=force,
+                      inputs=inputs, ignore=ignore, clean=(".", LMMS_EVAL)) as run_dir:
+        if not check_run(run_dir, RUN_KIND, sha256_json(identity), identity, force):
+            discard(run_dir, RUN_FILES)
+        return _run(cfg, tasks, checkpoint, checkpoint_sha, reference, run_dir, identity)
+
+
+def run_identity(cfg: EvalConfig, checkpoint_sha: str) -> dict[str, Any]:
+    """What a run directory belongs to: the config without RESUME_MAY_CHANGE, the checkpoint
+    by content. A run directory of another identity is never reused."""
+    config = {k: v for k, v in resolved_dict(cfg).items() if k not in RESUME_MAY_CHANGE}
+    data_root = str(Path(cfg.data_root).expanduser().resolve()) if cfg.data_root else ""
+    return {"config": {**config, "data_root": data_root}, "checkpoint": checkpoint_sha}
+
+
+def _run(cfg: EvalConfig, tasks: list[TaskSpec], checkpoint: Path, checkpoint_sha: str,
+         reference: dict[str, Any] | None, run_dir: Path, identity: dict[str, Any]) -> EvalRun:
     fresh = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_run(run_dir, RUN_KIND, sha256_json(identity), identity)
     try:
-        with atomic_directory(run_dir / "tasks") as tmp:
+        with atomic_directory(run_dir / TASKS) as tmp:
             run_tasks = materialize(cfg, tasks, tmp)
     except BaseException:
         if fresh:  # bad data: leave no empty run directory behind
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    run_tasks = [dataclasses.replace(t, yaml_path=run_dir / "tasks" / t.yaml_path.name)
+    run_tasks = [dataclasses.replace(t, yaml_path=run_dir / TASKS / t.yaml_path.name)
                  for t in run_tasks]
     save_resolved(cfg, run_dir / "config.yaml")
 
-    checkpoint_sha = checkpoint_fingerprint(checkpoint)
     keys = {t.spec.name: _task_key(cfg, t, checkpoint_sha) for t in run_tasks}
     todo = [t for t in run_tasks if not (cfg.resume and _finished(run_dir, t, keys[t.spec.name]))]
     if todo:
@@ -116,7 +154,7 @@ def _evaluate(cfg: EvalConfig, checkpoint: Path, todo: list[RunTask], run_dir: P
         model = VlmdataLlava(str(checkpoint), device=cfg.model.device, dtype=cfg.model.dtype,
                              batch_size=cfg.model.batch_size,
                              attn_implementation=cfg.model.attn_implementation)
-        manager = TaskManager(verbosity="WARNING", include_path=str(run_dir / "tasks"),
+        manager = TaskManager(verbosity="WARNING", include_path=str(run_dir / TASKS),
                               include_defaults=False)
         for task in todo:
             _evaluate_task(cfg, model, manager, task, run_dir, keys[task.spec.name])
@@ -129,7 +167,7 @@ def _evaluate_task(cfg: EvalConfig, model: Any, manager: Any, task: RunTask, run
     from lmms_eval.utils import get_datetime_str
 
     started = time.perf_counter()
-    task_dir = run_dir / "lmms_eval" / task.spec.name
+    task_dir = run_dir / LMMS_EVAL / task.spec.name
     with atomic_directory(task_dir) as tmp, _judge_placeholder(task.predict_only):
         # fresh per call: simple_evaluate's default datetime_str is frozen when lmms-eval loads
         date = get_datetime_str(timezone="UTC")
@@ -194,7 +232,7 @@ def _finished(run_dir: Path, task: RunTask, key: str) -> bool:
 
 
 def _read_task(run_dir: Path, task: RunTask) -> dict[str, Any]:
-    path = run_dir / "lmms_eval" / task.spec.name / "task.json"
+    path = run_dir / LMMS_EVAL / task.spec.name / "task.json"
     return json.loads(path.read_text(encoding="utf-8"))
 
 

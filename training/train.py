@@ -1,5 +1,6 @@
 """One finetuning run, start to finish: `train(cfg)`.
 
+    <out_dir>/.vlmdata-run.json    which config's run this is (written first; see layout.py)
     <out_dir>/config.yaml          the resolved config
     <out_dir>/checkpoints/         Lightning checkpoints (last.ckpt resumes the run)
     <out_dir>/csv/version_N/metrics.csv  loss, lr, grad norm, tokens/s, samples/s (N: session)
@@ -7,7 +8,8 @@
     <out_dir>/hf/                  the exported HF checkpoint (training.export)
     <out_dir>/train_summary.json   steps, losses, throughput, data counts (written last)
 
-Re-running a finished run returns its summary; re-running a killed one resumes from last.ckpt.
+Re-running a finished run returns its summary; re-running a killed one resumes from last.ckpt;
+both only for a config of the same identity (layout.RESUME_MAY_CHANGE lists what may differ).
 """
 
 from __future__ import annotations
@@ -29,15 +31,25 @@ from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from configs.compose import ConfigError, resolved_dict, save_resolved
-from curation.fileio import atomic_write_json, atomic_write_text
+from curation.fileio import atomic_write_json, atomic_write_text, sha256_json
+from curation.outdir import check_run, claim_output, discard, has_run, write_run
 from curation.records import load_records
+from curation.subset import read_subset
 from training.callbacks import ThroughputMonitor
 from training.config import TrainingConfig
 from training.data import LlavaDataModule
 from training.export import export_hf
 from training.finetune import prepare_model
-from training.inputs import TrainingInputs, load_training_inputs
-from training.layout import CHECKPOINT_DIR, EXPORT_DIR, SUMMARY
+from training.inputs import TrainingInputs, load_training_inputs, resolve_inputs
+from training.layout import (
+    CHECKPOINT_DIR,
+    CONFIG,
+    EXPORT_DIR,
+    RUN_FILES,
+    RUN_KIND,
+    SUMMARY,
+    run_identity,
+)
 from training.models import DTYPES, build_model
 from training.module import LlavaFinetune
 from training.strategy import make_strategy
@@ -92,23 +104,57 @@ warnings.filterwarnings("ignore", message=".*The `srun` command is available.*")
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 
 
-def train(cfg: TrainingConfig, callbacks: Sequence[pl.Callback] = ()) -> TrainResult:
+def train(cfg: TrainingConfig, callbacks: Sequence[pl.Callback] = (), force: bool = False,
+          ignore: Sequence[str] = ()) -> TrainResult:
     """Finetune per `cfg`; resumable; returns where the checkpoint and summary went.
 
     `callbacks` are added to the Lightning trainer (tests use one to stop a run mid-way).
+    out_dir is locked for the run and holds a run of this config's identity or nothing of
+    vlmdata's (layout.run_identity); `force` discards another config's run or writes into a
+    folder of other files. `ignore`: names in out_dir that are not foreign (a stage's log).
     """
     if not cfg.out_dir:
         raise ConfigError("config key 'out_dir' is required: set it with out_dir=DIR")
     gradient_accumulation(cfg)  # a bad batch config fails before any data is read
-    run_dir = Path(cfg.out_dir)
-    if cfg.resume and (run_dir / SUMMARY).is_file():
+    if rank_zero_only.rank != 0:  # rank 0 has checked, locked and prepared the run directory
+        return _train(cfg, Path(cfg.out_dir), callbacks, resumable=True)
+    records_path, image_root, pool_path = resolve_inputs(cfg.subset, cfg.records, cfg.image_root)
+    identity = run_identity(resolved_dict(cfg), _input_identity(cfg, records_path, image_root))
+    key = sha256_json(identity)
+    inputs = {"the subset": cfg.subset, "the records": records_path, "the image root": image_root,
+              "the subset's pool": pool_path}
+    with claim_output(cfg.out_dir, kind=RUN_KIND, owned=lambda p: has_run(p, RUN_KIND),
+                      force=force, inputs=inputs, ignore=ignore, clean=(".",)) as run_dir:
+        resumable = check_run(run_dir, RUN_KIND, key, identity, force)
+        if not resumable:
+            discard(run_dir, RUN_FILES)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_run(run_dir, RUN_KIND, key, identity)  # first: the directory is this run's
+        return _train(cfg, run_dir, callbacks, resumable)
+
+
+def _input_identity(cfg: TrainingConfig, records_path: Path, image_root: Path) -> dict[str, Any]:
+    """The training data by content where a subset records it (its files' sha256 and its
+    pool's), else by path, size and modification time."""
+    if cfg.subset:
+        manifest = read_subset(cfg.subset).manifest
+        data = {"subset": manifest.get("sha256"), "pool": manifest.get("pool", {}).get("sha256")}
+    else:
+        stat = records_path.stat()
+        data = {"records": str(records_path.resolve()), "size": stat.st_size,
+                "mtime_ns": stat.st_mtime_ns}
+    return {**data, "image_root": str(image_root.resolve())}
+
+
+def _train(cfg: TrainingConfig, run_dir: Path, callbacks: Sequence[pl.Callback],
+           resumable: bool) -> TrainResult:
+    if cfg.resume and resumable and (run_dir / SUMMARY).is_file():
         summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
         export_dir = run_dir / EXPORT_DIR
         return TrainResult(run_dir, export_dir if export_dir.is_dir() else None,
                            int(summary["global_step"]), summary)
-    run_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:
-        save_resolved(cfg, run_dir / "config.yaml")
+        save_resolved(cfg, run_dir / CONFIG)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     inputs = load_training_inputs(cfg.subset, cfg.records, cfg.image_root, cfg.loader.on_error,
@@ -145,7 +191,7 @@ def train(cfg: TrainingConfig, callbacks: Sequence[pl.Callback] = ()) -> TrainRe
         default_root_dir=str(run_dir),
     )
     last = checkpoint_dir / "last.ckpt"
-    ckpt_path = str(last) if cfg.resume and last.is_file() else None
+    ckpt_path = str(last) if cfg.resume and resumable and last.is_file() else None
     started = time.perf_counter()
     with warnings.catch_warnings():
         # the datamodule resumes mid-epoch itself (LlavaFinetune.on_load_checkpoint)

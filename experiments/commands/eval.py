@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from evaluation.suites import eval_config, suite_names
-from experiments.commands import add_command, add_overrides
+from experiments.commands import add_command, add_force, add_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,13 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "gen_kwargs=k=v,...  model.device=cpu|cuda:0  model.dtype=float32|bfloat16|float16  "
         "model.batch_size=N  model.threads=N  wandb.mode=offline|online|disabled",
     )
+    add_force(parser, "discard out_dir's run of another checkpoint or config, or write into an "
+              "out_dir of other files (never /, the home directory or a folder holding an input)")
     add_overrides(parser)
 
 
 def _eval(args: argparse.Namespace) -> int:
     from evaluation.run import run_eval  # lmms-eval loads only when evaluating
 
-    result = run_eval(eval_config(args.overrides))
+    result = run_eval(eval_config(args.overrides), force=args.force)
     print((result.run_dir / "scores.md").read_text(encoding="utf-8"), end="")
     kept = f"; kept {len(result.reused)} finished task(s)" if result.reused else ""
     print(f"\nscores: {result.run_dir / 'scores.json'} ({len(result.evaluated)} task(s) run{kept})")
