@@ -13,8 +13,8 @@ from curation.features import FeatureError, extract_features, feature_key
 from curation.fileio import sha256_file
 from curation.method import CurationContext, CurationMethod, has_feature_pass, resolve_budget
 from curation.outdir import claim_output
-from curation.records import LoadResult, load_records
-from curation.subset import Subset, is_finished, write_subset
+from curation.records import LoadResult, RecordRules, load_records
+from curation.subset import Subset, is_finished, work_dir, write_subset
 
 
 def curate(
@@ -30,28 +30,31 @@ def curate(
     on_error: str = "raise",
     progress: bool = True,
     force: bool = False,
+    rules: RecordRules | None = None,
 ) -> Subset:
     """Load and validate the pool, select with `method`, write the subset atomically.
 
     `config` is the resolved config saved in the manifest. Per-pool work that several runs share
     (features, clusterings, entities) is cached under `cache_root/<pool sha256[:16]>/`.
     An existing `out_dir` is replaced only when it is a finished subset (or empty), unless
-    `force`; it is locked for the whole run (curation.outdir).
+    `force`; it is locked for the whole run (curation.outdir). `rules`: where the pool's
+    images may live and the caps on its records (default: curation.records.RecordRules()).
     """
     inputs = {"the pool": pool_path, "the image root": image_root, "the cache": cache_root}
     with claim_output(out_dir, kind="subset", owned=is_finished, force=force, replaces=True,
                       inputs=inputs):
         return _curate(method, pool_path, image_root, budget, seed, out_dir, cache_root, config,
-                       on_error, progress)
+                       on_error, progress, rules)
 
 
 def _curate(method: CurationMethod, pool_path: str | Path, image_root: str | Path | None,
             budget: float | None, seed: int, out_dir: str | Path, cache_root: str | Path,
-            config: Mapping[str, Any], on_error: str, progress: bool) -> Subset:
+            config: Mapping[str, Any], on_error: str, progress: bool,
+            rules: RecordRules | None) -> Subset:
     timings: dict[str, float] = {}
     start = time.perf_counter()
     loaded, ctx = load_context(pool_path, image_root, cache_root, out_dir, seed, on_error,
-                               progress)  # fmt: skip
+                               progress, rules)  # fmt: skip
     timings["load_pool"] = time.perf_counter() - start
     target = resolve_budget(budget, len(loaded.records), method.needs_budget)
     start = time.perf_counter()
@@ -81,18 +84,20 @@ def _curate(method: CurationMethod, pool_path: str | Path, image_root: str | Pat
 
 def load_context(pool_path: str | Path, image_root: str | Path | None, cache_root: str | Path,
                  out_dir: str | Path, seed: int, on_error: str = "raise",
-                 progress: bool = True) -> tuple[LoadResult, CurationContext]:  # fmt: skip
+                 progress: bool = True, rules: RecordRules | None = None
+                 ) -> tuple[LoadResult, CurationContext]:  # fmt: skip
     """Read and validate the pool; the context a method selects from."""
     pool_path = Path(pool_path)
     pool_sha = sha256_file(pool_path)
-    loaded = load_records(pool_path, image_root=image_root, on_error=on_error, progress=progress)
+    loaded = load_records(pool_path, image_root=image_root, on_error=on_error, progress=progress,
+                          rules=rules)
     ctx = CurationContext(
         pool_path=pool_path,
         image_root=Path(image_root) if image_root else None,
         records=loaded.records,
         pool_sha256=pool_sha,
         cache_dir=Path(cache_root) / pool_sha[:16],
-        run_dir=Path(out_dir).with_name(Path(out_dir).name + ".work"),
+        run_dir=work_dir(out_dir),
         seed=seed,
         progress=progress,
     )
@@ -102,7 +107,8 @@ def load_context(pool_path: str | Path, image_root: str | Path | None, cache_roo
 def prepare_features(method: CurationMethod, *, pool_path: str | Path,
                      image_root: str | Path | None, cache_root: str | Path, out_dir: str | Path,
                      shard: int | None = None, num_shards: int = 1, reference_only: bool = False,
-                     on_error: str = "raise", progress: bool = True) -> dict[str, Any]:  # fmt: skip
+                     on_error: str = "raise", progress: bool = True,
+                     rules: RecordRules | None = None) -> dict[str, Any]:  # fmt: skip
     """Ahead of `curate`, `method`'s reference pass into the per-pool cache: shard i of
     `num_shards` (a SLURM array task), or shard=None: every missing chunk, then the merge.
     reference_only: just resolve the reference (training and caching the tiny one if asked),
@@ -110,7 +116,8 @@ def prepare_features(method: CurationMethod, *, pool_path: str | Path,
     if not has_feature_pass(type(method)):
         raise FeatureError(f"method={method.name} has no reference feature pass (COINCIDE and "
                            "the model-based baselines have one)")
-    _, ctx = load_context(pool_path, image_root, cache_root, out_dir, 0, on_error, progress)
+    _, ctx = load_context(pool_path, image_root, cache_root, out_dir, 0, on_error, progress,
+                          rules)
     feature_pass = method.feature_pass(ctx)
     assert feature_pass is not None
     reference, request = feature_pass.reference, feature_pass.request

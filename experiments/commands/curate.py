@@ -17,6 +17,7 @@ from configs.compose import (
 from curation.config import CurationConfig
 from curation.method import CurationMethod
 from curation.outdir import check_target
+from curation.records import RecordRules
 from curation.registry import METHODS, build_method, get_method
 from curation.run import curate, prepare_features
 from experiments.commands import add_command, add_force, add_overrides
@@ -105,6 +106,7 @@ def _features(args: argparse.Namespace) -> int:
         reference_only=run.reference_only,
         on_error=run.data.on_error,
         progress=run.progress,
+        rules=RecordRules(run.data.image_paths, run.data.limits),
     )
     done = summary.get("path") or (
         "resolved" if run.reference_only else f"shard {run.shard} of {run.num_shards} cached"
@@ -131,6 +133,7 @@ def _curate(args: argparse.Namespace) -> int:
         on_error=run.data.on_error,
         progress=run.progress,
         force=args.force,
+        rules=RecordRules(run.data.image_paths, run.data.limits),
     )
     counts = subset.manifest["counts"]
     print(
