@@ -33,7 +33,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from configs.compose import ConfigError, resolved_dict, save_resolved
 from curation.fileio import atomic_write_json, atomic_write_text, sha256_json
 from curation.outdir import check_run, claim_output, discard, has_run, write_run
-from curation.records import load_records
+from curation.records import RecordRules, load_records
 from curation.subset import read_subset
 from training.callbacks import ThroughputMonitor
 from training.config import TrainingConfig
@@ -158,7 +158,8 @@ def _train(cfg: TrainingConfig, run_dir: Path, callbacks: Sequence[pl.Callback],
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     inputs = load_training_inputs(cfg.subset, cfg.records, cfg.image_root, cfg.loader.on_error,
-                                  cfg.loader.verify_images)
+                                  cfg.loader.verify_images, image_paths=cfg.loader.image_paths,
+                                  limits=cfg.loader.limits)
     plan = plan_batches(cfg, len(inputs.records))
     model, processor = build_model(cfg.model, _tokenizer_texts(cfg, inputs), cfg.seed)
     if cfg.model.gradient_checkpointing:
@@ -226,7 +227,8 @@ def _tokenizer_texts(cfg: TrainingConfig, inputs: TrainingInputs):
     if cfg.model.kind != "tiny":
         return ()
     if inputs.pool_path is not None and inputs.pool_path.is_file():
-        return record_texts(load_records(inputs.pool_path, on_error="skip").records)
+        rules = RecordRules(cfg.loader.image_paths, cfg.loader.limits)
+        return record_texts(load_records(inputs.pool_path, on_error="skip", rules=rules).records)
     return record_texts(inputs.records)
 
 
