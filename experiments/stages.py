@@ -103,6 +103,7 @@ def _features(job: Job) -> dict[str, Any]:
         reference_only=job.stage == "reference",
         on_error=spec["on_error"],
         progress=spec["progress"],
+        rules=_record_rules(spec),
     )
 
 
@@ -125,9 +126,17 @@ def _curate(job: Job) -> dict[str, Any]:
         config=spec["curation"],
         on_error=spec["on_error"],
         progress=spec["progress"],
+        rules=_record_rules(spec),
     )
     curate_tracking(job, subset)
     return {"counts": subset.manifest["counts"], "timings_s": subset.manifest["timings_s"]}
+
+
+def _record_rules(spec: dict[str, Any]) -> Any:
+    from curation.config import RecordLimits
+    from curation.records import RecordRules
+
+    return RecordRules(spec["image_paths"], RecordLimits(**spec["limits"]))
 
 
 def _train(job: Job) -> dict[str, Any]:
