@@ -2,7 +2,9 @@
 
 The marker (<out_dir>/.vlmdata-stage.json) is written last, after the stage's own outputs,
 and names the job's key: a directory without it is unfinished, and re-running its job resumes
-(training from its last checkpoint, evaluation from its finished tasks).
+(training from its last checkpoint, evaluation from its finished tasks), which the stage's
+command allows only for the same config (curation.outdir's run records). A job holds its
+directory's lock while it runs.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from configs.compose import compose_node
-from curation.fileio import atomic_write_json
+from curation.fileio import atomic_write_json, remove_stale_tmp
+from curation.outdir import output_lock
 from experiments.plan import Job
 
 MARKER = ".vlmdata-stage.json"
+# What the executors keep in a stage's directory beside its outputs (executors.local.stage_log).
+STAGE_FILES = (MARKER, "stage.log")
 
 
 def marker(job: Job) -> Path:
@@ -42,9 +47,22 @@ def read_marker(job: Job) -> dict[str, Any] | None:
 
 
 def execute(job: Job) -> dict[str, Any]:
-    """Run `job` unless its marker says it is finished; return the marker."""
+    """Run `job` unless its marker says it is finished; return the marker.
+
+    The job's directory is locked while it runs (a second executor of the same job fails at
+    once); the stage's own command then keeps it to outputs of this job's config.
+    """
     if is_done(job):
         return read_marker(job) or {}
+    with output_lock(job.out_dir) as locked_at:
+        if is_done(job):  # finished by another executor between the check and the lock
+            return read_marker(job) or {}
+        out_dir = Path(job.out_dir)
+        remove_stale_tmp(out_dir.resolve().parent, before=locked_at, name=out_dir.name)
+        return _execute(job)
+
+
+def _execute(job: Job) -> dict[str, Any]:
     use_store_tmp(job)
     started = _now()
     clock = time.perf_counter()
@@ -144,7 +162,7 @@ def _train(job: Job) -> dict[str, Any]:
     from training.train import train
 
     cfg = compose_node(TrainingConfig, job.spec["training"], "training")
-    result = train(cfg)
+    result = train(cfg, ignore=STAGE_FILES)
     keep = ("global_step", "final_loss", "first_loss", "seconds", "samples_per_second")
     return {k: result.summary[k] for k in keep if k in result.summary}
 
@@ -154,7 +172,7 @@ def _eval(job: Job) -> dict[str, Any]:
     from evaluation.run import run_eval
 
     cfg = compose_node(EvalConfig, job.spec["evaluation"], "evaluation")
-    run = run_eval(cfg)
+    run = run_eval(cfg, ignore=STAGE_FILES)
     return {"evaluated": run.evaluated, "reused": run.reused}
 
 
