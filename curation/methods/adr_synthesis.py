@@ -33,7 +33,7 @@ from curation.entities_table import EntityTable
 from curation.fileio import atomic_open, atomic_write_json, sha256_json
 from curation.method import CurationContext, CurationMethod, Selection
 from curation.methods.adr_rebalance import AdrRebalance, RebalanceParams, pass_probability
-from curation.records import validate_record
+from curation.records import RecordRules, validate_record
 from curation.synthesis_candidates import draw_sources, tail_candidates
 from curation.synthesis_diffusion import (
     SDEditVariations,
@@ -292,7 +292,9 @@ def _save(ctx: CurationContext, params: SynthesisParams, work: Path, item: _Item
         image.save(handle, format="PNG")
     source_record = ctx.records[item.source]
     record = {"id": item.id, "image": str(path), "conversations": conversation}
-    problems = validate_record(record, image_root=path.parent)
+    # named by absolute path inside the work folder beside the subset, which training admits
+    problems = validate_record(record, image_root=path.parent,
+                               rules=RecordRules(own_image_dirs=(str(ctx.run_dir),)))
     if problems:
         raise SynthesisError(f"synthetic record {item.id} is not valid LLaVA: "
                              f"{problems[0].reason}: {problems[0].detail}")  # fmt: skip

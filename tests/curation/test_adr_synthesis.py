@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from curation.entities_table import EntityTable
-from curation.records import validate_record
+from curation.records import RecordRules, validate_record
 from curation.synthesis_candidates import draw_sources, tail_candidates, unique_image_samples
 from curation.synthesis_diffusion import (
     SDEditVariations,
@@ -208,7 +208,8 @@ def test_adr_refills_to_pool_size_with_new_captioned_images(adr_run):
     pool = {r["id"]: r for r in json.loads((world / "pool.json").read_text())}
     work = subset.path.with_name(subset.path.name + ".work")
     for record, origin in zip(synthetic, synthesis["samples"], strict=True):
-        assert validate_record(record, image_root=world) == []
+        own = RecordRules(own_image_dirs=(str(work),))  # as training admits a subset's own
+        assert validate_record(record, image_root=world, rules=own) == []
         image = record["image"]
         assert image.startswith(str(work.resolve())) and image.endswith(".png")
         assert image not in {r.get("image") for r in pool.values()}
