@@ -117,5 +117,6 @@ def _subset_tables(subset: Any, loaded: Any, pool_tables: dict[str, EntityTable]
 
 
 def _synthetic_records(subset: Any) -> list[dict[str, Any]]:
-    records = load_records(subset.records_path).records
+    # read for their text only (no image is opened): ADR names its images by absolute path
+    records = load_records(subset.records_path, rules=RecordRules(image_paths="any")).records
     return records[len(subset.indices):]
