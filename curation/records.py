@@ -88,9 +88,10 @@ class RecordRules:
     ("/b", "../b" and even "a/../b" are refused: the kernel resolves "a/.." through a symlink
     `a`, so a path that stays inside on paper can leave the root on disk). Symlinks themselves
     are followed, so symlinked image folders keep working. The check reads the path's text
-    only, never the file system, so its error says nothing about which files exist. "any": paths are used as given (LLaVA
-    layouts with absolute paths). Absolute paths inside `own_image_dirs` pass under "inside"
-    too: a subset's synthetic images, written by curation beside the subset.
+    only, never the file system, so its error says nothing about which files exist.
+    "any": paths are used as given (LLaVA layouts with absolute paths). Absolute paths inside
+    `own_image_dirs` pass under "inside" too: a subset's synthetic images, written by
+    curation beside the subset.
     """
 
     image_paths: str = "inside"
