@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curation.entities_table import EntityTable
-from curation.longtail import tau_threshold
-from curation.methods.adr_rebalance import RebalanceParams, rebalance
+from curation.methods.adr.entities.table import EntityTable
+from curation.data.longtail import tau_threshold
+from curation.methods.adr.rebalance import RebalanceParams, rebalance
 
 
 @dataclass(frozen=True)

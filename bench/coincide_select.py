@@ -7,7 +7,7 @@
    more than this machine's RAM), with k-means-like imbalanced (log-normal) cluster sizes and
    correlated centroids; written once under --workdir and reused by later runs.
 2. `select_coincide` on them, cold page cache: time per phase, peak memory.
-3. The same stage written the reference's way (`curation.coincide_naive`) against ours on a
+3. The same stage written the reference's way (`curation.methods.coincide.naive`) against ours on a
    smaller instance of the same generator, where the naive one finishes: both times, the
    speed-up, and a check that the selections are identical.
 Figures go to bench/RESULTS.md by hand (this prints a markdown block).
@@ -30,10 +30,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.coincide_mmd import DenseKernel, greedy_mmd  # noqa: E402
-from curation.coincide_naive import naive_greedy_mmd, naive_kernel, naive_select  # noqa: E402
-from curation.coincide_scores import FeatureLayout  # noqa: E402
-from curation.coincide_select import select_coincide  # noqa: E402
+from curation.methods.coincide.mmd import DenseKernel, greedy_mmd  # noqa: E402
+from curation.methods.coincide.naive import naive_greedy_mmd, naive_kernel, naive_select  # noqa: E402
+from curation.methods.coincide.scores import FeatureLayout  # noqa: E402
+from curation.methods.coincide.select import select_coincide  # noqa: E402
 
 HIDDEN_PER_BLOCK = 2048  # TinyLLaVA-2B: 5 layers x 2 blocks x 2048 = 20480
 

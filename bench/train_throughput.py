@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from configs.compose import compose, config_path, to_object
-from curation.records import load_records
+from curation.data.records import load_records
 from training.config import LoraConfig, TrainingConfig
 from training.data import Collator, LlavaDataset
 from training.finetune import prepare_model

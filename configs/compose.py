@@ -11,7 +11,7 @@ names the key (and lists the valid ones for unknown keys).
 
 Interpolations (`${...}`) are resolved once, when a config is composed from YAML and
 overrides. What comes out (a dataclass instance, a plain mapping) holds resolved values, and
-everything here that takes such values back (`compose_node`, `resolved_*`, `save_resolved`)
+everything here that takes such values back (`compose_node`, `resolved_*`)
 takes their strings literally: an escaped `\\${oc.env:X}` in an override stays the text
 `${oc.env:X}` in every stage, config file and W&B run, and is never read from the environment.
 """
@@ -34,7 +34,6 @@ from omegaconf.errors import (
     ValidationError,
 )
 
-from curation.fileio import atomic_write_text
 
 CONFIG_ROOT = Path(os.environ.get("VLMDATA_CONFIGS", Path(__file__).resolve().parent))
 
@@ -144,13 +143,6 @@ def literal(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [literal(item) for item in value]
     return value
-
-
-def save_resolved(cfg: DictConfig | Any, path: str | os.PathLike) -> Path:
-    """Write the fully resolved config (atomically) next to an output."""
-    path = Path(path)
-    atomic_write_text(path, resolved_yaml(cfg))
-    return path
 
 
 def check_complete(cfg: DictConfig, schema: type) -> None:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 if TYPE_CHECKING:
-    from curation.coincide_reference import PassSpec
-    from curation.features import FeaturePass
+    from curation.features.reference import PassSpec
+    from curation.features.extract import FeaturePass
 
 
 class BudgetError(ValueError):

@@ -14,16 +14,16 @@ from curation.method import CurationMethod
 METHODS: dict[str, str] = {
     "full": "curation.methods.full:FullPool",
     "random": "curation.methods.random:RandomSelection",
-    "coincide": "curation.methods.coincide:CoincideSelection",
-    "adr_dr": "curation.methods.adr_rebalance:AdrRebalance",
-    "adr": "curation.methods.adr_synthesis:Adr",
-    "clip_score": "curation.methods.clip_score:ClipScoreSelection",
-    "el2n": "curation.methods.el2n:El2nSelection",
-    "perplexity": "curation.methods.perplexity:PerplexitySelection",
-    "semdedup": "curation.methods.semdedup:SemDedupSelection",
-    "d2_pruning": "curation.methods.d2_pruning:D2Selection",
-    "self_sup": "curation.methods.self_sup:SelfSupSelection",
-    "self_filter": "curation.methods.self_filter:SelfFilterSelection",
+    "coincide": "curation.methods.coincide.method:CoincideSelection",
+    "adr_dr": "curation.methods.adr.rebalance:AdrRebalance",
+    "adr": "curation.methods.adr.synthesis:Adr",
+    "clip_score": "curation.methods.baselines.clip_score:ClipScoreSelection",
+    "el2n": "curation.methods.baselines.el2n:El2nSelection",
+    "perplexity": "curation.methods.baselines.perplexity:PerplexitySelection",
+    "semdedup": "curation.methods.baselines.semdedup:SemDedupSelection",
+    "d2_pruning": "curation.methods.baselines.d2_pruning:D2Selection",
+    "self_sup": "curation.methods.baselines.self_sup:SelfSupSelection",
+    "self_filter": "curation.methods.baselines.self_filter:SelfFilterSelection",
 }
 
 

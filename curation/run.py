@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from curation.features import FeatureError, extract_features, feature_key
-from curation.fileio import sha256_file
+from curation.features.extract import FeatureError, extract_features, feature_key
+from curation.data.fileio import sha256_file
 from curation.method import CurationContext, CurationMethod, has_feature_pass, resolve_budget
-from curation.outdir import claim_output
-from curation.records import LoadResult, RecordRules, load_records
-from curation.subset import Subset, is_finished, work_dir, write_subset
+from curation.data.outdir import claim_output
+from curation.data.records import LoadResult, RecordRules, load_records
+from curation.data.subset import Subset, is_finished, work_dir, write_subset
 
 
 def curate(
@@ -37,8 +37,8 @@ def curate(
     `config` is the resolved config saved in the manifest. Per-pool work that several runs share
     (features, clusterings, entities) is cached under `cache_root/<pool sha256[:16]>/`.
     An existing `out_dir` is replaced only when it is a finished subset (or empty), unless
-    `force`; it is locked for the whole run (curation.outdir). `rules`: where the pool's
-    images may live and the caps on its records (default: curation.records.RecordRules()).
+    `force`; it is locked for the whole run (curation.data.outdir). `rules`: where the pool's
+    images may live and the caps on its records (default: curation.data.records.RecordRules()).
     """
     inputs = {"the pool": pool_path, "the image root": image_root, "the cache": cache_root}
     with claim_output(out_dir, kind="subset", owned=is_finished, force=force, replaces=True,

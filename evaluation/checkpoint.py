@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from curation.fileio import sha256_file, sha256_json
+from curation.data.fileio import sha256_file, sha256_json
 from evaluation.errors import EvalError
 
 CHAT_TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")

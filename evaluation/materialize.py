@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from curation.fileio import atomic_write_text
+from curation.data.fileio import atomic_write_text
 from evaluation.config import EvalConfig, TaskSpec
 from evaluation.errors import EvalError
 from evaluation.suites import task_yaml

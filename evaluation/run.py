@@ -7,7 +7,7 @@ checked before the model loads. The model loads once and serves every task; each
 one `simple_evaluate` call whose outputs land in <run>/lmms_eval/<task>/ atomically, with
 a key over everything that decides its result, so a re-run keeps the finished tasks.
 
-    <run>/.vlmdata-run.json  which config's run this is (curation.outdir; written first)
+    <run>/.vlmdata-run.json  which config's run this is (curation.data.outdir; written first)
     <run>/config.yaml        resolved EvalConfig
     <run>/tasks/             the task YAMLs lmms-eval ran (see evaluation.materialize)
     <run>/lmms_eval/<task>/  lmms-eval's <date>_results.json, <date>_samples_<task>.jsonl,
@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from configs.compose import resolved_dict, save_resolved
-from curation.fileio import atomic_directory, atomic_write_json, atomic_write_text, sha256_json
-from curation.outdir import check_run, claim_output, discard, has_run, write_run
-from curation.threads import torch_threads
+from configs.compose import resolved_dict
+from curation.data.fileio import atomic_directory, atomic_write_json, atomic_write_text, save_resolved, sha256_json
+from curation.data.outdir import check_run, claim_output, discard, has_run, write_run
+from curation.data.threads import torch_threads
 from evaluation.aggregate import load_scores, reference_summary, run_table
 from evaluation.checkpoint import check_checkpoint, checkpoint_fingerprint
 from evaluation.config import EvalConfig, TaskSpec

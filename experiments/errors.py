@@ -10,15 +10,15 @@ import sys
 
 USER_ERRORS: tuple[str, ...] = (
     "configs.compose:ConfigError",  # EvalError, EntityError, RebalanceError, SynthesisError too
-    "curation.records:RecordError",
-    "curation.records:PoolFormatError",
-    "curation.jsonstream:JsonStreamError",
+    "curation.data.records:RecordError",
+    "curation.data.records:PoolFormatError",
+    "curation.data.jsonstream:JsonStreamError",
     "curation.method:BudgetError",
     "curation.registry:UnknownMethodError",
-    "curation.subset:SubsetError",
-    "curation.features:FeatureError",
-    "curation.clip_model:ClipImageError",
-    "curation.entities_objects:AnnotationError",
+    "curation.data.subset:SubsetError",
+    "curation.features.extract:FeatureError",
+    "curation.features.clip:ClipImageError",
+    "curation.methods.adr.entities.objects:AnnotationError",
     "training.images:ImageLoadError",
     "training.models:ModelSourceError",
     "training.template:TemplateError",

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from configs.compose import resolved_dict
-from curation.config import RecordLimits
-from curation.fileio import sha256_file, sha256_json
+from curation.data.limits import RecordLimits
+from curation.data.fileio import sha256_file, sha256_json
 from experiments.schemas import ExperimentConfig
 from toyworld.make import world_id
 from training.layout import EXPORT_DIR

@@ -93,7 +93,7 @@ def head_tail_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
 def save(fig: Figure, path: Any) -> None:
     from pathlib import Path
 
-    from curation.fileio import atomic_open
+    from curation.data.fileio import atomic_open
 
     with atomic_open(Path(path), "wb") as handle:
         fig.savefig(handle, format="png", dpi=110)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from curation.fileio import atomic_write_json, atomic_write_text
+from curation.data.fileio import atomic_write_json, atomic_write_text
 from evaluation.aggregate import PARTS, load_scores, mean_relative_gain, relative_performance
 from experiments import plots
 from experiments.composition import composition_summary, subset_composition
@@ -210,7 +210,7 @@ def _compositions(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
 
 def _rank_frequency(runs: Sequence[Mapping[str, Any]], out: Path) -> dict[str, str]:
     try:
-        from curation.longtail_report import rank_frequency_before_after
+        from curation.methods.adr.longtail_report import rank_frequency_before_after
     except ImportError:
         return {}
     figures = {}

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from configs.compose import choice
-from curation.config import CurationConfig, RecordLimits
+from curation.config import CurationConfig
+from curation.data.limits import RecordLimits
 from evaluation.config import EvalConfig
 from toyworld.config import ToyWorldConfig
 from training.config import TrainingConfig

@@ -3,7 +3,7 @@
 The marker (<out_dir>/.vlmdata-stage.json) is written last, after the stage's own outputs,
 and names the job's key: a directory without it is unfinished, and re-running its job resumes
 (training from its last checkpoint, evaluation from its finished tasks), which the stage's
-command allows only for the same config (curation.outdir's run records). A job holds its
+command allows only for the same config (curation.data.outdir's run records). A job holds its
 directory's lock while it runs.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from configs.compose import compose_node
-from curation.fileio import atomic_write_json, remove_stale_tmp
-from curation.outdir import output_lock
+from curation.data.fileio import atomic_write_json, remove_stale_tmp
+from curation.data.outdir import output_lock
 from experiments.plan import Job
 
 MARKER = ".vlmdata-stage.json"
@@ -151,8 +151,8 @@ def _curate(job: Job) -> dict[str, Any]:
 
 
 def _record_rules(spec: dict[str, Any]) -> Any:
-    from curation.config import RecordLimits
-    from curation.records import RecordRules
+    from curation.data.limits import RecordLimits
+    from curation.data.records import RecordRules
 
     return RecordRules(spec["image_paths"], RecordLimits(**spec["limits"]))
 

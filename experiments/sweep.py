@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from configs.compose import compose, config_path, to_object
-from curation.fileio import atomic_write_json
+from curation.data.fileio import atomic_write_json
 from experiments.plan import STAGES, Job, RunPlan, plan_run
 from experiments.schemas import ExperimentConfig, SweepConfig
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from curation.subset import INDICES, MANIFEST, Subset
+from curation.data.subset import INDICES, MANIFEST, Subset
 from experiments.composition import composition_summary, subset_composition
 from experiments.plan import Job
 from training.wandb_env import scoped_environ, wandb_env

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curation.longtail import LongTailRule
+from curation.data.longtail import LongTailRule
 from toyworld.concepts import rng_for
 from toyworld.entities import sample_entities
 from toyworld.render import render_png

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from curation.longtail import DEFAULT_Q_BY_PERSPECTIVE, sorted_by_count
+from curation.data.longtail import DEFAULT_Q_BY_PERSPECTIVE, sorted_by_count
 from toyworld.entities import PERSPECTIVES
 from toyworld.stats import count_entities, summarise
 
@@ -78,7 +78,7 @@ def _plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from curation.fileio import atomic_open
+    from curation.data.fileio import atomic_open
 
     frequencies = [count for _, count in sorted_by_count(counts) if count > 0]
     figure, axes = plt.subplots(figsize=(5, 3.6), dpi=120)

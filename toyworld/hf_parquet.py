@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.fileio import atomic_write_bytes
+from curation.data.fileio import atomic_write_bytes
 
 _STRING = {"dtype": "string", "_type": "Value"}
 # "Sequence" rather than "List": every datasets release reads it (>= 4 maps it to List).

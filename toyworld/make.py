@@ -14,16 +14,16 @@ from typing import Any
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from curation import longtail
-from curation.fileio import (
+from curation.data import longtail
+from curation.data.fileio import (
     atomic_directory,
     atomic_write_json,
     atomic_write_text,
     sha256_file,
     sha256_json,
 )
-from curation.longtail import LongTailRule
-from curation.records import write_records
+from curation.data.longtail import LongTailRule
+from curation.data.records import write_records
 from toyworld.benchmarks import BenchmarkItem, make_benchmark
 from toyworld.config import (
     SKILLS,

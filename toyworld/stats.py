@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from curation.longtail import head_tail_split, sorted_by_count, tau_threshold
+from curation.data.longtail import head_tail_split, sorted_by_count, tau_threshold
 from toyworld.entities import PERSPECTIVES
 
 

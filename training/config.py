@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from configs.compose import choice
-from curation.config import RecordLimits
+from curation.data.limits import RecordLimits
 
 LORA_TARGET_LANGUAGE_MODEL = (
     r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -80,7 +80,7 @@ class LoaderConfig:
     verify_images: bool = True  # open every image once before training (catches bad files early)
     shuffle: bool = True
     # inside: image paths must be relative without '..' (a subset's own synthetic images
-    # excepted); any: as given (absolute LLaVA layouts). See curation.records.RecordRules.
+    # excepted); any: as given (absolute LLaVA layouts). See curation.data.records.RecordRules.
     image_paths: str = choice("inside", ("inside", "any"))
     limits: RecordLimits = field(default_factory=RecordLimits)  # caps on one record
 

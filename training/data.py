@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from transformers import LlavaProcessor
 
-from curation.records import Problem, RecordError, RecordRules, image_path_problem
+from curation.data.records import Problem, RecordError, RecordRules, image_path_problem
 from training.config import LoaderConfig
 from training.encode import IGNORE_INDEX, ConversationEncoder
 from training.images import ImageLoadError, expand_to_square, load_image, mean_colour

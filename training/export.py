@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
-from curation.fileio import atomic_directory, atomic_write_json
+from curation.data.fileio import atomic_directory, atomic_write_json
 from training.template import VICUNA_V1_CHAT_TEMPLATE
 
 METADATA = "vlmdata_export.json"

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from configs.compose import ConfigError
-from curation.config import RecordLimits
-from curation.records import RecordRules, load_records
-from curation.subset import RECORDS, read_subset, work_dir
+from curation.data.limits import RecordLimits
+from curation.data.records import RecordRules, load_records
+from curation.data.subset import RECORDS, read_subset, work_dir
 
 
 @dataclass

@@ -30,11 +30,11 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from configs.compose import ConfigError, resolved_dict, save_resolved
-from curation.fileio import atomic_write_json, atomic_write_text, sha256_json
-from curation.outdir import check_run, claim_output, discard, has_run, write_run
-from curation.records import RecordRules, load_records
-from curation.subset import read_subset
+from configs.compose import ConfigError, resolved_dict
+from curation.data.fileio import atomic_write_json, atomic_write_text, save_resolved, sha256_json
+from curation.data.outdir import check_run, claim_output, discard, has_run, write_run
+from curation.data.records import RecordRules, load_records
+from curation.data.subset import read_subset
 from training.callbacks import ThroughputMonitor
 from training.config import TrainingConfig
 from training.data import LlavaDataModule

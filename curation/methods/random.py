@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curation.method import BudgetError, CurationContext, CurationMethod, Selection
-from curation.subset import read_subset
+from curation.data.subset import read_subset
 
 
 @dataclass

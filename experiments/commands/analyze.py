@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from configs.compose import compose, save_resolved, to_object
-from curation.entities import PERSPECTIVES, EntityConfig, EntitySource, entity_tables, extract_lists
-from curation.entities_table import EntityTable
-from curation.fileio import sha256_file
-from curation.longtail_report import format_reports, write_report
-from curation.records import RecordRules, load_records
-from curation.subset import SubsetError, read_subset
+from configs.compose import compose, to_object
+from curation.methods.adr.entities.extract import PERSPECTIVES, EntityConfig, EntitySource, entity_tables, extract_lists
+from curation.methods.adr.entities.table import EntityTable
+from curation.data.fileio import save_resolved, sha256_file
+from curation.methods.adr.longtail_report import format_reports, write_report
+from curation.data.records import RecordRules, load_records
+from curation.data.subset import SubsetError, read_subset
 from experiments.commands import add_command, add_overrides
 from experiments.pools import prepare_pool
 from experiments.schemas import DataConfig

@@ -16,8 +16,8 @@ from configs.compose import (
 )
 from curation.config import CurationConfig
 from curation.method import CurationMethod
-from curation.outdir import check_target
-from curation.records import RecordRules
+from curation.data.outdir import check_target
+from curation.data.records import RecordRules
 from curation.registry import METHODS, build_method, get_method
 from curation.run import curate, prepare_features
 from experiments.commands import add_command, add_force, add_overrides

@@ -6,8 +6,8 @@ import argparse
 from dataclasses import dataclass, field
 
 from configs.compose import choice, compose, to_object
-from curation.config import RecordLimits
-from curation.records import (
+from curation.data.limits import RecordLimits
+from curation.data.records import (
     RecordRules,
     format_stats,
     iter_valid_records,

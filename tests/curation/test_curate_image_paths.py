@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from curation.subset import read_subset
+from curation.data.subset import read_subset
 from experiments.cli import main
 
 

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from curation.records import write_records
+from curation.data.records import write_records
 from experiments.cli import main
 
 

@@ -4,7 +4,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from configs import compose as config_mod
-from configs.compose import ConfigError, choice, compose, compose_node, save_resolved, to_object
+from configs.compose import ConfigError, choice, compose, compose_node, to_object
+from curation.data.fileio import save_resolved
 
 
 @dataclass

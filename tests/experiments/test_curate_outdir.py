@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from curation.records import write_records
+from curation.data.records import write_records
 from experiments.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,15 +144,15 @@ def test_two_curations_of_one_out_dir_exactly_one_succeeds(pool, tmp_path):
 # after the old one was moved aside but before it was removed.
 KILLED_CURATE = """
 import shutil, sys, time
-import curation.subset
+import curation.data.subset
 where = sys.argv[1]
 if where == "building":
-    write = curation.subset.write_records
+    write = curation.data.subset.write_records
     def stop(*args, **kwargs):
         write(*args, **kwargs)
         print("ready", flush=True)
         time.sleep(600)
-    curation.subset.write_records = stop
+    curation.data.subset.write_records = stop
 else:
     rmtree = shutil.rmtree
     def stop(path, *args, **kwargs):

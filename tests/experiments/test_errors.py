@@ -10,7 +10,7 @@ def test_every_listed_user_error_exists():
 
 
 def test_user_errors_and_bugs_are_told_apart():
-    from curation.records import RecordError
+    from curation.data.records import RecordError
     from training.models import ModelSourceError
 
     assert is_user_error(FileNotFoundError("x")) and is_user_error(ModelSourceError("x"))

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from configs.compose import compose_node, resolved_dict, save_resolved
+from configs.compose import compose_node, resolved_dict
+from curation.data.fileio import save_resolved
 from evaluation.config import EvalConfig
 from experiments.plan import plan_run
 from experiments.sweep import experiment_config

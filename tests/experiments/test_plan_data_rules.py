@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from curation.records import RecordError
-from curation.subset import read_subset
+from curation.data.records import RecordError
+from curation.data.subset import read_subset
 from experiments.plan import plan_run
 from experiments.stages import execute
 from experiments.sweep import experiment_config

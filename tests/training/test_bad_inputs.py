@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from curation.records import RecordError
+from curation.data.records import RecordError
 from experiments.cli import main
 from training.data import Collator, LlavaDataset
 from training.inputs import load_training_inputs

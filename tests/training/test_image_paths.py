@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from curation.records import RecordError, RecordRules
-from curation.subset import work_dir, write_subset
+from curation.data.records import RecordError, RecordRules
+from curation.data.subset import work_dir, write_subset
 from experiments.cli import main
 from training.data import LlavaDataset
 from training.inputs import load_training_inputs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from curation.subset import write_subset
+from curation.data.subset import write_subset
 from training.models import load_hf_llava
 from training.train import train
 

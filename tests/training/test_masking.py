@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from curation.messages import record_to_messages
+from curation.data.messages import record_to_messages
 from training.encode import IGNORE_INDEX, ConversationEncoder
 from training.template import SYSTEM, VICUNA_V1_CHAT_TEMPLATE, render_record
 from training.tokenizer import train_bpe_tokenizer

@@ -1,0 +1,139 @@
+"""D2-Pruning (Maharana et al., ICLR 2024): message passing over a data graph.
+
+Graph: each record's k nearest neighbours (exact, Euclidean, self excluded) among the reference
+LVLM's mean-pooled last-layer states (the shared cached pass, "mean_last").
+Importance s: AUM (mean over answer tokens of p_target - max p_other; higher = easier, as in
+COINCIDE's D2 baseline) or EL2N; a NaN (no answer token) or negative importance counts as 0,
+as D2's code clips importance at 1e-7.
+Forward message passing, once:   s_i <- s_i + sum_{j in N(i)} exp(-gamma_f d_ij) s_j
+Reverse message passing, greedy: take the argmax of s (ties: lowest pool position), then for its
+neighbours j in N(i): s_j <- s_j - exp(-gamma_r d_ij) s_i; repeat until the budget is met.
+Output: pool positions in the order they were taken.
+
+D2's and COINCIDE's code search neighbours with a faiss IVF-PQ index, whose distances are
+approximate squared L2; ours are exact L2 distances.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from configs.compose import ConfigError, choice
+from curation.method import CurationContext, Selection
+from curation.features.reference_pass import (
+    ReferenceParams,
+    ReferencePassMethod,
+    answer_stat,
+    provenance,
+    reference_features,
+)
+from curation.methods.baselines.scoring import score_summary
+
+IMPORTANCE = ("aum", "el2n")
+
+
+@dataclass
+class D2Params(ReferenceParams):
+    importance: str = choice("aum", IMPORTANCE)
+    n_neighbors: int = 5
+    gamma_forward: float = 1.0
+    gamma_reverse: float = 0.4
+
+
+def knn_graph(x: np.ndarray, k: int, block_rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k nearest other rows by Euclidean distance: (neighbours int64, distances
+    float64), both (N, k), nearest first (ties: lower position first)."""
+    import faiss
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n = len(x)
+    if not 1 <= k < n:
+        raise ValueError(f"D2-Pruning needs 1 <= n_neighbors < pool size ({n}), got {k}")
+    index = faiss.IndexFlatL2(x.shape[1])
+    index.add(x)
+    neighbours = np.empty((n, k), dtype=np.int64)
+    distances = np.empty((n, k), dtype=np.float64)
+    for start in range(0, n, block_rows):
+        block = x[start:start + block_rows]
+        found_d, found = index.search(block, k + 1)
+        for row, (ids, sq) in enumerate(zip(found, found_d, strict=True)):
+            i = start + row
+            keep = ids != i
+            if keep.all():  # self not among the k+1 (duplicates at distance 0): drop the last
+                keep[-1] = False
+            ids, sq = ids[keep][:k], sq[keep][:k]
+            order = np.lexsort((ids, sq))
+            neighbours[i], distances[i] = ids[order], np.sqrt(np.maximum(sq[order], 0.0))
+    return neighbours, distances
+
+
+def forward_messages(importance: np.ndarray, neighbours: np.ndarray, distances: np.ndarray,
+                     gamma: float) -> np.ndarray:
+    s = np.asarray(importance, dtype=np.float64)
+    return s + (np.exp(-gamma * distances) * s[neighbours]).sum(axis=1)
+
+
+def reverse_greedy(scores: np.ndarray, neighbours: np.ndarray, distances: np.ndarray,
+                   gamma: float, budget: int, progress: bool = False) -> np.ndarray:
+    """Take the highest score, lower its neighbours' scores, repeat `budget` times.
+
+    A lazy max-heap: every score change pushes a fresh entry; stale ones are skipped."""
+    s = np.array(scores, dtype=np.float64)
+    version = np.zeros(len(s), dtype=np.int64)
+    taken = np.zeros(len(s), dtype=bool)
+    heap = [(-v, i, 0) for i, v in enumerate(s.tolist())]
+    heapq.heapify(heap)
+    order: list[int] = []
+    weights = np.exp(-gamma * distances)
+    with tqdm(total=budget, desc="d2 reverse passing", disable=not progress) as bar:
+        while len(order) < budget:
+            _, i, v = heapq.heappop(heap)
+            if taken[i] or v != version[i]:
+                continue
+            taken[i] = True
+            order.append(i)
+            bar.update(1)
+            for j, w in zip(neighbours[i].tolist(), weights[i].tolist(), strict=True):
+                if taken[j]:
+                    continue
+                s[j] -= w * s[i]
+                version[j] += 1
+                heapq.heappush(heap, (-s[j], j, int(version[j])))
+    return np.asarray(order, dtype=np.int64)
+
+
+def d2_select(features: np.ndarray, importance: np.ndarray, budget: int, n_neighbors: int = 5,
+              gamma_forward: float = 1.0, gamma_reverse: float = 0.4,
+              progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Pool positions in the order taken, and the scores after forward message passing."""
+    importance = np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=0.0)
+    importance = np.maximum(importance, 0.0)
+    neighbours, distances = knn_graph(features, n_neighbors)
+    scores = forward_messages(importance, neighbours, distances, gamma_forward)
+    order = reverse_greedy(scores, neighbours, distances, gamma_reverse, budget, progress)
+    return order, scores
+
+
+class D2Selection(ReferencePassMethod):
+    name = "d2_pruning"
+    Params = D2Params
+
+    def select(self, ctx: CurationContext, budget: int | None) -> Selection:
+        assert budget is not None
+        p: D2Params = self.params
+        if not 1 <= p.n_neighbors < len(ctx):
+            raise ConfigError(f"config key 'params.n_neighbors' must lie in 1..{len(ctx) - 1} "
+                              f"(pool size - 1), got {p.n_neighbors}")
+        features, reference = reference_features(p, ctx)
+        importance = answer_stat(features, p.importance)
+        order, scores = d2_select(features.load("mean_last"), importance, budget,
+                                  p.n_neighbors, p.gamma_forward, p.gamma_reverse, ctx.progress)
+        details = {"importance": p.importance, "importance_scores": score_summary(importance),
+                   "graph_scores": score_summary(scores),
+                   "selected_graph_scores": score_summary(scores[order]),
+                   **provenance(reference, features, "mean_last")}
+        return Selection(indices=order, details=details)

@@ -1,0 +1,71 @@
+"""Self-Sup prototypicality (Sorscher et al., "Beyond neural scaling laws", NeurIPS 2022).
+
+Embed every record with the reference LVLM (instead of the paper's SwAV; `feature` picks which
+of the cached pass's embeddings, L2-normalised), cluster with spherical k-means (cached; seed =
+the run's seed), and score each record by its cosine distance to its nearest centroid,
+1 - max_c <x, c>. keep=hard keeps the farthest (least prototypical) records, the paper's rule
+when data is plentiful; keep=easy the nearest, its rule when data is scarce. Ties: pool order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from configs.compose import choice
+from curation.features.kmeans import spherical_kmeans
+from curation.method import BudgetError, CurationContext, Selection
+from curation.features.reference_pass import (
+    EMBEDDINGS,
+    ReferenceParams,
+    ReferencePassMethod,
+    provenance,
+    reference_features,
+    unit_rows,
+)
+from curation.methods.baselines.scoring import band_details, select_band
+
+KEEP_BANDS = {"hard": "high", "easy": "low"}
+
+
+@dataclass
+class SelfSupParams(ReferenceParams):
+    feature: str = choice("mean_last", EMBEDDINGS)
+    k: int = 50  # k-means clusters
+    niter: int = 50
+    kmeans_device: str = "auto"
+    keep: str = choice("hard", tuple(KEEP_BANDS))
+
+
+def prototypicality(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Cosine distance of each unit-norm row to its nearest unit-norm centroid (float64)."""
+    nearest = (np.asarray(features, np.float64) @ np.asarray(centroids, np.float64).T).max(1)
+    return 1.0 - nearest
+
+
+class SelfSupSelection(ReferencePassMethod):
+    name = "self_sup"
+    Params = SelfSupParams
+
+    def select(self, ctx: CurationContext, budget: int | None) -> Selection:
+        assert budget is not None
+        p: SelfSupParams = self.params
+        if not 1 <= p.k <= len(ctx):
+            raise BudgetError(f"params.k={p.k} clusters must lie in 1..{len(ctx)} (the pool's "
+                              "size): change params.k")
+        features, reference = reference_features(p, ctx)
+        vectors = unit_rows(features.load(p.feature))
+        clustering = spherical_kmeans(vectors, p.k, niter=p.niter, seed=ctx.seed,
+                                      features_id=f"{features.sha256(p.feature)}:unit-rows",
+                                      cache_dir=ctx.cache_dir, device=p.kmeans_device,
+                                      progress=ctx.progress)
+        distance = prototypicality(vectors, clustering.centroids)
+        band = KEEP_BANDS[p.keep]
+        chosen = select_band(distance, budget, band)
+        details = {"score": "cosine distance to the nearest centroid", "keep": p.keep,
+                   **band_details(distance, chosen, band),
+                   "kmeans": {"path": str(clustering.path), "key": clustering.key,
+                              "k": clustering.k, "seed": ctx.seed},
+                   **provenance(reference, features, p.feature)}
+        return Selection(indices=chosen, details=details)

@@ -1,0 +1,219 @@
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from curation.data.records import write_records
+from curation.data.subset import (
+    INDICES,
+    MANIFEST,
+    RECORDS,
+    SubsetError,
+    is_finished,
+    read_subset,
+    write_subset,
+)
+
+
+def _pool(n):
+    return [
+        {
+            "id": f"r{i}",
+            "conversations": [
+                {"from": "human", "value": f"q{i}"},
+                {"from": "gpt", "value": f"a{i}"},
+            ],
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def pool_file(tmp_path):
+    records = _pool(10)
+    path = tmp_path / "pool.json"
+    write_records(path, records)
+    return path, records
+
+
+def _write(out, pool_file, indices, **kw):
+    path, records = pool_file
+    return write_subset(
+        out,
+        method="random",
+        indices=indices,
+        records=[records[i] for i in indices],
+        pool_path=path,
+        pool_size=len(records),
+        config={"method": "random"},
+        seed=3,
+        **kw,
+    )
+
+
+def test_write_and_read_back(tmp_path, pool_file):
+    synthetic = [
+        {
+            "id": "syn-0",
+            "conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": "y"}],
+        }
+    ]
+    subset = _write(
+        tmp_path / "s",
+        pool_file,
+        [4, 1, 7],
+        synthetic_records=synthetic,
+        details={"note": 1},
+        timings={"select": 0.5},
+    )
+    again = read_subset(tmp_path / "s")
+    assert again.indices.dtype == np.int64 and again.indices.tolist() == [4, 1, 7]
+    records = json.loads((tmp_path / "s" / RECORDS).read_text())
+    assert [r["id"] for r in records] == ["r4", "r1", "r7", "syn-0"]
+    manifest = again.manifest
+    assert manifest["counts"] == {
+        "pool": 10,
+        "from_pool": 3,
+        "synthetic": 1,
+        "selected": 4,
+        "fraction_of_pool": 0.4,
+    }
+    assert manifest["method"] == "random" and manifest["seed"] == 3
+    assert len(manifest["pool"]["sha256"]) == 64 and manifest["details"] == {"note": 1}
+    assert manifest["package"]["name"] == "vlmdata" and manifest["timings_s"] == {"select": 0.5}
+    assert len(subset) == 4
+
+
+def test_same_inputs_give_identical_bytes(tmp_path, pool_file):
+    _write(tmp_path / "a", pool_file, [3, 2])
+    _write(tmp_path / "b", pool_file, [3, 2])
+    for name in (INDICES, RECORDS):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "indices, message",
+    [
+        ([1, 1], "duplicates"),
+        ([10], "outside the pool"),
+        ([-1], "outside the pool"),
+        ([[1, 2]], "1-D"),
+    ],
+)
+def test_bad_indices(tmp_path, pool_file, indices, message):
+    path, records = pool_file
+    with pytest.raises(SubsetError, match=message):
+        write_subset(
+            tmp_path / "s",
+            method="m",
+            indices=indices,
+            records=records[:1],
+            pool_path=path,
+            pool_size=10,
+            config={},
+            seed=0,
+        )
+    assert not (tmp_path / "s").exists()
+
+
+def test_unfinished_directory_is_not_a_subset(tmp_path):
+    (tmp_path / "s").mkdir()
+    np.save(tmp_path / "s" / INDICES, np.arange(3))
+    assert not is_finished(tmp_path / "s")
+    with pytest.raises(SubsetError, match="missing subset.json"):
+        read_subset(tmp_path / "s")
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import sys, time
+    import curation.data.subset as subset_mod
+    from curation.data.records import write_records as real_write
+
+    def slow_write(path, records):
+        real_write(path, records)
+        print("WRITING", flush=True)
+        time.sleep(60)
+
+    subset_mod.write_records = slow_write
+    records = [{"id": str(i), "conversations": [{"from": "human", "value": "q"},
+               {"from": "gpt", "value": "a"}]} for i in range(1000)]
+    subset_mod.write_subset(sys.argv[1], method="random", indices=list(range(500)),
+                            records=records[:500], pool_path=sys.argv[2], pool_size=1000,
+                            config={}, seed=0)
+""")
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_killed_write_leaves_no_finished_looking_output(tmp_path, pool_file, existing):
+    out = tmp_path / "subset"
+    if existing:
+        _write(out, pool_file, [0, 1])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(out), str(pool_file[0])],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "WRITING"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    if existing:  # the earlier finished subset is untouched
+        assert read_subset(out).indices.tolist() == [0, 1]
+    else:
+        assert not out.exists()
+
+
+BROKEN_INDICES = {
+    "object_dtype": lambda f: np.save(f, np.array([1, "x"], dtype=object), allow_pickle=True),
+    "pickle": lambda f: f.write_bytes(b"\x80\x04\x95 not an array"),
+    "empty": lambda f: f.write_bytes(b""),
+    "float": lambda f: np.save(f, np.array([1.0, 2.0])),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_INDICES))
+def test_unreadable_indices_are_one_line_naming_the_file(tmp_path, pool_file, case):
+    subset = _write(tmp_path / "subset", pool_file, [1, 2]).path
+    BROKEN_INDICES[case](subset / INDICES)
+    with pytest.raises(SubsetError) as caught:
+        read_subset(subset)
+    message = str(caught.value)
+    assert message.startswith(f"{subset / INDICES}: ") and "\n" not in message
+
+
+BROKEN_MANIFESTS = {
+    "not_json": b'{"method": "random", ',
+    "not_utf8": b'{"method": "caf\xe9"}',
+    "a_list": b"[1, 2]",
+    "too_deep": b"[" * 100_000 + b"]" * 100_000,
+    "no_pool": json.dumps({"method": "random", "counts": {"selected": 2}}).encode(),
+    "pool_not_object": json.dumps(
+        {"method": "random", "pool": "p.json", "counts": {"selected": 2}}
+    ).encode(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_MANIFESTS))
+def test_broken_manifest_is_one_line_naming_the_file(tmp_path, pool_file, case):
+    subset = _write(tmp_path / "subset", pool_file, [1, 2]).path
+    (subset / MANIFEST).write_bytes(BROKEN_MANIFESTS[case])
+    with pytest.raises(SubsetError) as caught:
+        read_subset(subset)
+    message = str(caught.value)
+    assert message.startswith(f"{subset / MANIFEST}: ") and "\n" not in message
+
+
+def test_cli_train_on_a_broken_subset_is_one_line(tmp_path, pool_file, capsys):
+    from experiments.cli import main
+
+    subset = _write(tmp_path / "subset", pool_file, [1, 2]).path
+    np.save(subset / INDICES, np.array([1, "x"], dtype=object), allow_pickle=True)
+    code = main(["train", f"subset={subset}", f"out_dir={tmp_path / 'run'}",
+                 "wandb.mode=disabled"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and f"{subset / INDICES}: " in err
