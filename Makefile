@@ -46,8 +46,10 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
+# what CI checks before the tests: lint rules and the formatter (line length 100, pyproject.toml)
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean-outputs:
 	rm -rf outputs

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curation.methods.adr.entities.table import EntityTable
 from curation.data.longtail import tau_threshold
+from curation.methods.adr.entities.table import EntityTable
 from curation.methods.adr.rebalance import RebalanceParams, rebalance
 
 
@@ -65,11 +65,13 @@ def zipf_counts(shape: Shape) -> np.ndarray:
 
     def head(a: float) -> np.ndarray:
         return np.floor(np.minimum(shape.tau * (shape.head / head_ranks) ** a, 1e12)).astype(
-            np.int64)
+            np.int64
+        )
 
     def tail(b: float) -> np.ndarray:
-        return np.clip(np.floor((shape.tau - 1) * tail_ranks ** -b), 1, shape.tau - 1).astype(
-            np.int64)
+        return np.clip(np.floor((shape.tau - 1) * tail_ranks**-b), 1, shape.tau - 1).astype(
+            np.int64
+        )
 
     head_counts = _fit(shape.q * shape.mass * 1.001, head, increasing=True)
     tail_counts = _fit((1 - shape.q) * shape.mass * 0.999, tail, increasing=False)
@@ -96,8 +98,9 @@ def synthetic_table(shape: Shape, n_samples: int, rng: np.random.Generator) -> E
 def _distinct_rows(counts: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """For each entity, `count` distinct samples: start + k * stride (mod n), stride prime
     to n, so n_e stays exact for the de-duplicated perspectives."""
-    primes = np.array([p for p in (7919, 104729, 1299709, 15485863, 32452843, 49979687)
-                       if n % p], dtype=np.int64)  # fmt: skip
+    primes = np.array(
+        [p for p in (7919, 104729, 1299709, 15485863, 32452843, 49979687) if n % p], dtype=np.int64
+    )
     start = rng.integers(0, n, size=counts.size)
     stride = primes[rng.integers(0, primes.size, size=counts.size)]
     first = np.cumsum(counts) - counts
@@ -121,9 +124,11 @@ def main() -> None:
         counts = table.count_dict()
         tau = tau_threshold(counts, shape.q)
         head = int((table.counts >= tau).sum())
-        print(f"  {shape.name:<14} entities {len(counts):>9,}  mass {table.counts.sum():>11,}  "
-              f"nnz {table.matrix.nnz:>11,}  tau {tau:>6} (spec {shape.tau})  "
-              f"head {head:>6,} (spec {shape.head:,})")
+        print(
+            f"  {shape.name:<14} entities {len(counts):>9,}  mass {table.counts.sum():>11,}  "
+            f"nnz {table.matrix.nnz:>11,}  tau {tau:>6} (spec {shape.tau})  "
+            f"head {head:>6,} (spec {shape.head:,})"
+        )
 
     params = RebalanceParams(perspectives=[s.name for s in LLAVA_665K])
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -134,10 +139,14 @@ def main() -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"DR (compose_alpha, 4 perspectives, pass_num 0, alpha 1): kept {result.kept.size:,} "
-          f"of {args.samples:,} in {dr_s:.2f} s")
-    print(f"  peak traced memory during DR {peak / 2**20:.0f} MiB; process peak RSS "
-          f"{rss_before:.0f} MiB before DR, {rss_after:.0f} MiB after")
+    print(
+        f"DR (compose_alpha, 4 perspectives, pass_num 0, alpha 1): kept {result.kept.size:,} "
+        f"of {args.samples:,} in {dr_s:.2f} s"
+    )
+    print(
+        f"  peak traced memory during DR {peak / 2**20:.0f} MiB; process peak RSS "
+        f"{rss_before:.0f} MiB before DR, {rss_after:.0f} MiB after"
+    )
     print(f"  taus: {result.taus}")
     rates = ", ".join(f"{name} {result.passed[:, k].mean():.1%}" for k, name in enumerate(tables))
     print(f"  samples passing each perspective: {rates}")

@@ -38,8 +38,9 @@ from curation.methods.coincide.select import select_coincide  # noqa: E402
 HIDDEN_PER_BLOCK = 2048  # TinyLLaVA-2B: 5 layers x 2 blocks x 2048 = 20480
 
 
-def make_features(folder: Path, n: int, k: int, dim: int, seed: int,
-                  block_rows: int = 2048) -> float:
+def make_features(
+    folder: Path, n: int, k: int, dim: int, seed: int, block_rows: int = 2048
+) -> float:
     """Write features.npy (float16, N x D), assignments.npy and centroids.npy; seconds taken.
 
     Cluster sizes are log-normal (sigma 1), like k-means on real data; rows of a cluster are
@@ -64,12 +65,13 @@ def make_features(folder: Path, n: int, k: int, dim: int, seed: int,
     centres = torch.nn.functional.normalize(centres, dim=1)
     bank = torch.nn.functional.normalize(torch.randn(4096, dim, generator=gen), dim=1)
     spread = torch.from_numpy(rng.uniform(0.3, 1.2, size=k).astype(np.float32))
-    out = np.lib.format.open_memmap(folder / "features.npy", mode="w+", dtype=np.float16,
-                                    shape=(n, dim))
+    out = np.lib.format.open_memmap(
+        folder / "features.npy", mode="w+", dtype=np.float16, shape=(n, dim)
+    )
     x = torch.empty(block_rows, dim)
     noise = torch.empty(block_rows, dim)
     for lo in range(0, n, block_rows):
-        lab = torch.from_numpy(labels[lo:lo + block_rows])
+        lab = torch.from_numpy(labels[lo : lo + block_rows])
         rows = len(lab)
         xb, nb = x[:rows], noise[:rows]
         picks = torch.randint(0, len(bank), (rows, 2), generator=gen)
@@ -77,9 +79,9 @@ def make_features(folder: Path, n: int, k: int, dim: int, seed: int,
         torch.index_select(centres, 0, lab, out=xb)
         for t in range(2):
             torch.index_select(bank, 0, picks[:, t], out=nb)
-            xb.addcmul_(nb, coef[:, t:t + 1])
+            xb.addcmul_(nb, coef[:, t : t + 1])
         xb.mul_(torch.linalg.vector_norm(xb, dim=1, keepdim=True).reciprocal_())
-        out[lo:lo + rows] = xb.half().numpy()
+        out[lo : lo + rows] = xb.half().numpy()
     out.flush()
     del out
     np.save(folder / "assignments.npy", labels.astype(np.int64))
@@ -137,16 +139,24 @@ def run_full(folder: Path, dim: int, fraction: float) -> dict:
         layout = FeatureLayout(1, dim // 2)
     start = time.perf_counter()
     with MemoryWatch() as watch:
-        result = select_coincide(features, assignments, centroids, layout, fraction=fraction,
-                                 progress=True)
+        result = select_coincide(
+            features, assignments, centroids, layout, fraction=fraction, progress=True
+        )
     sizes = np.bincount(assignments)
-    return {"seconds": time.perf_counter() - start, "timings": result.timings,
-            "selected": len(result.indices), "target": result.target,
-            "peak": watch.peak,
-            "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "file_bytes": (folder / "features.npy").stat().st_size,
-            "cluster_sizes": {"min": int(sizes.min()), "median": float(np.median(sizes)),
-                              "max": int(sizes.max())}}
+    return {
+        "seconds": time.perf_counter() - start,
+        "timings": result.timings,
+        "selected": len(result.indices),
+        "target": result.target,
+        "peak": watch.peak,
+        "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "file_bytes": (folder / "features.npy").stat().st_size,
+        "cluster_sizes": {
+            "min": int(sizes.min()),
+            "median": float(np.median(sizes)),
+            "max": int(sizes.max()),
+        },
+    }
 
 
 def run_versus_naive(folder: Path, n: int, k: int, dim: int, fraction: float) -> dict:
@@ -161,9 +171,15 @@ def run_versus_naive(folder: Path, n: int, k: int, dim: int, fraction: float) ->
     start = time.perf_counter()
     naive = naive_select(features, assignments, centroids, 1, dim // 2, int(fraction * n))
     naive_s = time.perf_counter() - start
-    return {"n": n, "k": k, "dim": dim, "ours_s": ours_s, "naive_s": naive_s,
-            "identical": bool(np.array_equal(ours.indices, naive)),
-            "max_cluster": int(np.bincount(assignments).max())}
+    return {
+        "n": n,
+        "k": k,
+        "dim": dim,
+        "ours_s": ours_s,
+        "naive_s": naive_s,
+        "identical": bool(np.array_equal(ours.indices, naive)),
+        "max_cluster": int(np.bincount(assignments).max()),
+    }
 
 
 def run_one_cluster(n: int, dim: int, fraction: float) -> dict:
@@ -179,8 +195,13 @@ def run_one_cluster(n: int, dim: int, fraction: float) -> dict:
     start = time.perf_counter()
     naive = naive_greedy_mmd(kernel, budget)
     naive_s = time.perf_counter() - start
-    return {"n": n, "budget": budget, "ours_s": ours_s, "naive_s": naive_s,
-            "identical": bool(np.array_equal(ours, naive))}
+    return {
+        "n": n,
+        "budget": budget,
+        "ours_s": ours_s,
+        "naive_s": naive_s,
+        "identical": bool(np.array_equal(ours, naive)),
+    }
 
 
 def main() -> None:
@@ -193,26 +214,33 @@ def main() -> None:
     parser.add_argument("--naive-k", type=int, default=300)
     parser.add_argument("--naive-dim", type=int, default=1024)
     parser.add_argument("--workdir", type=Path, default=Path("outputs/bench/coincide_select"))
-    parser.add_argument("--parts", default="stage,cluster,full",
-                        help="comma-separated: stage (naive vs ours, whole stage), cluster "
-                        "(greedy MMD on one cluster), full (ours at --n/--k/--dim)")
+    parser.add_argument(
+        "--parts",
+        default="stage,cluster,full",
+        help="comma-separated: stage (naive vs ours, whole stage), cluster "
+        "(greedy MMD on one cluster), full (ours at --n/--k/--dim)",
+    )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
 
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-               f"{gib(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))} RAM, "
-               f"torch threads {torch.get_num_threads()}, numpy {np.__version__}")
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{gib(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))} RAM, "
+        f"torch threads {torch.get_num_threads()}, numpy {np.__version__}"
+    )
     print(f"machine: {machine}", flush=True)
     if "cluster" in parts:
         for n in (100, 200, 400):
             one = run_one_cluster(n, 256, args.fraction)
-            print(f"| one cluster n={n}, budget {one['budget']} | naive {one['naive_s']:.2f} s | "
-                  f"ours {one['ours_s'] * 1e3:.1f} ms | {one['naive_s'] / one['ours_s']:.0f}x | "
-                  f"identical {one['identical']} |", flush=True)
+            print(
+                f"| one cluster n={n}, budget {one['budget']} | naive {one['naive_s']:.2f} s | "
+                f"ours {one['ours_s'] * 1e3:.1f} ms | {one['naive_s'] / one['ours_s']:.0f}x | "
+                f"identical {one['identical']} |",
+                flush=True,
+            )
     if "stage" in parts:
         small = args.workdir / f"naive-{args.naive_n}-{args.naive_k}-{args.naive_dim}"
-        versus = run_versus_naive(small, args.naive_n, args.naive_k, args.naive_dim,
-                                  args.fraction)
+        versus = run_versus_naive(small, args.naive_n, args.naive_k, args.naive_dim, args.fraction)
         print(json.dumps(versus), flush=True)
     if "full" not in parts or "stage" not in parts:
         return
@@ -224,22 +252,47 @@ def main() -> None:
     t = full["timings"]
     speedup = versus["naive_s"] / versus["ours_s"]
     rows = [
-        ["N", "K", "D", "features on disk", "transferability", "density pass", "allocation",
-         "greedy MMD", "total", "peak anon RSS", "peak RSS incl. mapped file"],
-        [f"{args.n:,}", f"{args.k:,}", f"{args.dim:,}", gib(full["file_bytes"]),
-         *(f"{t[p]:.1f} s" for p in ("transferability", "density", "allocation", "greedy_mmd")),
-         f"{full['seconds']:.1f} s", gib(full["peak"]["RssAnon"]), gib(full["peak"]["VmRSS"])],
+        [
+            "N",
+            "K",
+            "D",
+            "features on disk",
+            "transferability",
+            "density pass",
+            "allocation",
+            "greedy MMD",
+            "total",
+            "peak anon RSS",
+            "peak RSS incl. mapped file",
+        ],
+        [
+            f"{args.n:,}",
+            f"{args.k:,}",
+            f"{args.dim:,}",
+            gib(full["file_bytes"]),
+            *(f"{t[p]:.1f} s" for p in ("transferability", "density", "allocation", "greedy_mmd")),
+            f"{full['seconds']:.1f} s",
+            gib(full["peak"]["RssAnon"]),
+            gib(full["peak"]["VmRSS"]),
+        ],
         [],
-        ["naive vs ours: N", "K", "D", "largest cluster", "naive", "ours", "speed-up",
-         "identical"],
-        [f"{versus['n']:,}", str(versus["k"]), str(versus["dim"]), str(versus["max_cluster"]),
-         f"{versus['naive_s']:.1f} s", f"{versus['ours_s']:.2f} s", f"{speedup:.0f}x",
-         str(versus["identical"])],
+        ["naive vs ours: N", "K", "D", "largest cluster", "naive", "ours", "speed-up", "identical"],
+        [
+            f"{versus['n']:,}",
+            str(versus["k"]),
+            str(versus["dim"]),
+            str(versus["max_cluster"]),
+            f"{versus['naive_s']:.1f} s",
+            f"{versus['ours_s']:.2f} s",
+            f"{speedup:.0f}x",
+            str(versus["identical"]),
+        ],
     ]
     for i, row in enumerate(rows):
         print("| " + " | ".join(row) + " |" if row else "")
         if i in (0, 3):
             print("|" + "---|" * len(row))
+
 
 if __name__ == "__main__":
     main()

@@ -39,16 +39,25 @@ def make_world(root: Path, pool_size: int = 400) -> Path:
     from toyworld.config import ToyWorldConfig
     from toyworld.make import make_world as make
 
-    return make(ToyWorldConfig(out_dir=str(root / "world"), seed=0, pool_size=pool_size,
-                               benchmark_items_per_skill=2), progress=False)
+    return make(
+        ToyWorldConfig(
+            out_dir=str(root / "world"), seed=0, pool_size=pool_size, benchmark_items_per_skill=2
+        ),
+        progress=False,
+    )
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_steps(model: torch.nn.Module, batch: dict, steps: int, autocast: torch.dtype | None,
-               device: str = "cpu") -> tuple[float, float]:
+def time_steps(
+    model: torch.nn.Module,
+    batch: dict,
+    steps: int,
+    autocast: torch.dtype | None,
+    device: str = "cpu",
+) -> tuple[float, float]:
     """Seconds per step (after 3 warm-up steps) and tokens per second."""
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     inputs = {k: batch[k].to(device) for k in ("input_ids", "attention_mask", "labels")}
@@ -89,28 +98,52 @@ def cpu_bench(args: argparse.Namespace, root: Path) -> dict:
         batch = collate([dataset[i] for i in range(batch_size)])
         for name, autocast in (("fp32", None), ("bf16-autocast", torch.bfloat16)):
             seconds, tps = time_steps(model, batch, args.steps, autocast)
-            rows.append({"batch": batch_size, "precision": name, "ms_per_step": seconds * 1e3,
-                         "tokens_per_s": tps, "samples_per_s": batch_size / seconds,
-                         "seq_len": int(batch["input_ids"].shape[1])})
+            rows.append(
+                {
+                    "batch": batch_size,
+                    "precision": name,
+                    "ms_per_step": seconds * 1e3,
+                    "tokens_per_s": tps,
+                    "samples_per_s": batch_size / seconds,
+                    "seq_len": int(batch["input_ids"].shape[1]),
+                }
+            )
     loop = loop_bench(args, root, world)
     return {"params": n_params, "step": rows, "loop": loop, "peak_rss_mb": peak_rss_mb()}
 
 
 def loop_bench(args: argparse.Namespace, root: Path, world: Path) -> dict:
-    cfg: TrainingConfig = to_object(compose(TrainingConfig, config_path("training", "tiny"), [
-        f"records={world / 'pool.json'}", f"out_dir={root / 'run'}", "wandb.mode=disabled",
-        "trainer.progress_bar=false", "trainer.global_batch_size=8",
-        "loader.per_device_batch_size=8", f"trainer.max_steps={args.loop_steps}",
-        "trainer.checkpoint_every_n_steps=100000", "export=false"]))
+    cfg: TrainingConfig = to_object(
+        compose(
+            TrainingConfig,
+            config_path("training", "tiny"),
+            [
+                f"records={world / 'pool.json'}",
+                f"out_dir={root / 'run'}",
+                "wandb.mode=disabled",
+                "trainer.progress_bar=false",
+                "trainer.global_batch_size=8",
+                "loader.per_device_batch_size=8",
+                f"trainer.max_steps={args.loop_steps}",
+                "trainer.checkpoint_every_n_steps=100000",
+                "export=false",
+            ],
+        )
+    )
     start = time.perf_counter()
     result = train(cfg)
     total = time.perf_counter() - start
     summary = result.summary
-    return {"steps": result.global_step, "batch": 8, "fit_seconds": summary["seconds"],
-            "steps_per_s": summary["global_step"] / summary["seconds"],
-            "tokens_per_s": summary["tokens_seen"] / summary["seconds"],
-            "seconds_incl_setup": total, "loss_first": summary["loss_first"],
-            "loss_last": summary["loss_last"]}
+    return {
+        "steps": result.global_step,
+        "batch": 8,
+        "fit_seconds": summary["seconds"],
+        "steps_per_s": summary["global_step"] / summary["seconds"],
+        "tokens_per_s": summary["tokens_seen"] / summary["seconds"],
+        "seconds_incl_setup": total,
+        "loss_first": summary["loss_first"],
+        "loss_last": summary["loss_last"],
+    }
 
 
 def gpu_bench(args: argparse.Namespace) -> dict:
@@ -122,13 +155,26 @@ def gpu_bench(args: argparse.Namespace) -> dict:
     )
 
     config = LlavaConfig(
-        vision_config=CLIPVisionConfig(hidden_size=1024, intermediate_size=4096,
-                                       num_hidden_layers=24, num_attention_heads=16,
-                                       image_size=336, patch_size=14, projection_dim=768),
-        text_config=LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008,
-                                num_hidden_layers=32, num_attention_heads=32,
-                                max_position_embeddings=4096),
-        image_token_index=32000, image_seq_length=576)
+        vision_config=CLIPVisionConfig(
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            image_size=336,
+            patch_size=14,
+            projection_dim=768,
+        ),
+        text_config=LlamaConfig(
+            vocab_size=32064,
+            hidden_size=4096,
+            intermediate_size=11008,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            max_position_embeddings=4096,
+        ),
+        image_token_index=32000,
+        image_seq_length=576,
+    )
     torch.manual_seed(0)
     with torch.device("cuda"):
         model = LlavaForConditionalGeneration(config).to(torch.bfloat16)
@@ -137,15 +183,24 @@ def gpu_bench(args: argparse.Namespace) -> dict:
     b, text = args.gpu_batch, 128
     ids = torch.randint(2, 32000, (b, 576 + text))
     ids[:, 1:577] = 32000
-    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids.clone(),
-             "pixel_values": torch.randn(b, 3, 336, 336)}
+    batch = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "labels": ids.clone(),
+        "pixel_values": torch.randn(b, 3, 336, 336),
+    }
     batch["labels"][:, :577] = -100
     torch.cuda.reset_peak_memory_stats()
     seconds, tps = time_steps(model, batch, args.steps, torch.bfloat16, device="cuda")
-    return {"method": args.gpu_method, "batch": b, "seq_len": 576 + text,
-            "ms_per_step": seconds * 1e3, "tokens_per_s": tps,
-            "peak_memory_gb": torch.cuda.max_memory_allocated() / 2**30,
-            "device": torch.cuda.get_device_name()}
+    return {
+        "method": args.gpu_method,
+        "batch": b,
+        "seq_len": 576 + text,
+        "ms_per_step": seconds * 1e3,
+        "tokens_per_s": tps,
+        "peak_memory_gb": torch.cuda.max_memory_allocated() / 2**30,
+        "device": torch.cuda.get_device_name(),
+    }
 
 
 def main() -> None:
@@ -160,8 +215,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    machine = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-               "platform": platform.platform(), "torch": torch.__version__}
+    machine = {
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         report = {"machine": machine, "cpu": cpu_bench(args, Path(tmp))}
     if torch.cuda.is_available():

@@ -34,7 +34,6 @@ from omegaconf.errors import (
     ValidationError,
 )
 
-
 CONFIG_ROOT = Path(os.environ.get("VLMDATA_CONFIGS", Path(__file__).resolve().parent))
 
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 if TYPE_CHECKING:
-    from curation.features.reference import PassSpec
     from curation.features.extract import FeaturePass
+    from curation.features.reference import PassSpec
 
 
 class BudgetError(ValueError):

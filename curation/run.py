@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from curation.features.extract import FeatureError, extract_features, feature_key
 from curation.data.fileio import sha256_file
-from curation.method import CurationContext, CurationMethod, has_feature_pass, resolve_budget
 from curation.data.outdir import claim_output
 from curation.data.records import LoadResult, RecordRules, load_records
 from curation.data.subset import Subset, is_finished, work_dir, write_subset
+from curation.features.extract import FeatureError, extract_features, feature_key
+from curation.method import CurationContext, CurationMethod, has_feature_pass, resolve_budget
 
 
 def curate(
@@ -41,20 +41,42 @@ def curate(
     images may live and the caps on its records (default: curation.data.records.RecordRules()).
     """
     inputs = {"the pool": pool_path, "the image root": image_root, "the cache": cache_root}
-    with claim_output(out_dir, kind="subset", owned=is_finished, force=force, replaces=True,
-                      inputs=inputs):
-        return _curate(method, pool_path, image_root, budget, seed, out_dir, cache_root, config,
-                       on_error, progress, rules)
+    with claim_output(
+        out_dir, kind="subset", owned=is_finished, force=force, replaces=True, inputs=inputs
+    ):
+        return _curate(
+            method,
+            pool_path,
+            image_root,
+            budget,
+            seed,
+            out_dir,
+            cache_root,
+            config,
+            on_error,
+            progress,
+            rules,
+        )
 
 
-def _curate(method: CurationMethod, pool_path: str | Path, image_root: str | Path | None,
-            budget: float | None, seed: int, out_dir: str | Path, cache_root: str | Path,
-            config: Mapping[str, Any], on_error: str, progress: bool,
-            rules: RecordRules | None) -> Subset:
+def _curate(
+    method: CurationMethod,
+    pool_path: str | Path,
+    image_root: str | Path | None,
+    budget: float | None,
+    seed: int,
+    out_dir: str | Path,
+    cache_root: str | Path,
+    config: Mapping[str, Any],
+    on_error: str,
+    progress: bool,
+    rules: RecordRules | None,
+) -> Subset:
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    loaded, ctx = load_context(pool_path, image_root, cache_root, out_dir, seed, on_error,
-                               progress, rules)  # fmt: skip
+    loaded, ctx = load_context(
+        pool_path, image_root, cache_root, out_dir, seed, on_error, progress, rules
+    )
     timings["load_pool"] = time.perf_counter() - start
     target = resolve_budget(budget, len(loaded.records), method.needs_budget)
     start = time.perf_counter()
@@ -82,15 +104,22 @@ def _curate(method: CurationMethod, pool_path: str | Path, image_root: str | Pat
     )
 
 
-def load_context(pool_path: str | Path, image_root: str | Path | None, cache_root: str | Path,
-                 out_dir: str | Path, seed: int, on_error: str = "raise",
-                 progress: bool = True, rules: RecordRules | None = None
-                 ) -> tuple[LoadResult, CurationContext]:  # fmt: skip
+def load_context(
+    pool_path: str | Path,
+    image_root: str | Path | None,
+    cache_root: str | Path,
+    out_dir: str | Path,
+    seed: int,
+    on_error: str = "raise",
+    progress: bool = True,
+    rules: RecordRules | None = None,
+) -> tuple[LoadResult, CurationContext]:
     """Read and validate the pool; the context a method selects from."""
     pool_path = Path(pool_path)
     pool_sha = sha256_file(pool_path)
-    loaded = load_records(pool_path, image_root=image_root, on_error=on_error, progress=progress,
-                          rules=rules)
+    loaded = load_records(
+        pool_path, image_root=image_root, on_error=on_error, progress=progress, rules=rules
+    )
     ctx = CurationContext(
         pool_path=pool_path,
         image_root=Path(image_root) if image_root else None,
@@ -104,30 +133,51 @@ def load_context(pool_path: str | Path, image_root: str | Path | None, cache_roo
     return loaded, ctx
 
 
-def prepare_features(method: CurationMethod, *, pool_path: str | Path,
-                     image_root: str | Path | None, cache_root: str | Path, out_dir: str | Path,
-                     shard: int | None = None, num_shards: int = 1, reference_only: bool = False,
-                     on_error: str = "raise", progress: bool = True,
-                     rules: RecordRules | None = None) -> dict[str, Any]:  # fmt: skip
+def prepare_features(
+    method: CurationMethod,
+    *,
+    pool_path: str | Path,
+    image_root: str | Path | None,
+    cache_root: str | Path,
+    out_dir: str | Path,
+    shard: int | None = None,
+    num_shards: int = 1,
+    reference_only: bool = False,
+    on_error: str = "raise",
+    progress: bool = True,
+    rules: RecordRules | None = None,
+) -> dict[str, Any]:
     """Ahead of `curate`, `method`'s reference pass into the per-pool cache: shard i of
     `num_shards` (a SLURM array task), or shard=None: every missing chunk, then the merge.
     reference_only: just resolve the reference (training and caching the tiny one if asked),
     so that the shards, started together, do not each train it."""
     if not has_feature_pass(type(method)):
-        raise FeatureError(f"method={method.name} has no reference feature pass (COINCIDE and "
-                           "the model-based baselines have one)")
-    _, ctx = load_context(pool_path, image_root, cache_root, out_dir, 0, on_error, progress,
-                          rules)
+        raise FeatureError(
+            f"method={method.name} has no reference feature pass (COINCIDE and "
+            "the model-based baselines have one)"
+        )
+    _, ctx = load_context(pool_path, image_root, cache_root, out_dir, 0, on_error, progress, rules)
     feature_pass = method.feature_pass(ctx)
     assert feature_pass is not None
     reference, request = feature_pass.reference, feature_pass.request
-    summary: dict[str, Any] = {"reference": reference.name, "fingerprint": reference.fingerprint,
-                               "feature_key": feature_key(ctx.pool_sha256, reference, request)}
+    summary: dict[str, Any] = {
+        "reference": reference.name,
+        "fingerprint": reference.fingerprint,
+        "feature_key": feature_key(ctx.pool_sha256, reference, request),
+    }
     if reference_only:
         return summary
-    features = extract_features(ctx.records, ctx.image_root, reference, request, ctx.cache_dir,
-                                ctx.pool_sha256, shard=shard, num_shards=num_shards,
-                                progress=progress)  # fmt: skip
+    features = extract_features(
+        ctx.records,
+        ctx.image_root,
+        reference,
+        request,
+        ctx.cache_dir,
+        ctx.pool_sha256,
+        shard=shard,
+        num_shards=num_shards,
+        progress=progress,
+    )
     summary.update(shard=shard, num_shards=num_shards)
     if features is not None:
         summary["path"] = str(features.path)

@@ -89,8 +89,13 @@ def run_table(scores: Scores, reference: Scores | None = None) -> str:
     for name, entry in scores["tasks"].items():
         lower = "" if entry.get("higher_is_better", True) else " (lower is better)"
         scored = entry.get("status") == "scored"
-        row = [name, entry["metric"] + lower, _fmt(entry.get("score")) if scored else "unscored",
-               _fmt(entry.get("head")), _fmt(entry.get("tail"))]
+        row = [
+            name,
+            entry["metric"] + lower,
+            _fmt(entry.get("score")) if scored else "unscored",
+            _fmt(entry.get("head")),
+            _fmt(entry.get("tail")),
+        ]
         if reference is not None and rp is not None:
             ref_entry = reference["tasks"].get(name, {})
             row += [_fmt(ref_entry.get("score")), _fmt(rp.per_task.get(name))]
@@ -98,17 +103,22 @@ def run_table(scores: Scores, reference: Scores | None = None) -> str:
     lines = [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
     if reference is not None:
         mrg = mean_relative_gain(scores, reference)
-        lines += ["", f"relative performance: {_fmt(rp.value if rp else None)}  |  "
-                      f"mean relative gain: {_pct(mrg.value)}"]
-    notes = [f"- {name}: {entry['note']}"
-             for name, entry in scores["tasks"].items() if entry.get("note")]
+        lines += [
+            "",
+            f"relative performance: {_fmt(rp.value if rp else None)}  |  "
+            f"mean relative gain: {_pct(mrg.value)}",
+        ]
+    notes = [
+        f"- {name}: {entry['note']}" for name, entry in scores["tasks"].items() if entry.get("note")
+    ]
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
 
 
-def compare_table(runs: Mapping[str, Scores], reference: Scores | None = None,
-                  part: str = "score") -> str:
+def compare_table(
+    runs: Mapping[str, Scores], reference: Scores | None = None, part: str = "score"
+) -> str:
     """Several runs, one row each: every task's score, then both relative measures."""
     tasks: list[str] = []
     for scores in runs.values():
@@ -122,8 +132,10 @@ def compare_table(runs: Mapping[str, Scores], reference: Scores | None = None,
             scored = entry is not None and entry.get("status") == "scored"
             cells.append(_fmt(entry.get(part)) if scored else "-")
         if reference is not None:
-            cells += [_fmt(relative_performance(scores, reference, part).value),
-                      _pct(mean_relative_gain(scores, reference, part).value)]
+            cells += [
+                _fmt(relative_performance(scores, reference, part).value),
+                _pct(mean_relative_gain(scores, reference, part).value),
+            ]
         lines.append(_row(cells))
     return "\n".join(lines) + "\n"
 

@@ -22,19 +22,25 @@ def check_checkpoint(path: str | Path) -> Path:
         raise NotADirectoryError(f"checkpoint is not a directory: {path} (config key 'checkpoint')")
     config = _read_json(path / "config.json", "checkpoint")
     if config.get("model_type") != "llava":
-        raise EvalError(f"checkpoint {path}: config.json has model_type "
-                        f"{config.get('model_type')!r}, expected 'llava' (an HF LLaVA directory)")
+        raise EvalError(
+            f"checkpoint {path}: config.json has model_type "
+            f"{config.get('model_type')!r}, expected 'llava' (an HF LLaVA directory)"
+        )
     if not any(path.glob("*.safetensors")):
-        raise EvalError(f"checkpoint {path}: no *.safetensors weights (other formats are not "
-                        "loaded: nothing is unpickled)")
+        raise EvalError(
+            f"checkpoint {path}: no *.safetensors weights (other formats are not "
+            "loaded: nothing is unpickled)"
+        )
     if not (path / "tokenizer.json").is_file() and not (path / "tokenizer_config.json").is_file():
         raise EvalError(f"checkpoint {path}: no tokenizer (tokenizer.json)")
     if not any((path / name).is_file() for name in PROCESSOR_CONFIGS):
         raise EvalError(f"checkpoint {path}: no image processor (processor_config.json)")
     if not has_chat_template(path):
-        raise EvalError(f"checkpoint {path}: no chat template (chat_template.jinja); export it "
-                        "with training.export.export_hf, which writes LLaVA-1.5's vicuna_v1 "
-                        "template")
+        raise EvalError(
+            f"checkpoint {path}: no chat template (chat_template.jinja); export it "
+            "with training.export.export_hf, which writes LLaVA-1.5's vicuna_v1 "
+            "template"
+        )
     return path.resolve()
 
 

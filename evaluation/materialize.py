@@ -84,8 +84,9 @@ def local_data_files(data_root: str, spec: TaskSpec, split: str) -> str:
         raise FileNotFoundError(f"data_root is not a directory: {root} (config key 'data_root')")
     pattern = spec.data_files.format(task=spec.name, split=split)
     if not any(root.glob(pattern)):
-        raise FileNotFoundError(f"task '{spec.name}': no local data at {root / pattern} "
-                                "(config key 'data_root')")
+        raise FileNotFoundError(
+            f"task '{spec.name}': no local data at {root / pattern} (config key 'data_root')"
+        )
     return str(root / pattern)
 
 

@@ -50,15 +50,19 @@ class VlmdataLlava(lmms):
         if dtype not in DTYPES:
             raise EvalError(f"model dtype must be one of {'|'.join(DTYPES)}, got {dtype!r}")
         self._device = torch.device(device)
-        kwargs: dict[str, Any] = {"dtype": DTYPES[dtype], "device_map": {"": device},
-                                  "local_files_only": True}
+        kwargs: dict[str, Any] = {
+            "dtype": DTYPES[dtype],
+            "device_map": {"": device},
+            "local_files_only": True,
+        }
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         processor = AutoProcessor.from_pretrained(pretrained, local_files_only=True)
         if not processor.chat_template:
             raise EvalError(f"checkpoint {pretrained}: the processor has no chat template")
         processor.image_processor = AutoImageProcessor.from_pretrained(
-            pretrained, backend="pil", local_files_only=True)
+            pretrained, backend="pil", local_files_only=True
+        )
         processor.tokenizer.padding_side = "left"
         self.processor = processor
         self.tokenizer = processor.tokenizer
@@ -97,7 +101,7 @@ class VlmdataLlava(lmms):
         bar = tqdm(total=len(requests), desc=MODEL_ID, disable=not self.progress)
         for indices in groups.values():
             for start in range(0, len(indices), self.batch_size_per_gpu):
-                batch = indices[start:start + self.batch_size_per_gpu]
+                batch = indices[start : start + self.batch_size_per_gpu]
                 prompts = [self._prompt(requests[i]) for i in batch]
                 gen_kwargs = dict(requests[batch[0]].args[2])
                 generated = self._generate(prompts, gen_kwargs)
@@ -115,13 +119,15 @@ class VlmdataLlava(lmms):
         images, videos, audios = messages.extract_media()
         if videos or audios:
             raise EvalError(f"task {task}: {MODEL_ID} takes images and text only")
-        text = self.processor.apply_chat_template(messages.model_dump()["messages"],
-                                                  tokenize=False, add_generation_prompt=True)
+        text = self.processor.apply_chat_template(
+            messages.model_dump()["messages"], tokenize=False, add_generation_prompt=True
+        )
         return text, [image.convert("RGB") for image in images]
 
     @torch.inference_mode()
-    def _generate(self, prompts: list[tuple[str, list[Image.Image]]],
-                  gen_kwargs: dict[str, Any]) -> list[str]:
+    def _generate(
+        self, prompts: list[tuple[str, list[Image.Image]]], gen_kwargs: dict[str, Any]
+    ) -> list[str]:
         texts = [text for text, _ in prompts]
         flat = [image for _, images in prompts for image in images]
         inputs = self.processor(images=flat or None, text=texts, padding=True, return_tensors="pt")
@@ -130,8 +136,9 @@ class VlmdataLlava(lmms):
         until = [until] if isinstance(until, str) else list(until)
         temperature = float(gen_kwargs.get("temperature", 0) or 0)
         do_sample = bool(gen_kwargs.get("do_sample", temperature > 0)) and temperature > 0
-        sampling = ({"temperature": temperature, "top_p": gen_kwargs.get("top_p")}
-                    if do_sample else {})
+        sampling = (
+            {"temperature": temperature, "top_p": gen_kwargs.get("top_p")} if do_sample else {}
+        )
         output = self.llava.generate(
             **inputs,
             max_new_tokens=int(gen_kwargs.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
@@ -142,7 +149,7 @@ class VlmdataLlava(lmms):
             pad_token_id=self.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,
         )
-        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
         decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         return [_cut(text, until) for text in decoded]
 

@@ -32,7 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from configs.compose import resolved_dict
-from curation.data.fileio import atomic_directory, atomic_write_json, atomic_write_text, save_resolved, sha256_json
+from curation.data.fileio import (
+    atomic_directory,
+    atomic_write_json,
+    atomic_write_text,
+    save_resolved,
+    sha256_json,
+)
 from curation.data.outdir import check_run, claim_output, discard, has_run, write_run
 from curation.data.threads import torch_threads
 from evaluation.aggregate import load_scores, reference_summary, run_table
@@ -53,8 +59,19 @@ RUN_FILES = (TASKS, LMMS_EVAL, "scores.json", "scores.md", "config.yaml", "wandb
 # checkpoint (keyed by content) on one suite and data root; within it each task's own key
 # (_task_key: limit, gen_kwargs, model settings, the task's YAML, spec and data files, judge)
 # decides whether its result is reused, so those may change and re-run the tasks they touch.
-RESUME_MAY_CHANGE = ("checkpoint", "out_dir", "resume", "reference", "wandb", "only", "limit",
-                     "gen_kwargs", "model", "tasks", "judge")
+RESUME_MAY_CHANGE = (
+    "checkpoint",
+    "out_dir",
+    "resume",
+    "reference",
+    "wandb",
+    "only",
+    "limit",
+    "gen_kwargs",
+    "model",
+    "tasks",
+    "judge",
+)
 
 
 @dataclass(frozen=True)
@@ -83,10 +100,20 @@ def run_eval(cfg: EvalConfig, force: bool = False, ignore: Sequence[str] = ()) -
     out_dir = cfg.out_dir or DEFAULT_OUT_ROOT / checkpoint.name / cfg.suite
     checkpoint_sha = checkpoint_fingerprint(checkpoint)
     identity = run_identity(cfg, checkpoint_sha)
-    inputs = {"the checkpoint": checkpoint, "the data root": cfg.data_root,
-              "the reference": cfg.reference}
-    with claim_output(out_dir, kind=RUN_KIND, owned=lambda p: has_run(p, RUN_KIND), force=force,
-                      inputs=inputs, ignore=ignore, clean=(".", LMMS_EVAL)) as run_dir:
+    inputs = {
+        "the checkpoint": checkpoint,
+        "the data root": cfg.data_root,
+        "the reference": cfg.reference,
+    }
+    with claim_output(
+        out_dir,
+        kind=RUN_KIND,
+        owned=lambda p: has_run(p, RUN_KIND),
+        force=force,
+        inputs=inputs,
+        ignore=ignore,
+        clean=(".", LMMS_EVAL),
+    ) as run_dir:
         if not check_run(run_dir, RUN_KIND, sha256_json(identity), identity, force):
             discard(run_dir, RUN_FILES)
         return _run(cfg, tasks, checkpoint, checkpoint_sha, reference, run_dir, identity)
@@ -100,8 +127,15 @@ def run_identity(cfg: EvalConfig, checkpoint_sha: str) -> dict[str, Any]:
     return {"config": {**config, "data_root": data_root}, "checkpoint": checkpoint_sha}
 
 
-def _run(cfg: EvalConfig, tasks: list[TaskSpec], checkpoint: Path, checkpoint_sha: str,
-         reference: dict[str, Any] | None, run_dir: Path, identity: dict[str, Any]) -> EvalRun:
+def _run(
+    cfg: EvalConfig,
+    tasks: list[TaskSpec],
+    checkpoint: Path,
+    checkpoint_sha: str,
+    reference: dict[str, Any] | None,
+    run_dir: Path,
+    identity: dict[str, Any],
+) -> EvalRun:
     fresh = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run(run_dir, RUN_KIND, sha256_json(identity), identity)
@@ -112,8 +146,9 @@ def _run(cfg: EvalConfig, tasks: list[TaskSpec], checkpoint: Path, checkpoint_sh
         if fresh:  # bad data: leave no empty run directory behind
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    run_tasks = [dataclasses.replace(t, yaml_path=run_dir / TASKS / t.yaml_path.name)
-                 for t in run_tasks]
+    run_tasks = [
+        dataclasses.replace(t, yaml_path=run_dir / TASKS / t.yaml_path.name) for t in run_tasks
+    ]
     save_resolved(cfg, run_dir / "config.yaml")
 
     keys = {t.spec.name: _task_key(cfg, t, checkpoint_sha) for t in run_tasks}
@@ -136,32 +171,40 @@ def _run(cfg: EvalConfig, tasks: list[TaskSpec], checkpoint: Path, checkpoint_sh
     if reference is not None:
         scores["reference"] = reference_summary(scores, reference, cfg.reference)
     atomic_write_json(run_dir / "scores.json", scores)
-    atomic_write_text(run_dir / "scores.md", f"# {cfg.suite}: {checkpoint}\n\n"
-                      + run_table(scores, reference))
+    atomic_write_text(
+        run_dir / "scores.md", f"# {cfg.suite}: {checkpoint}\n\n" + run_table(scores, reference)
+    )
     wandb_run = log_scores(run_dir, scores, cfg.wandb)
     evaluated = [t.spec.name for t in todo]
     reused = [t.spec.name for t in run_tasks if t.spec.name not in evaluated]
     return EvalRun(run_dir, scores, evaluated, reused, wandb_run)
 
 
-def _evaluate(cfg: EvalConfig, checkpoint: Path, todo: list[RunTask], run_dir: Path,
-              keys: dict[str, str]) -> None:
+def _evaluate(
+    cfg: EvalConfig, checkpoint: Path, todo: list[RunTask], run_dir: Path, keys: dict[str, str]
+) -> None:
     with offline(bool(cfg.data_root)), torch_threads(cfg.model.threads):
         from lmms_eval.tasks import TaskManager
 
         from evaluation.model import VlmdataLlava
 
-        model = VlmdataLlava(str(checkpoint), device=cfg.model.device, dtype=cfg.model.dtype,
-                             batch_size=cfg.model.batch_size,
-                             attn_implementation=cfg.model.attn_implementation)
-        manager = TaskManager(verbosity="WARNING", include_path=str(run_dir / TASKS),
-                              include_defaults=False)
+        model = VlmdataLlava(
+            str(checkpoint),
+            device=cfg.model.device,
+            dtype=cfg.model.dtype,
+            batch_size=cfg.model.batch_size,
+            attn_implementation=cfg.model.attn_implementation,
+        )
+        manager = TaskManager(
+            verbosity="WARNING", include_path=str(run_dir / TASKS), include_defaults=False
+        )
         for task in todo:
             _evaluate_task(cfg, model, manager, task, run_dir, keys[task.spec.name])
 
 
-def _evaluate_task(cfg: EvalConfig, model: Any, manager: Any, task: RunTask, run_dir: Path,
-                   key: str) -> None:
+def _evaluate_task(
+    cfg: EvalConfig, model: Any, manager: Any, task: RunTask, run_dir: Path, key: str
+) -> None:
     from lmms_eval.evaluator import simple_evaluate
     from lmms_eval.loggers.evaluation_tracker import EvaluationTracker
     from lmms_eval.utils import get_datetime_str
@@ -175,7 +218,7 @@ def _evaluate_task(cfg: EvalConfig, model: Any, manager: Any, task: RunTask, run
         results = simple_evaluate(
             model=model,
             model_args=f"checkpoint={model.pretrained},device={cfg.model.device},"
-                       f"dtype={cfg.model.dtype},batch_size={cfg.model.batch_size}",
+            f"dtype={cfg.model.dtype},batch_size={cfg.model.batch_size}",
             tasks=[task.lmms_name],
             task_manager=manager,
             batch_size=cfg.model.batch_size,
@@ -192,8 +235,9 @@ def _evaluate_task(cfg: EvalConfig, model: Any, manager: Any, task: RunTask, run
         )
         samples = results.pop("samples")[task.lmms_name]
         results["config"]["resolved_cli_args"] = {"output_path": str(task_dir)}
-        tracker.save_results_aggregated(results=results, samples={task.lmms_name: samples},
-                                        datetime_str=date)
+        tracker.save_results_aggregated(
+            results=results, samples={task.lmms_name: samples}, datetime_str=date
+        )
         tracker.save_results_samples(task_name=task.lmms_name, samples=samples)
         date_id = date.replace(":", "-")
         files = [f"{date_id}_results.json", f"{date_id}_samples_{task.lmms_name}.jsonl"]
@@ -211,17 +255,19 @@ def _task_key(cfg: EvalConfig, task: RunTask, checkpoint_sha: str) -> str:
     if task.data_files:
         files = sorted(Path("/").glob(task.data_files.lstrip("/")))
         data = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    return sha256_json({
-        "checkpoint": checkpoint_sha,
-        "task": task.yaml_path.read_text(encoding="utf-8"),
-        "spec": dataclasses.asdict(task.spec),
-        "data": data,
-        "limit": cfg.limit,
-        "gen_kwargs": cfg.gen_kwargs,
-        "model": dataclasses.asdict(cfg.model),
-        "predict_only": task.predict_only,
-        "lmms_eval": importlib.metadata.version("lmms_eval"),
-    })
+    return sha256_json(
+        {
+            "checkpoint": checkpoint_sha,
+            "task": task.yaml_path.read_text(encoding="utf-8"),
+            "spec": dataclasses.asdict(task.spec),
+            "data": data,
+            "limit": cfg.limit,
+            "gen_kwargs": cfg.gen_kwargs,
+            "model": dataclasses.asdict(cfg.model),
+            "predict_only": task.predict_only,
+            "lmms_eval": importlib.metadata.version("lmms_eval"),
+        }
+    )
 
 
 def _finished(run_dir: Path, task: RunTask, key: str) -> bool:
@@ -242,8 +288,10 @@ def _check_judge(cfg: EvalConfig) -> None:
     api_type = os.environ.get("API_TYPE", "openai")
     variable = JUDGE_KEYS.get(api_type)
     if variable and not os.environ.get(variable):
-        raise EvalError(f"judge=api with API_TYPE={api_type} needs {variable} in the environment "
-                        "(keys are never read from configs)")
+        raise EvalError(
+            f"judge=api with API_TYPE={api_type} needs {variable} in the environment "
+            "(keys are never read from configs)"
+        )
 
 
 @contextlib.contextmanager
@@ -256,8 +304,11 @@ def offline(enabled: bool) -> Iterator[None]:
     import huggingface_hub.constants
 
     variables = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    flags = [(huggingface_hub.constants, "HF_HUB_OFFLINE"), (datasets.config, "HF_HUB_OFFLINE"),
-             (datasets.config, "HF_DATASETS_OFFLINE")]
+    flags = [
+        (huggingface_hub.constants, "HF_HUB_OFFLINE"),
+        (datasets.config, "HF_HUB_OFFLINE"),
+        (datasets.config, "HF_DATASETS_OFFLINE"),
+    ]
     saved_env = {k: os.environ.get(k) for k in variables}
     saved_flags = [(module, name, getattr(module, name)) for module, name in flags]
     os.environ.update(variables)

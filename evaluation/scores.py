@@ -35,8 +35,14 @@ SCHEMA_VERSION = 1
 PARTS = ("head", "tail")
 
 
-def task_entry(task: RunTask, results: dict[str, Any], n: int, seconds: float,
-               results_file: str, samples_file: str) -> dict[str, Any]:
+def task_entry(
+    task: RunTask,
+    results: dict[str, Any],
+    n: int,
+    seconds: float,
+    results_file: str,
+    samples_file: str,
+) -> dict[str, Any]:
     spec = task.spec
     entry: dict[str, Any] = {
         "status": "unscored" if task.predict_only else "scored",
@@ -58,8 +64,10 @@ def task_entry(task: RunTask, results: dict[str, Any], n: int, seconds: float,
     key = f"{spec.metric},none"
     if key not in reported:
         found = sorted(k.split(",")[0] for k in reported if k.endswith(",none"))
-        raise EvalError(f"task '{spec.name}': lmms-eval reported no metric '{spec.metric}' "
-                        f"(it reported: {', '.join(found) or 'nothing'})")
+        raise EvalError(
+            f"task '{spec.name}': lmms-eval reported no metric '{spec.metric}' "
+            f"(it reported: {', '.join(found) or 'nothing'})"
+        )
     entry["raw"] = _number(reported[key])
     entry["score"] = _scaled(entry["raw"], spec.scale)
     for part in PARTS:

@@ -31,8 +31,10 @@ def eval_config(overrides: Sequence[str]) -> EvalConfig:
     """Compose configs/evaluation/<suite>.yaml (suite=NAME among `overrides`) + the rest."""
     suite = next((o.split("=", 1)[1] for o in overrides if o.startswith("suite=")), None)
     if not suite:
-        raise ConfigError(f"config key 'suite' is required: set suite=NAME "
-                          f"(one of {', '.join(suite_names()) or 'none'})")
+        raise ConfigError(
+            f"config key 'suite' is required: set suite=NAME "
+            f"(one of {', '.join(suite_names()) or 'none'})"
+        )
     if suite not in suite_names():
         raise ConfigError(f"unknown suite '{suite}'; choices: {', '.join(suite_names())}")
     cfg: EvalConfig = to_object(compose(EvalConfig, config_path("evaluation", suite), overrides))
@@ -48,8 +50,10 @@ def selected_tasks(cfg: EvalConfig) -> list[TaskSpec]:
         raise EvalError(f"suite '{cfg.suite}' lists a task twice: {names}")
     unknown = [name for name in cfg.only if name not in names]
     if unknown:
-        raise EvalError(f"config key 'only': {', '.join(unknown)} not in suite '{cfg.suite}' "
-                        f"(its tasks: {', '.join(names)})")
+        raise EvalError(
+            f"config key 'only': {', '.join(unknown)} not in suite '{cfg.suite}' "
+            f"(its tasks: {', '.join(names)})"
+        )
     return [t for t in cfg.tasks if not cfg.only or t.name in cfg.only]
 
 
@@ -73,8 +77,10 @@ def check_tasks(cfg: EvalConfig, tasks: Sequence[TaskSpec]) -> None:
     for spec in tasks:
         task_yaml(spec)
         if spec.judge == "fallback" and cfg.judge == "none" and not spec.static_aggregation:
-            raise EvalError(f"task '{spec.name}' falls back to a judge; give it a "
-                            "static_aggregation or set judge=api")
+            raise EvalError(
+                f"task '{spec.name}' falls back to a judge; give it a "
+                "static_aggregation or set judge=api"
+            )
         if spec.yaml and not cfg.data_root:
             raise EvalError(f"task '{spec.name}' reads local data: set data_root=DIR")
 

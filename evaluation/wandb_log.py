@@ -25,10 +25,18 @@ def log_scores(run_dir: Path, scores: Mapping[str, Any], cfg: EvalWandbConfig) -
     with scoped_environ(wandb_env(run_dir, cfg.mode, environ={}) if own_run else {}):
         import wandb  # here: its staging folders and service take TMPDIR from the run dir
 
-        run = wandb.run if not own_run else wandb.init(
-            project=cfg.project, name=cfg.name or run_dir.name, group=cfg.group or None,
-            job_type="eval", dir=str(run_dir), config={"suite": scores["suite"],
-                                                       "checkpoint": scores["checkpoint"]})
+        run = (
+            wandb.run
+            if not own_run
+            else wandb.init(
+                project=cfg.project,
+                name=cfg.name or run_dir.name,
+                group=cfg.group or None,
+                job_type="eval",
+                dir=str(run_dir),
+                config={"suite": scores["suite"], "checkpoint": scores["checkpoint"]},
+            )
+        )
         try:
             _log(run, run_dir, scores, cfg)
             return run.id
@@ -57,10 +65,21 @@ def _log(run: Any, run_dir: Path, scores: Mapping[str, Any], cfg: EvalWandbConfi
 
     suite = scores["suite"]
     columns = ["task", "metric", "status", "score", "head", "tail", "n"]
-    table = wandb.Table(columns=columns, data=[
-        [task, e["metric"], e["status"], e.get("score"), e.get("head"), e.get("tail"), e.get("n")]
-        for task, e in scores["tasks"].items()
-    ])
+    table = wandb.Table(
+        columns=columns,
+        data=[
+            [
+                task,
+                e["metric"],
+                e["status"],
+                e.get("score"),
+                e.get("head"),
+                e.get("tail"),
+                e.get("n"),
+            ]
+            for task, e in scores["tasks"].items()
+        ],
+    )
     run.log({**metrics(scores), f"eval/{suite}/table": table})
     name = _artifact_name(f"eval-{suite}-{run_dir.name}")
     results = wandb.Artifact(name, type="eval-results", metadata={"suite": suite})

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from configs.compose import resolved_dict
-from curation.data.limits import RecordLimits
 from curation.data.fileio import sha256_file, sha256_json
+from curation.data.limits import RecordLimits
 from experiments.schemas import ExperimentConfig
 from toyworld.make import world_id
 from training.layout import EXPORT_DIR
@@ -93,12 +93,17 @@ def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan
     plan = RunPlan(label, exp.curation.method, exp.curation.budget, exp.curation.seed)
 
     pool_path, image_root, pool_key, pool_deps = _plan_pool(exp, store, plan, label)
-    feature_deps = _plan_features(exp, store, plan, label, pool_key, pool_deps, pool_path,
-                                  image_root)  # fmt: skip
+    feature_deps = _plan_features(
+        exp, store, plan, label, pool_key, pool_deps, pool_path, image_root
+    )
 
     curate_key = sha256_json(
-        {"pool": pool_key, "curation": curation, "on_error": exp.data.on_error,
-         **_record_rules(exp)}  # fmt: skip
+        {
+            "pool": pool_key,
+            "curation": curation,
+            "on_error": exp.data.on_error,
+            **_record_rules(exp),
+        }
     )
     budget = "auto" if exp.curation.budget is None else f"{exp.curation.budget:g}"
     curate_dir = (
@@ -131,8 +136,9 @@ def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan
         resume=True,
         export=True,
     )
-    training["loader"].update(image_paths=exp.data.image_paths,
-                              limits=dataclasses.asdict(exp.data.limits))
+    training["loader"].update(
+        image_paths=exp.data.image_paths, limits=dataclasses.asdict(exp.data.limits)
+    )
     training["wandb"].update(
         mode=exp.wandb.mode,
         project=exp.wandb.project,
@@ -209,9 +215,16 @@ def _plan_pool(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str):
     return pool, root, sha256_file(pool), ()
 
 
-def _plan_features(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str, pool_key: str,
-                   pool_deps: tuple[str, ...], pool_path: Path,
-                   image_root: Path | None) -> tuple[str, ...]:  # fmt: skip
+def _plan_features(
+    exp: ExperimentConfig,
+    store: Path,
+    plan: RunPlan,
+    label: str,
+    pool_key: str,
+    pool_deps: tuple[str, ...],
+    pool_path: Path,
+    image_root: Path | None,
+) -> tuple[str, ...]:
     """feature_shards=n > 0 and a method with a reference pass: a reference job (trains the
     tiny reference when asked) and n feature-shard jobs (one SLURM array) ahead of curation,
     which then only merges the cached shards. Returns the keys curation waits for."""
@@ -234,8 +247,13 @@ def _plan_features(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str
     # share its jobs (and would otherwise write the same cache folder at the same time)
     identity = pass_spec.identity()
     reference_key = sha256_json(
-        {"pool": pool_key, "on_error": exp.data.on_error, "reference": identity["reference"],
-         "recipe": identity["recipe"], **_record_rules(exp)}  # fmt: skip
+        {
+            "pool": pool_key,
+            "on_error": exp.data.on_error,
+            "reference": identity["reference"],
+            "recipe": identity["recipe"],
+            **_record_rules(exp),
+        }
     )
     pass_key = sha256_json({"reference": reference_key, "request": identity["request"]})
     name = Path(identity["reference"]).name or "reference"
@@ -263,8 +281,9 @@ def _plan_features(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str
     return tuple(keys)
 
 
-def _pool_inputs(exp: ExperimentConfig, store: Path, pool_path: Path,
-                 image_root: Path | None) -> dict[str, Any]:  # fmt: skip
+def _pool_inputs(
+    exp: ExperimentConfig, store: Path, pool_path: Path, image_root: Path | None
+) -> dict[str, Any]:
     """What a curation-side job reads: the pool, its images, the per-pool cache."""
     return {
         "pool": str(pool_path),

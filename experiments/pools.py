@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toyworld.make import make_world
-
 from experiments.schemas import DataConfig
+from toyworld.make import make_world
 
 
 def prepare_pool(data: DataConfig, progress: bool = True) -> tuple[Path, Path | None]:

@@ -68,8 +68,10 @@ def check(lock: Path) -> str | None:
     pins, python = read_lock(lock)
     running = f"{sys.version_info[0]}.{sys.version_info[1]}"
     if python and python != running:
-        return (f"{lock} was resolved for Python {python}, this venv runs {running}: "
-                f"re-resolve with `make lock PYTHON=python{running}` or use Python {python}")
+        return (
+            f"{lock} was resolved for Python {python}, this venv runs {running}: "
+            f"re-resolve with `make lock PYTHON=python{running}` or use Python {python}"
+        )
     diffs = differences(pins, installed())
     if not diffs:
         return None
@@ -80,8 +82,9 @@ def check(lock: Path) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lock", type=Path, default=Path(__file__).resolve().parent / "cpu.txt")
-    parser.add_argument("--extras", action="store_true",
-                        help="print installed packages that the lock does not list")
+    parser.add_argument(
+        "--extras", action="store_true", help="print installed packages that the lock does not list"
+    )
     args = parser.parse_args(argv)
     if args.extras:
         pins, _ = read_lock(args.lock)

@@ -8,9 +8,10 @@ the CPU torch wheel comes from), torchvision is removed (see lock/constraints.tx
 installed distribution but pip and vlmdata itself is written as `name==version`.
 
 CUDA lock: the same set with torch's public CUDA build (and torchvision, which lmms-eval and timm
-require and which is harmless next to a CUDA torch of the same release). pip resolves `torch==2.13.0` plus every
-other CPU-lock pin against the public index only (`--isolated`: no local wheel folders), as a
-dry run that downloads no wheel, so it works on a machine without a GPU.
+require and which is harmless next to a CUDA torch of the same release). pip resolves
+`torch==2.13.0` plus every other CPU-lock pin against the public index only (`--isolated`:
+no local wheel folders), as a dry run that downloads no wheel, so it works on a machine
+without a GPU.
 
 Both locks record the Python version they were resolved for; lock/check.py refuses a venv of
 another version.
@@ -62,11 +63,20 @@ def resolve_cpu(python: str, workdir: Path) -> tuple[dict[str, str], str]:
     run([*pip, "install", "--quiet", "-c", str(CONSTRAINTS), "-e", f"{REPO}[dev]"], cwd=REPO)
     run([*pip, "uninstall", "--quiet", "-y", "torchvision"])
     listed = run([*pip, "list", "--format=json"], capture_output=True, text=True).stdout
-    versions = {item["name"]: item["version"] for item in json.loads(listed)
-                if normalise(item["name"]) not in NEVER}
-    py = run([str(venv / "bin" / "python"), "-c",
-              "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
-             capture_output=True, text=True).stdout.strip()
+    versions = {
+        item["name"]: item["version"]
+        for item in json.loads(listed)
+        if normalise(item["name"]) not in NEVER
+    }
+    py = run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return versions, py
 
 
@@ -77,11 +87,30 @@ def resolve_cuda(cpu: dict[str, str], python: str, workdir: Path) -> dict[str, s
     wanted.write_text("\n".join(lines) + "\n", encoding="utf-8")
     report = workdir / "cuda-report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    run([python, "-m", "pip", "install", "--isolated", "--disable-pip-version-check", "--dry-run",
-         "--ignore-installed", "--quiet", "--report", str(report), "-r", str(wanted)], env=env)
+    run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--isolated",
+            "--disable-pip-version-check",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--report",
+            str(report),
+            "-r",
+            str(wanted),
+        ],
+        env=env,
+    )
     installed = json.loads(report.read_text(encoding="utf-8"))["install"]
-    return {item["metadata"]["name"]: item["metadata"]["version"] for item in installed
-            if normalise(item["metadata"]["name"]) not in NEVER}
+    return {
+        item["metadata"]["name"]: item["metadata"]["version"]
+        for item in installed
+        if normalise(item["metadata"]["name"]) not in NEVER
+    }
 
 
 def public_version(version: str) -> str:
@@ -97,7 +126,8 @@ def write_lock(path: Path, versions: dict[str, str], py: str, flavour: str) -> N
         f"# Python {py}. Produced by `make lock` (python3 lock/resolve.py) on {today}, from",
         "# pyproject.toml (with the dev extra) under lock/constraints.txt; do not edit by hand.",
         "# Installed with `pip install --no-deps -r` by `make setup`"
-        + (" LOCK=lock/cuda.txt" if flavour == "CUDA" else "") + "; lock/check.py compares",
+        + (" LOCK=lock/cuda.txt" if flavour == "CUDA" else "")
+        + "; lock/check.py compares",
         "# the venv with it. Pins with a reason are the hand-written ones of lock/constraints.txt.",
         f"# python-version: {py}",
     ]

@@ -25,16 +25,32 @@ class ToyWorldConfig:
     # to toyworld/concepts.py, which holds their drawings and RGB values.
     shapes: list[str] = field(
         default_factory=lambda: [
-            "circle", "square", "triangle", "star", "cross",
-            "diamond", "heart", "ring", "moon", "arrow",
+            "circle",
+            "square",
+            "triangle",
+            "star",
+            "cross",
+            "diamond",
+            "heart",
+            "ring",
+            "moon",
+            "arrow",
         ]
-    )  # fmt: skip
+    )
     colours: list[str] = field(
         default_factory=lambda: [
-            "red", "blue", "green", "yellow", "white",
-            "purple", "orange", "pink", "cyan", "brown",
+            "red",
+            "blue",
+            "green",
+            "yellow",
+            "white",
+            "purple",
+            "orange",
+            "pink",
+            "cyan",
+            "brown",
         ]
-    )  # fmt: skip
+    )
     shape_zipf: float = 1.2
     colour_zipf: float = 1.2
     # Each shape prefers its own colours: the colour list rotated by the shape's rank,
@@ -149,11 +165,20 @@ def validate_config(cfg: ToyWorldConfig) -> None:
     if len(cfg.object_count_weights) > 4:
         fail("object_count_weights", "scenes hold at most 4 objects (4 weights)")
     fractions = (
-        "large_fraction", "texture_fraction", "short_answer_fraction", "text_only_fraction",
-        "near_duplicate_fraction", "template_duplicate_fraction", "duplicate_head_mass",
-        "cooccurrence_affinity", "benchmark_tail_fraction",
-        "q_token", "q_object", "q_co_occurrence", "q_interrogation",
-    )  # fmt: skip
+        "large_fraction",
+        "texture_fraction",
+        "short_answer_fraction",
+        "text_only_fraction",
+        "near_duplicate_fraction",
+        "template_duplicate_fraction",
+        "duplicate_head_mass",
+        "cooccurrence_affinity",
+        "benchmark_tail_fraction",
+        "q_token",
+        "q_object",
+        "q_co_occurrence",
+        "q_interrogation",
+    )
     for key in fractions:
         value = getattr(cfg, key)
         if not 0.0 <= value <= 1.0:
@@ -166,8 +191,15 @@ def validate_config(cfg: ToyWorldConfig) -> None:
             "large_object_fraction",
             "need 0.1 <= small_object_fraction <= large_object_fraction <= 0.5",
         )
-    for key in ("shape_zipf", "colour_zipf", "combination_zipf", "cooccurrence_zipf",
-                "skill_zipf", "phrasing_zipf", "background_noise"):  # fmt: skip
+    for key in (
+        "shape_zipf",
+        "colour_zipf",
+        "combination_zipf",
+        "cooccurrence_zipf",
+        "skill_zipf",
+        "phrasing_zipf",
+        "background_noise",
+    ):
         if getattr(cfg, key) < 0:
             fail(key, f"must be >= 0, got {getattr(cfg, key)}")
     if cfg.companions_per_object < 1:

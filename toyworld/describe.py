@@ -124,11 +124,19 @@ def format_description(result: Mapping[str, Any]) -> str:
         )
     ]
     for perspective, s in result["perspectives"].items():
-        rows.append((
-            perspective, str(s["entities"]), str(s["mentions"]), str(s["tau"]), str(s["head"]),
-            str(s["tail"]), f"{s['head_mass_share']:.1%}", " | ".join(s["top_head"]),
-            " | ".join(s["sample_tail"]),
-        ))  # fmt: skip
+        rows.append(
+            (
+                perspective,
+                str(s["entities"]),
+                str(s["mentions"]),
+                str(s["tau"]),
+                str(s["head"]),
+                str(s["tail"]),
+                f"{s['head_mass_share']:.1%}",
+                " | ".join(s["top_head"]),
+                " | ".join(s["sample_tail"]),
+            )
+        )
     lines = [
         f"ToyWorld {result['world_dir']}: long tail of the pool (ADR rule)",
         *_aligned(rows),

@@ -15,15 +15,37 @@ from toyworld.concepts import SHAPE_PLURALS
 PERSPECTIVES = ("token", "object", "co_occurrence", "interrogation")
 
 _OTHER_NOUNS = {
-    "image": "images", "picture": "pictures", "object": "objects", "color": "colors",
-    "shape": "shapes", "number": "numbers", "side": "sides", "option": "options",
-    "letter": "letters", "choice": "choices", "question": "questions", "word": "words",
-    "phrase": "phrases", "caption": "captions", "sentence": "sentences",
-    "left": "lefts", "right": "rights", "hue": "hues", "drawing": "drawings",
-    "figure": "figures", "item": "items", "form": "forms", "thing": "things",
-    "scene": "scenes", "quantity": "quantities", "photo": "photos", "position": "positions",
-    "respect": "respects", "direction": "directions", "description": "descriptions",
-}  # fmt: skip
+    "image": "images",
+    "picture": "pictures",
+    "object": "objects",
+    "color": "colors",
+    "shape": "shapes",
+    "number": "numbers",
+    "side": "sides",
+    "option": "options",
+    "letter": "letters",
+    "choice": "choices",
+    "question": "questions",
+    "word": "words",
+    "phrase": "phrases",
+    "caption": "captions",
+    "sentence": "sentences",
+    "left": "lefts",
+    "right": "rights",
+    "hue": "hues",
+    "drawing": "drawings",
+    "figure": "figures",
+    "item": "items",
+    "form": "forms",
+    "thing": "things",
+    "scene": "scenes",
+    "quantity": "quantities",
+    "photo": "photos",
+    "position": "positions",
+    "respect": "respects",
+    "direction": "directions",
+    "description": "descriptions",
+}
 LEMMAS: dict[str, str] = {
     form: lemma
     for lemma, plural in {**SHAPE_PLURALS, **_OTHER_NOUNS}.items()

@@ -93,7 +93,7 @@ SHAPE_DRAWERS: dict[str, Callable[[ImageDraw.ImageDraw, Box], None]] = {
             (0, 0.33),
             (0.33, 0.33),
         ]
-    ),  # fmt: skip
+    ),
     "diamond": _polygon([(0.5, 0), (1, 0.5), (0.5, 1), (0, 0.5)]),
     "heart": _heart,
     "ring": _ring,

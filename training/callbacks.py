@@ -18,13 +18,20 @@ class ThroughputMonitor(pl.Callback):
         self._tokens = 0
         self._last_step = -1
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                             batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self._start is None:
             self._start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         self._samples += int(batch["n_samples"])
         self._tokens += int(batch["n_tokens"])
         step = trainer.global_step
@@ -35,10 +42,15 @@ class ThroughputMonitor(pl.Callback):
         elapsed = max(time.perf_counter() - self._start, 1e-9)
         world = trainer.world_size
         counters = getattr(pl_module, "counters", {})
-        pl_module.log_dict({
-            "perf/tokens_per_s": self._tokens * world / elapsed,
-            "perf/samples_per_s": self._samples * world / elapsed,
-            "data/truncated": float(counters.get("truncated", 0)),
-            "data/skipped": float(counters.get("skipped", 0)),
-        }, on_step=True, on_epoch=False, rank_zero_only=True)
+        pl_module.log_dict(
+            {
+                "perf/tokens_per_s": self._tokens * world / elapsed,
+                "perf/samples_per_s": self._samples * world / elapsed,
+                "data/truncated": float(counters.get("truncated", 0)),
+                "data/skipped": float(counters.get("skipped", 0)),
+            },
+            on_step=True,
+            on_epoch=False,
+            rank_zero_only=True,
+        )
         self._start, self._samples, self._tokens = time.perf_counter(), 0, 0

@@ -90,8 +90,18 @@ class TrainerConfig:
     accelerator: str = "auto"  # cpu | gpu | auto
     devices: int = 1
     num_nodes: int = 1
-    strategy: str = choice("auto", ("auto", "ddp", "ddp_spawn", "fsdp", "deepspeed_stage_2",
-                                    "deepspeed_stage_3", "deepspeed_stage_3_offload"))
+    strategy: str = choice(
+        "auto",
+        (
+            "auto",
+            "ddp",
+            "ddp_spawn",
+            "fsdp",
+            "deepspeed_stage_2",
+            "deepspeed_stage_3",
+            "deepspeed_stage_3_offload",
+        ),
+    )
     precision: str = "32-true"  # Lightning precision: 32-true | bf16-mixed | bf16-true | 16-mixed
     global_batch_size: int = 128
     epochs: int = 1

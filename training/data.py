@@ -41,17 +41,24 @@ class LlavaDataset(Dataset):
     decided before the file is looked at.
     """
 
-    def __init__(self, records: Sequence[Mapping[str, Any]], image_root: str | Path,
-                 processor: LlavaProcessor, model_max_length: int, on_error: str = "raise",
-                 records_path: str | Path = "<records>",
-                 positions: Sequence[int] | None = None,
-                 rules: RecordRules | None = None) -> None:
+    def __init__(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        image_root: str | Path,
+        processor: LlavaProcessor,
+        model_max_length: int,
+        on_error: str = "raise",
+        records_path: str | Path = "<records>",
+        positions: Sequence[int] | None = None,
+        rules: RecordRules | None = None,
+    ) -> None:
         self.records = records
         self.image_root = Path(image_root)
         self.image_processor = processor.image_processor
         self.background = mean_colour(self.image_processor.image_mean)
-        self.encoder = ConversationEncoder(processor.tokenizer, num_image_tokens(processor),
-                                           model_max_length)
+        self.encoder = ConversationEncoder(
+            processor.tokenizer, num_image_tokens(processor), model_max_length
+        )
         self.on_error = on_error
         self.records_path = Path(records_path)
         self.positions = positions
@@ -71,7 +78,6 @@ class LlavaDataset(Dataset):
             pixels = self.image_processor(square, return_tensors="pt")["pixel_values"][0]
         encoded = self.encoder(record)
         return Example(encoded.input_ids, encoded.labels, pixels, encoded.truncated)
-
 
     def _image(self, index: int, record: Mapping[str, Any]) -> Any:
         """The record's image; None when it is bad and on_error=skip."""
@@ -125,14 +131,29 @@ class Collator:
 class LlavaDataModule(pl.LightningDataModule):
     """The training data of one run; the sample order is seeded, sharded per rank and resumable."""
 
-    def __init__(self, records: Sequence[Mapping[str, Any]], image_root: str | Path,
-                 processor: LlavaProcessor, model_max_length: int, loader: LoaderConfig,
-                 seed: int, records_path: str | Path = "<records>",
-                 positions: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        image_root: str | Path,
+        processor: LlavaProcessor,
+        model_max_length: int,
+        loader: LoaderConfig,
+        seed: int,
+        records_path: str | Path = "<records>",
+        positions: Sequence[int] | None = None,
+    ) -> None:
         super().__init__()
         rules = record_rules(Path(records_path), loader.image_paths, loader.limits)
-        self.dataset = LlavaDataset(records, image_root, processor, model_max_length,
-                                    loader.on_error, records_path, positions, rules)
+        self.dataset = LlavaDataset(
+            records,
+            image_root,
+            processor,
+            model_max_length,
+            loader.on_error,
+            records_path,
+            positions,
+            rules,
+        )
         self.collator = Collator(processor.tokenizer.pad_token_id)
         self.loader = loader
         self.seed = seed
@@ -144,10 +165,12 @@ class LlavaDataModule(pl.LightningDataModule):
         self._resume = (epoch, batches_done)
 
     def train_dataloader(self) -> DataLoader:
-        rank, world = (0, 1) if self.trainer is None else (self.trainer.global_rank,
-                                                           self.trainer.world_size)
-        self.sampler = ResumableSampler(len(self.dataset), self.seed, self.loader.shuffle,
-                                        rank, world)
+        rank, world = (
+            (0, 1) if self.trainer is None else (self.trainer.global_rank, self.trainer.world_size)
+        )
+        self.sampler = ResumableSampler(
+            len(self.dataset), self.seed, self.loader.shuffle, rank, world
+        )
         if self._resume is not None:
             epoch, batches = self._resume
             self.sampler.resume_at(epoch, batches * self.loader.per_device_batch_size)

@@ -29,8 +29,9 @@ class Encoded:
 
 
 class ConversationEncoder:
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, image_seq_length: int,
-                 model_max_length: int) -> None:
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, image_seq_length: int, model_max_length: int
+    ) -> None:
         if not tokenizer.is_fast:
             raise TypeError("the conversation encoder needs a fast tokenizer (offset mappings)")
         self.tokenizer = tokenizer
@@ -38,8 +39,10 @@ class ConversationEncoder:
         self.image_seq_length = image_seq_length
         self.model_max_length = model_max_length
         if model_max_length <= image_seq_length:
-            raise ConfigError(f"config key 'model.model_max_length' ({model_max_length}) leaves "
-                              f"no room for text after the {image_seq_length} image positions")
+            raise ConfigError(
+                f"config key 'model.model_max_length' ({model_max_length}) leaves "
+                f"no room for text after the {image_seq_length} image positions"
+            )
 
     def __call__(self, record: Mapping[str, Any]) -> Encoded:
         rendered = render_record(record, self.tokenizer.eos_token)
@@ -54,14 +57,16 @@ class ConversationEncoder:
         truncated = len(ids) > self.model_max_length
         if truncated:
             if image_end > self.model_max_length:
-                raise ConfigError(f"config key 'model.model_max_length' ({self.model_max_length}) "
-                                  f"cuts into the image positions (they end at {image_end})")
+                raise ConfigError(
+                    f"config key 'model.model_max_length' ({self.model_max_length}) "
+                    f"cuts into the image positions (they end at {image_end})"
+                )
             ids, labels = ids[: self.model_max_length], labels[: self.model_max_length]
-        return Encoded(torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long),
-                       truncated)
+        return Encoded(
+            torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long), truncated
+        )
 
-    def _expand_image(self, ids: list[int], labels: list[int]
-                      ) -> tuple[list[int], list[int], int]:
+    def _expand_image(self, ids: list[int], labels: list[int]) -> tuple[list[int], list[int], int]:
         """Ids and labels with the image block expanded, and where the block ends (0: none)."""
         positions = [i for i, token in enumerate(ids) if token == self.image_token_id]
         if not positions:
@@ -70,6 +75,8 @@ class ConversationEncoder:
             raise ValueError(f"expected at most one {IMAGE_TOKEN} token, found {len(positions)}")
         p = positions[0]
         block = [self.image_token_id] * self.image_seq_length
-        return (ids[:p] + block + ids[p + 1:],
-                labels[:p] + [IGNORE_INDEX] * self.image_seq_length + labels[p + 1:],
-                p + self.image_seq_length)
+        return (
+            ids[:p] + block + ids[p + 1 :],
+            labels[:p] + [IGNORE_INDEX] * self.image_seq_length + labels[p + 1 :],
+            p + self.image_seq_length,
+        )

@@ -51,8 +51,11 @@ def prepare_model(model: torch.nn.Module, method: str, lora: LoraConfig) -> torc
 
 def lora_module_names(model: torch.nn.Module) -> list[str]:
     """Names of the modules that carry LoRA adapters."""
-    return [name for name, module in model.named_modules() if hasattr(module, "lora_A")
-            and len(module.lora_A) > 0]
+    return [
+        name
+        for name, module in model.named_modules()
+        if hasattr(module, "lora_A") and len(module.lora_A) > 0
+    ]
 
 
 def trainable_parameter_names(model: torch.nn.Module) -> list[str]:

@@ -25,8 +25,9 @@ class TrainingInputs:
     pool_path: Path | None = None  # the pool a subset was drawn from
 
 
-def resolve_inputs(subset: str = "", records: str = "", image_root: str = ""
-                   ) -> tuple[Path, Path, Path | None]:
+def resolve_inputs(
+    subset: str = "", records: str = "", image_root: str = ""
+) -> tuple[Path, Path, Path | None]:
     """(records file, image root, pool file or None). A subset's images default to its pool's
     folder (ToyWorld's layout); a records file's to its own folder."""
     if bool(subset) == bool(records):
@@ -44,18 +45,25 @@ def resolve_inputs(subset: str = "", records: str = "", image_root: str = ""
     return records_path, Path(image_root) if image_root else default_root, pool_path
 
 
-def record_rules(records_path: Path, image_paths: str = "inside",
-                 limits: RecordLimits | None = None) -> RecordRules:
+def record_rules(
+    records_path: Path, image_paths: str = "inside", limits: RecordLimits | None = None
+) -> RecordRules:
     """The rules a run's records are held to. A subset's records may also name its synthetic
     images by absolute path inside curation's work folder beside the subset."""
     own = (str(work_dir(records_path.parent)),) if records_path.name == RECORDS else ()
     return RecordRules(image_paths, limits or RecordLimits(), own)
 
 
-def load_training_inputs(subset: str = "", records: str = "", image_root: str = "",
-                         on_error: str = "raise", verify_images: bool = True,
-                         progress: bool = False, image_paths: str = "inside",
-                         limits: RecordLimits | None = None) -> TrainingInputs:
+def load_training_inputs(
+    subset: str = "",
+    records: str = "",
+    image_root: str = "",
+    on_error: str = "raise",
+    verify_images: bool = True,
+    progress: bool = False,
+    image_paths: str = "inside",
+    limits: RecordLimits | None = None,
+) -> TrainingInputs:
     """The valid records of the run's input, in file order.
 
     With `verify_images` every image is opened once here, so a missing or corrupt file stops
@@ -65,11 +73,24 @@ def load_training_inputs(subset: str = "", records: str = "", image_root: str = 
     records_path, root, pool_path = resolve_inputs(subset, records, image_root)
     if not root.is_dir():
         raise NotADirectoryError(f"image root is not a directory: {root}")
-    result = load_records(records_path, image_root=root if verify_images else None,
-                          on_error=on_error, progress=progress,
-                          rules=record_rules(records_path, image_paths, limits))
+    result = load_records(
+        records_path,
+        image_root=root if verify_images else None,
+        on_error=on_error,
+        progress=progress,
+        rules=record_rules(records_path, image_paths, limits),
+    )
     if not result.records:
-        raise ConfigError(f"{records_path}: no valid records to train on "
-                          f"({result.n_read} read, skipped: {result.skipped or 'none'})")
-    return TrainingInputs(result.records, result.positions, records_path, root, result.skipped,
-                          result.n_read, pool_path)
+        raise ConfigError(
+            f"{records_path}: no valid records to train on "
+            f"({result.n_read} read, skipped: {result.skipped or 'none'})"
+        )
+    return TrainingInputs(
+        result.records,
+        result.positions,
+        records_path,
+        root,
+        result.skipped,
+        result.n_read,
+        pool_path,
+    )

@@ -1,11 +1,11 @@
 """What a training run directory holds (importable without torch or Lightning).
 
-    <out_dir>/.vlmdata-run.json    written first: which config's run this is (curation.data.outdir)
-    <out_dir>/config.yaml          the resolved config
-    <out_dir>/train_summary.json   written last: the run finished
-    <out_dir>/hf/                  the exported HF checkpoint (export=true)
-    <out_dir>/checkpoints/         Lightning checkpoints (last.ckpt resumes)
-    <out_dir>/csv/  <out_dir>/wandb/   metrics
+<out_dir>/.vlmdata-run.json    written first: which config's run this is (curation.data.outdir)
+<out_dir>/config.yaml          the resolved config
+<out_dir>/train_summary.json   written last: the run finished
+<out_dir>/hf/                  the exported HF checkpoint (export=true)
+<out_dir>/checkpoints/         Lightning checkpoints (last.ckpt resumes)
+<out_dir>/csv/  <out_dir>/wandb/   metrics
 """
 
 import copy

@@ -58,12 +58,17 @@ class ModelSourceError(ValueError):
 
 def load_image_processor(name_or_path: str, local_files_only: bool = True):
     """The image processor of a checkpoint or vision tower, always with the PIL backend."""
-    return AutoImageProcessor.from_pretrained(name_or_path, backend="pil",
-                                              local_files_only=local_files_only)
+    return AutoImageProcessor.from_pretrained(
+        name_or_path, backend="pil", local_files_only=local_files_only
+    )
 
 
-def make_processor(image_processor, tokenizer: PreTrainedTokenizerBase, patch_size: int,
-                   chat_template: str = VICUNA_V1_CHAT_TEMPLATE) -> LlavaProcessor:
+def make_processor(
+    image_processor,
+    tokenizer: PreTrainedTokenizerBase,
+    patch_size: int,
+    chat_template: str = VICUNA_V1_CHAT_TEMPLATE,
+) -> LlavaProcessor:
     """A LlavaProcessor for a CLIP tower (one CLS token, dropped by the 'default' strategy)."""
     tokenizer.chat_template = chat_template
     return LlavaProcessor(
@@ -153,8 +158,9 @@ def load_lm_tokenizer(name_or_path: str, local_files_only: bool = True) -> PreTr
     """
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_files_only)
     # the processor records "<image>" as its image_token (processor_config.json)
-    tokenizer.add_special_tokens({"extra_special_tokens": [IMAGE_TOKEN]},
-                                 replace_extra_special_tokens=False)
+    tokenizer.add_special_tokens(
+        {"extra_special_tokens": [IMAGE_TOKEN]}, replace_extra_special_tokens=False
+    )
     _ensure_pad_token(tokenizer)
     return tokenizer
 
@@ -182,8 +188,9 @@ def assemble_llava15(
     tokenizer = load_lm_tokenizer(language_model, local_files_only)
     lm.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=pad_vocab_to_multiple_of)
 
-    vision = CLIPVisionModel.from_pretrained(vision_tower, dtype=dtype,
-                                             local_files_only=local_files_only)
+    vision = CLIPVisionModel.from_pretrained(
+        vision_tower, dtype=dtype, local_files_only=local_files_only
+    )
     image_processor = load_image_processor(vision_tower, local_files_only)
     processor = make_processor(image_processor, tokenizer, vision.config.patch_size)
 
@@ -307,8 +314,14 @@ def build_model(
     if cfg.kind == "assemble":
         for key in ("language_model", "vision_tower", "projector"):
             _require(getattr(cfg, key), f"model.{key}")
-        return assemble_llava15(cfg.language_model, cfg.vision_tower, cfg.projector, dtype,
-                                cfg.local_files_only, cfg.attn_implementation)
+        return assemble_llava15(
+            cfg.language_model,
+            cfg.vision_tower,
+            cfg.projector,
+            dtype,
+            cfg.local_files_only,
+            cfg.attn_implementation,
+        )
     model, processor = build_tiny_llava(texts, cfg.tiny, seed)
     return model.to(dtype), processor
 

@@ -63,10 +63,16 @@ class LlavaFinetune(pl.LightningModule):
             if "pixel_values" not in batch:
                 # keep the projector in the graph so DDP sees a gradient for every parameter
                 loss = loss + self._zero_through(
-                    p for n, p in self.named_parameters() if p.requires_grad and is_projector(n))
+                    p for n, p in self.named_parameters() if p.requires_grad and is_projector(n)
+                )
         self._micro_losses.append(float(loss.detach()))
-        self.log("train/loss", loss.detach(), on_step=True, prog_bar=True,
-                 batch_size=max(int(batch["n_samples"]), 1))
+        self.log(
+            "train/loss",
+            loss.detach(),
+            on_step=True,
+            prog_bar=True,
+            batch_size=max(int(batch["n_samples"]), 1),
+        )
         return loss
 
     def on_train_epoch_start(self) -> None:
@@ -83,8 +89,9 @@ class LlavaFinetune(pl.LightningModule):
             self._micro_losses = []
         grads = [p.grad.detach() for p in self.parameters() if p.grad is not None]
         if grads:
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float())
-                                                         for g in grads]))
+            norm = torch.linalg.vector_norm(
+                torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])
+            )
             self.log("train/grad_norm", norm, on_step=True)
         self.log("train/lr", optimizer.param_groups[0]["lr"], on_step=True)
 
@@ -102,22 +109,27 @@ class LlavaFinetune(pl.LightningModule):
             groups.setdefault((lr, decay), []).append(param)
         optimizer = torch.optim.AdamW(
             [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
-            lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]), eps=cfg.eps,
+            lr=cfg.lr,
+            betas=(cfg.betas[0], cfg.betas[1]),
+            eps=cfg.eps,
         )
         warmup = math.ceil(cfg.warmup_ratio * self.total_steps)
         if cfg.scheduler == "constant":
             scheduler = get_constant_schedule_with_warmup(optimizer, warmup)
         else:
             scheduler = SCHEDULES[cfg.scheduler](optimizer, warmup, self.total_steps)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
+        }
 
     # --- checkpoints -------------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         trainable = {f"model.{n}" for n, p in self.model.named_parameters() if p.requires_grad}
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
-                                    if k in trainable}
+        checkpoint["state_dict"] = {
+            k: v for k, v in checkpoint["state_dict"].items() if k in trainable
+        }
         checkpoint["vlmdata"] = {
             "epoch": self.current_epoch,
             "batches_in_epoch": self._batches_in_epoch,
@@ -162,8 +174,13 @@ def _get_rng_states() -> dict[str, Any]:
     version, internal, gauss_next = random.getstate()
     states: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
-                  float(gauss)],
+        "numpy": [
+            kind,
+            torch.from_numpy(keys.astype(np.int64)),
+            int(pos),
+            int(has_gauss),
+            float(gauss),
+        ],
         "python": [version, list(internal), gauss_next],
     }
     if torch.cuda.is_available():

@@ -18,8 +18,9 @@ class ResumableSampler(Sampler[int]):
     uninterrupted run would have seen.
     """
 
-    def __init__(self, n: int, seed: int, shuffle: bool = True, rank: int = 0,
-                 world_size: int = 1) -> None:
+    def __init__(
+        self, n: int, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1
+    ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside a world of {world_size}")
         self.n, self.seed, self.shuffle = n, seed, shuffle
@@ -48,11 +49,11 @@ class ResumableSampler(Sampler[int]):
         total = len(self) * self.world_size
         if self.n:
             indices += (indices * math.ceil(total / self.n))[: total - self.n]
-        return indices[self.rank:total:self.world_size]
+        return indices[self.rank : total : self.world_size]
 
     def __iter__(self) -> Iterator[int]:
         order = self.order(self.epoch)
         if self._resume is not None and self._resume[0] == self.epoch:
-            order = order[self._resume[1]:]
+            order = order[self._resume[1] :]
             self._resume = None
         return iter(order)

@@ -6,7 +6,7 @@ from pytorch_lightning.strategies import Strategy
 
 
 def make_strategy(name: str) -> str | Strategy:
-    """"auto", "ddp", "ddp_spawn" and the deepspeed names go to Lightning as they are (deepspeed
+    """ "auto", "ddp", "ddp_spawn" and the deepspeed names go to Lightning as they are (deepspeed
     needs the `deepspeed` package); "fsdp" gets layer-wise wrapping and keeps the original
     parameters (the frozen vision tower sits beside trainable weights)."""
     if name != "fsdp":

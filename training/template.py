@@ -57,8 +57,9 @@ class RenderedConversation:
     target_spans: tuple[tuple[int, int], ...]  # [start, end) character ranges that carry loss
 
 
-def render_record(record: Mapping[str, Any], eos_token: str,
-                  system: str = SYSTEM) -> RenderedConversation:
+def render_record(
+    record: Mapping[str, Any], eos_token: str, system: str = SYSTEM
+) -> RenderedConversation:
     """The vicuna_v1 training text of a LLaVA record and the spans of its assistant answers.
 
     `<image>` is removed from every turn and, for a record with an image, put at the start of

@@ -80,7 +80,8 @@ def gradient_accumulation(cfg: TrainingConfig) -> int:
     if per_step <= 0 or cfg.trainer.global_batch_size % per_step:
         raise ConfigError(
             f"config key 'trainer.global_batch_size' ({cfg.trainer.global_batch_size}) must be a "
-            f"multiple of devices x num_nodes x loader.per_device_batch_size ({per_step})")
+            f"multiple of devices x num_nodes x loader.per_device_batch_size ({per_step})"
+        )
     return cfg.trainer.global_batch_size // per_step
 
 
@@ -104,8 +105,12 @@ warnings.filterwarnings("ignore", message=".*The `srun` command is available.*")
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 
 
-def train(cfg: TrainingConfig, callbacks: Sequence[pl.Callback] = (), force: bool = False,
-          ignore: Sequence[str] = ()) -> TrainResult:
+def train(
+    cfg: TrainingConfig,
+    callbacks: Sequence[pl.Callback] = (),
+    force: bool = False,
+    ignore: Sequence[str] = (),
+) -> TrainResult:
     """Finetune per `cfg`; resumable; returns where the checkpoint and summary went.
 
     `callbacks` are added to the Lightning trainer (tests use one to stop a run mid-way).
@@ -121,10 +126,21 @@ def train(cfg: TrainingConfig, callbacks: Sequence[pl.Callback] = (), force: boo
     records_path, image_root, pool_path = resolve_inputs(cfg.subset, cfg.records, cfg.image_root)
     identity = run_identity(resolved_dict(cfg), _input_identity(cfg, records_path, image_root))
     key = sha256_json(identity)
-    inputs = {"the subset": cfg.subset, "the records": records_path, "the image root": image_root,
-              "the subset's pool": pool_path}
-    with claim_output(cfg.out_dir, kind=RUN_KIND, owned=lambda p: has_run(p, RUN_KIND),
-                      force=force, inputs=inputs, ignore=ignore, clean=(".",)) as run_dir:
+    inputs = {
+        "the subset": cfg.subset,
+        "the records": records_path,
+        "the image root": image_root,
+        "the subset's pool": pool_path,
+    }
+    with claim_output(
+        cfg.out_dir,
+        kind=RUN_KIND,
+        owned=lambda p: has_run(p, RUN_KIND),
+        force=force,
+        inputs=inputs,
+        ignore=ignore,
+        clean=(".",),
+    ) as run_dir:
         resumable = check_run(run_dir, RUN_KIND, key, identity, force)
         if not resumable:
             discard(run_dir, RUN_FILES)
@@ -141,33 +157,54 @@ def _input_identity(cfg: TrainingConfig, records_path: Path, image_root: Path) -
         data = {"subset": manifest.get("sha256"), "pool": manifest.get("pool", {}).get("sha256")}
     else:
         stat = records_path.stat()
-        data = {"records": str(records_path.resolve()), "size": stat.st_size,
-                "mtime_ns": stat.st_mtime_ns}
+        data = {
+            "records": str(records_path.resolve()),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+        }
     return {**data, "image_root": str(image_root.resolve())}
 
 
-def _train(cfg: TrainingConfig, run_dir: Path, callbacks: Sequence[pl.Callback],
-           resumable: bool) -> TrainResult:
+def _train(
+    cfg: TrainingConfig, run_dir: Path, callbacks: Sequence[pl.Callback], resumable: bool
+) -> TrainResult:
     if cfg.resume and resumable and (run_dir / SUMMARY).is_file():
         summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
         export_dir = run_dir / EXPORT_DIR
-        return TrainResult(run_dir, export_dir if export_dir.is_dir() else None,
-                           int(summary["global_step"]), summary)
+        return TrainResult(
+            run_dir,
+            export_dir if export_dir.is_dir() else None,
+            int(summary["global_step"]),
+            summary,
+        )
     if rank_zero_only.rank == 0:
         save_resolved(cfg, run_dir / CONFIG)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    inputs = load_training_inputs(cfg.subset, cfg.records, cfg.image_root, cfg.loader.on_error,
-                                  cfg.loader.verify_images, image_paths=cfg.loader.image_paths,
-                                  limits=cfg.loader.limits)
+    inputs = load_training_inputs(
+        cfg.subset,
+        cfg.records,
+        cfg.image_root,
+        cfg.loader.on_error,
+        cfg.loader.verify_images,
+        image_paths=cfg.loader.image_paths,
+        limits=cfg.loader.limits,
+    )
     plan = plan_batches(cfg, len(inputs.records))
     model, processor = build_model(cfg.model, _tokenizer_texts(cfg, inputs), cfg.seed)
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model = prepare_model(model, cfg.method, cfg.lora)
-    datamodule = LlavaDataModule(inputs.records, inputs.image_root, processor,
-                                 cfg.model.model_max_length, cfg.loader, cfg.seed,
-                                 inputs.records_path, inputs.positions)
+    datamodule = LlavaDataModule(
+        inputs.records,
+        inputs.image_root,
+        processor,
+        cfg.model.model_max_length,
+        cfg.loader,
+        cfg.seed,
+        inputs.records_path,
+        inputs.positions,
+    )
     module = LlavaFinetune(model, cfg.optim, plan.total_steps)
     checkpoint_dir = run_dir / CHECKPOINT_DIR
     trainer = pl.Trainer(
@@ -206,9 +243,13 @@ def _train(cfg: TrainingConfig, run_dir: Path, callbacks: Sequence[pl.Callback],
     export_dir = None
     if trainer.is_global_zero:
         if cfg.export:
-            export_dir = export_hf(module.model, processor, run_dir / EXPORT_DIR,
-                                   dtype=_export_dtype(cfg, module.model),
-                                   metadata={"summary": summary, "config": resolved_dict(cfg)})
+            export_dir = export_hf(
+                module.model,
+                processor,
+                run_dir / EXPORT_DIR,
+                dtype=_export_dtype(cfg, module.model),
+                metadata={"summary": summary, "config": resolved_dict(cfg)},
+            )
         atomic_write_json(run_dir / SUMMARY, summary)  # last: marks the run finished
     _finish_wandb(trainer)
     return TrainResult(run_dir, export_dir, trainer.global_step, summary)
@@ -250,18 +291,20 @@ def _loggers(cfg: TrainingConfig, run_dir: Path) -> list[Logger]:
     loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="csv")]
     if cfg.wandb.mode != "disabled":
         wandb_env(run_dir, cfg.wandb.mode)
-        loggers.append(WandbLogger(
-            project=cfg.wandb.project,
-            name=cfg.wandb.name or run_dir.name,
-            group=cfg.wandb.group or None,
-            job_type=cfg.wandb.job_type or None,
-            tags=list(cfg.wandb.tags) or None,
-            save_dir=str(run_dir),
-            offline=cfg.wandb.mode == "offline",
-            id=_wandb_run_id(run_dir),
-            resume="allow",
-            config=resolved_dict(cfg),
-        ))
+        loggers.append(
+            WandbLogger(
+                project=cfg.wandb.project,
+                name=cfg.wandb.name or run_dir.name,
+                group=cfg.wandb.group or None,
+                job_type=cfg.wandb.job_type or None,
+                tags=list(cfg.wandb.tags) or None,
+                save_dir=str(run_dir),
+                offline=cfg.wandb.mode == "offline",
+                id=_wandb_run_id(run_dir),
+                resume="allow",
+                config=resolved_dict(cfg),
+            )
+        )
     return loggers
 
 
@@ -288,9 +331,16 @@ def _export_dtype(cfg: TrainingConfig, model: torch.nn.Module) -> torch.dtype | 
     return None
 
 
-def _summary(cfg: TrainingConfig, inputs: TrainingInputs, plan: BatchPlan, trainer: pl.Trainer,
-             module: LlavaFinetune, counters: dict[str, int], elapsed: float,
-             resumed: str | None) -> dict[str, Any]:
+def _summary(
+    cfg: TrainingConfig,
+    inputs: TrainingInputs,
+    plan: BatchPlan,
+    trainer: pl.Trainer,
+    module: LlavaFinetune,
+    counters: dict[str, int],
+    elapsed: float,
+    resumed: str | None,
+) -> dict[str, Any]:
     losses = module.step_losses
     session_steps = trainer.global_step - (module.resumed_at_step or 0)
     return {
@@ -299,8 +349,12 @@ def _summary(cfg: TrainingConfig, inputs: TrainingInputs, plan: BatchPlan, train
         "total_steps": plan.total_steps,
         "accumulate_grad_batches": plan.accumulate,
         "world_size": plan.world_size,
-        "records": {"read": inputs.n_read, "used": len(inputs.records),
-                    "skipped_at_load": inputs.skipped, "path": str(inputs.records_path)},
+        "records": {
+            "read": inputs.n_read,
+            "used": len(inputs.records),
+            "skipped_at_load": inputs.skipped,
+            "path": str(inputs.records_path),
+        },
         "samples_seen": counters["samples"],
         "tokens_seen": counters["tokens"],
         "truncated": counters["truncated"],

@@ -36,14 +36,23 @@ def wandb_env_vars(run_dir: str | os.PathLike, mode: str = "offline") -> dict[st
     }
 
 
-def wandb_env(run_dir: str | os.PathLike, mode: str = "offline",
-              environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+def wandb_env(
+    run_dir: str | os.PathLike,
+    mode: str = "offline",
+    environ: MutableMapping[str, str] | None = None,
+) -> dict[str, str]:
     """Set the variables of `wandb_env_vars` in `os.environ` (or `environ`), creating the dirs;
     returns what was set. Must run before wandb is imported: it reads TMPDIR once."""
     target = os.environ if environ is None else environ
     values = wandb_env_vars(run_dir, mode)
-    for key in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR",
-                "WANDB_ARTIFACT_DIR", "TMPDIR"):
+    for key in (
+        "WANDB_DIR",
+        "WANDB_CACHE_DIR",
+        "WANDB_CONFIG_DIR",
+        "WANDB_DATA_DIR",
+        "WANDB_ARTIFACT_DIR",
+        "TMPDIR",
+    ):
         Path(values[key]).mkdir(parents=True, exist_ok=True)
     target.update(values)
     if target is os.environ:

@@ -101,12 +101,13 @@ def is_tmp_sibling(entry: str, name: str) -> bool:
     prefix = f"{TMP_PREFIX}{name}."
     if not entry.startswith(prefix):
         return False
-    suffix = entry[len(prefix):]
+    suffix = entry[len(prefix) :]
     return suffix == "old" or (len(suffix) == 8 and set(suffix) <= _TMP_CHARS)
 
 
-def remove_stale_tmp(folder: str | os.PathLike, before: float,
-                     name: str | None = None) -> list[Path]:
+def remove_stale_tmp(
+    folder: str | os.PathLike, before: float, name: str | None = None
+) -> list[Path]:
     """Delete what killed writers left in `folder`: the temporaries of output `name` (of every
     output when None) last modified before `before` (a time.time()). Only a caller that holds
     the outputs' lock may call this: a temporary of a live writer would go too."""
@@ -117,8 +118,11 @@ def remove_stale_tmp(folder: str | os.PathLike, before: float,
     except (FileNotFoundError, NotADirectoryError):
         return removed
     for entry in entries:
-        if not (is_tmp_sibling(entry.name, name) if name is not None
-                else entry.name.startswith(TMP_PREFIX)):
+        if not (
+            is_tmp_sibling(entry.name, name)
+            if name is not None
+            else entry.name.startswith(TMP_PREFIX)
+        ):
             continue
         try:
             if entry.lstat().st_mtime >= before:

@@ -17,6 +17,7 @@ def record_to_messages(record: Mapping[str, Any]) -> list[dict[str, Any]]:
         if number == 0 and "image" in record:
             content.append({"type": "image"})
         content.append({"type": "text", "text": text})
-        messages.append({"role": "user" if turn["from"] == "human" else "assistant",
-                         "content": content})
+        messages.append(
+            {"role": "user" if turn["from"] == "human" else "assistant", "content": content}
+        )
     return messages

@@ -56,10 +56,17 @@ class OutputLockedError(OutputDirError):
 
 
 @contextlib.contextmanager
-def claim_output(out_dir: str | os.PathLike, *, kind: str, owned: Callable[[Path], bool],
-                 force: bool = False, replaces: bool = False,
-                 inputs: Mapping[str, str | os.PathLike | None] | None = None,
-                 ignore: Iterable[str] = (), clean: Iterable[str] = ()) -> Iterator[Path]:
+def claim_output(
+    out_dir: str | os.PathLike,
+    *,
+    kind: str,
+    owned: Callable[[Path], bool],
+    force: bool = False,
+    replaces: bool = False,
+    inputs: Mapping[str, str | os.PathLike | None] | None = None,
+    ignore: Iterable[str] = (),
+    clean: Iterable[str] = (),
+) -> Iterator[Path]:
     """Check, lock and clean `out_dir` for one run of a command; yields its absolute path.
 
     kind: what the command writes, for messages ("subset", "training run"). owned(path): whether
@@ -77,38 +84,55 @@ def claim_output(out_dir: str | os.PathLike, *, kind: str, owned: Callable[[Path
         yield path
 
 
-def check_target(out_dir: str | os.PathLike,
-                 inputs: Mapping[str, str | os.PathLike | None]) -> Path:
+def check_target(
+    out_dir: str | os.PathLike, inputs: Mapping[str, str | os.PathLike | None]
+) -> Path:
     """The absolute output path, or OutputDirError for one never written, even with --force."""
     spelt = str(out_dir)
     if Path(spelt).name in ("", ".."):
-        raise OutputDirError(f"out_dir={spelt} names no folder of its own (/, . or ..); "
-                             "choose a new folder for the output")
+        raise OutputDirError(
+            f"out_dir={spelt} names no folder of its own (/, . or ..); "
+            "choose a new folder for the output"
+        )
     path = Path(spelt).expanduser().resolve()
-    protected = {"the home directory": Path.home(), "the working directory": Path.cwd(),
-                 **{name: p for name, p in inputs.items() if p}}
+    protected = {
+        "the home directory": Path.home(),
+        "the working directory": Path.cwd(),
+        **{name: p for name, p in inputs.items() if p},
+    }
     for name, other in protected.items():
         other = Path(other).expanduser().resolve()
         if other == path or path in other.parents:
             where = "is" if other == path else "holds"
-            raise OutputDirError(f"out_dir {path} {where} {name} ({other}); refusing to write "
-                                 "there, even with --force: choose another out_dir")
+            raise OutputDirError(
+                f"out_dir {path} {where} {name} ({other}); refusing to write "
+                "there, even with --force: choose another out_dir"
+            )
     return path
 
 
-def refuse_foreign(path: Path, kind: str, owned: Callable[[Path], bool], force: bool,
-                   replaces: bool, ignore: Iterable[str] = ()) -> None:
+def refuse_foreign(
+    path: Path,
+    kind: str,
+    owned: Callable[[Path], bool],
+    force: bool,
+    replaces: bool,
+    ignore: Iterable[str] = (),
+) -> None:
     if not path.exists():
         return
     if not path.is_dir():
-        raise OutputDirError(f"out_dir {path} exists and is not a directory; choose another "
-                             "out_dir")
+        raise OutputDirError(
+            f"out_dir {path} exists and is not a directory; choose another out_dir"
+        )
     if force or is_empty(path, ignore) or owned(path):
         return
     verb = "replace" if replaces else "write into"
-    raise OutputDirError(f"out_dir {path} is not empty and holds no {kind} of vlmdata; refusing "
-                         f"to {verb} it: choose another out_dir, or add {FORCE} to {verb} it "
-                         "anyway")
+    raise OutputDirError(
+        f"out_dir {path} is not empty and holds no {kind} of vlmdata; refusing "
+        f"to {verb} it: choose another out_dir, or add {FORCE} to {verb} it "
+        "anyway"
+    )
 
 
 def is_empty(path: Path, ignore: Iterable[str] = ()) -> bool:
@@ -120,8 +144,9 @@ def is_empty(path: Path, ignore: Iterable[str] = ()) -> bool:
 # --- which config wrote a run directory
 
 
-def check_run(path: Path, kind: str, key: str, identity: Mapping[str, Any],
-              force: bool = False) -> bool:
+def check_run(
+    path: Path, kind: str, key: str, identity: Mapping[str, Any], force: bool = False
+) -> bool:
     """Whether `path` holds a run of `kind` with this `key` (so it may be resumed or reused).
 
     Another key's run is OutputDirError naming the keys that differ, unless `force` (the
@@ -134,12 +159,15 @@ def check_run(path: Path, kind: str, key: str, identity: Mapping[str, Any],
         return True
     if force:
         return False
-    changed = [k.removeprefix("config.")
-               for k in differing_keys(recorded.get("identity") or {}, identity)]
+    changed = [
+        k.removeprefix("config.") for k in differing_keys(recorded.get("identity") or {}, identity)
+    ]
     shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
-    raise OutputDirError(f"out_dir {path} holds another config's {kind} (differs in: "
-                         f"{shown or 'the inputs'}); it is never resumed or reused for this one: "
-                         f"choose another out_dir, or add {FORCE} to discard it and start afresh")
+    raise OutputDirError(
+        f"out_dir {path} holds another config's {kind} (differs in: "
+        f"{shown or 'the inputs'}); it is never resumed or reused for this one: "
+        f"choose another out_dir, or add {FORCE} to discard it and start afresh"
+    )
 
 
 def read_run(path: Path) -> dict[str, Any] | None:
@@ -156,8 +184,9 @@ def has_run(path: Path, kind: str) -> bool:
 
 
 def write_run(path: Path, kind: str, key: str, identity: Mapping[str, Any]) -> None:
-    atomic_write_json(path / RUN_MARKER, {"kind": kind, "key": key, "created": _now(),
-                                          "identity": dict(identity)})
+    atomic_write_json(
+        path / RUN_MARKER, {"kind": kind, "key": key, "created": _now(), "identity": dict(identity)}
+    )
 
 
 def discard(path: Path, names: Iterable[str]) -> None:
@@ -241,9 +270,15 @@ def _release(lock: Path, me: dict[str, Any]) -> None:
 
 def _holder() -> dict[str, Any]:
     now = time.time()
-    return {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(), "time": now,
-            "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
-            "process_start": _process_start(os.getpid()), "token": uuid.uuid4().hex}
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": _now(),
+        "time": now,
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
+        "process_start": _process_start(os.getpid()),
+        "token": uuid.uuid4().hex,
+    }
 
 
 def _read_lock(lock: Path) -> dict[str, Any] | str | None:
@@ -323,15 +358,18 @@ def _take_over(lock: Path, holder: dict[str, Any] | str) -> None:
 
 
 def _locked_message(lock: Path, holder: dict[str, Any] | str) -> str:
-    out_dir = lock.with_name(lock.name[1:-len(LOCK_SUFFIX)])
+    out_dir = lock.with_name(lock.name[1 : -len(LOCK_SUFFIX)])
     if not isinstance(holder, dict):
         who = "a process that is still writing its lock"
     else:
         slurm = f", SLURM job {holder['slurm_job_id']}" if holder.get("slurm_job_id") else ""
-        who = (f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started')}"
-               f"{slurm}")
-    return (f"out_dir {out_dir} is being written by another run ({who}); wait for it to finish, "
-            f"or delete {lock} if that run is gone")
+        who = (
+            f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started')}{slurm}"
+        )
+    return (
+        f"out_dir {out_dir} is being written by another run ({who}); wait for it to finish, "
+        f"or delete {lock} if that run is gone"
+    )
 
 
 def _now() -> str:

@@ -23,20 +23,38 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from curation.data.limits import RecordLimits
 from curation.data.fileio import atomic_open
 from curation.data.jsonstream import JsonStreamError, TooDeep, iter_json_array
+from curation.data.limits import RecordLimits
 
 log = logging.getLogger(__name__)
 
 REASONS = (
-    "not_object", "missing_id", "non_string_id", "duplicate_id", "conversations_missing",
-    "conversations_not_list", "conversations_empty", "turn_not_object", "unknown_role",
-    "roles_not_alternating", "no_gpt_turn", "non_string_value", "image_token_count",
-    "non_string_image", "image_missing", "image_empty", "image_unreadable", "invalid_utf8",
-    "malformed_json", "too_deep", "too_many_turns", "turn_too_long", "image_outside_root",
+    "not_object",
+    "missing_id",
+    "non_string_id",
+    "duplicate_id",
+    "conversations_missing",
+    "conversations_not_list",
+    "conversations_empty",
+    "turn_not_object",
+    "unknown_role",
+    "roles_not_alternating",
+    "no_gpt_turn",
+    "non_string_value",
+    "image_token_count",
+    "non_string_image",
+    "image_missing",
+    "image_empty",
+    "image_unreadable",
+    "invalid_utf8",
+    "malformed_json",
+    "too_deep",
+    "too_many_turns",
+    "turn_too_long",
+    "image_outside_root",
     "image_too_large",
-)  # fmt: skip
+)
 ON_ERROR = ("raise", "skip")
 IMAGE_PATHS = ("inside", "any")
 ROLES = ("human", "gpt")
@@ -201,8 +219,9 @@ class PoolValidator:
     Ids count from any record that has a string id, valid or not; only the ids are kept.
     """
 
-    def __init__(self, image_root: PathLike | None = None, rules: RecordRules | None = None
-                 ) -> None:  # fmt: skip
+    def __init__(
+        self, image_root: PathLike | None = None, rules: RecordRules | None = None
+    ) -> None:
         self.image_root, self.rules = image_root, rules or RecordRules()
         self._seen: set[str] = set()
 
@@ -283,8 +302,10 @@ def _check_turn(number: int, turn: Any, limits: RecordLimits) -> Problem | None:
         what = "has no 'value'" if "value" not in turn else f"'value' is {_kind(turn['value'])}"
         return Problem("non_string_value", f"turn {number} {what}, not a string")
     if len(turn["value"]) > limits.max_turn_chars:
-        detail = (f"turn {number} has {len(turn['value']):,} characters; the limit is "
-                  f"{limits.max_turn_chars:,} (limits.max_turn_chars)")  # fmt: skip
+        detail = (
+            f"turn {number} has {len(turn['value']):,} characters; the limit is "
+            f"{limits.max_turn_chars:,} (limits.max_turn_chars)"
+        )
         return Problem("turn_too_long", detail)
     return None
 
@@ -294,8 +315,10 @@ def image_path_problem(image: str, rules: RecordRules) -> Problem | None:
     the path's text alone (see `RecordRules`)."""
     if rules.image_paths == "any" or _confined(image, rules.own_image_dirs):
         return None
-    detail = (f"image path {_short_repr(image)} is absolute or has a '..' component; "
-              "image_paths=inside refuses it (image_paths=any allows it)")  # fmt: skip
+    detail = (
+        f"image path {_short_repr(image)} is absolute or has a '..' component; "
+        "image_paths=inside refuses it (image_paths=any allows it)"
+    )
     return Problem("image_outside_root", detail)
 
 
@@ -307,8 +330,9 @@ def _confined(image: str, own_dirs: tuple[str, ...]) -> bool:
     return True
 
 
-def _check_image(record: dict[str, Any], image_root: PathLike | None,
-                 rules: RecordRules) -> list[Problem]:  # fmt: skip
+def _check_image(
+    record: dict[str, Any], image_root: PathLike | None, rules: RecordRules
+) -> list[Problem]:
     if "image" not in record:
         return []
     image = record["image"]
@@ -343,8 +367,10 @@ def _check_image(record: dict[str, Any], image_root: PathLike | None,
 
 
 def _too_large(file: Path, size: str, limits: RecordLimits) -> Problem:
-    detail = (f"image file {str(file)!r} is {size} pixels; the limit is "
-              f"{limits.max_image_pixels:,} (limits.max_image_pixels)")  # fmt: skip
+    detail = (
+        f"image file {str(file)!r} is {size} pixels; the limit is "
+        f"{limits.max_image_pixels:,} (limits.max_image_pixels)"
+    )
     return Problem("image_too_large", detail)
 
 

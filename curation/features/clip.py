@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from curation.features.extract import directory_sha256, torch_threads
 from curation.data.fileio import atomic_directory, atomic_open, sha256_json
+from curation.features.extract import directory_sha256, torch_threads
 
 TINY = "tiny"
 TEXT_MODES = ("conversation", "answers")
@@ -86,21 +86,30 @@ def load_image(record: Mapping[str, Any], image_root: Path | None, position: int
         with Image.open(path) as image:
             return image.convert("RGB")
     except (OSError, ValueError) as exc:
-        raise ClipImageError(f"record {position} (id={record.get('id')!r}): cannot read image "
-                             f"{str(path)!r}: {exc}") from None
+        raise ClipImageError(
+            f"record {position} (id={record.get('id')!r}): cannot read image {str(path)!r}: {exc}"
+        ) from None
 
 
 # --- the model -------------------------------------------------------------------------------
 
 
-def resolve_clip(clip: str, records: Sequence[Mapping[str, Any]], image_root: Path | None,
-                 pool_sha256: str, cache_dir: Path, recipe: TinyClipRecipe,
-                 progress: bool = True) -> tuple[str, str]:
+def resolve_clip(
+    clip: str,
+    records: Sequence[Mapping[str, Any]],
+    image_root: Path | None,
+    pool_sha256: str,
+    cache_dir: Path,
+    recipe: TinyClipRecipe,
+    progress: bool = True,
+) -> tuple[str, str]:
     """(path or hub name, fingerprint) of the CLIP model `clip` names."""
     if not clip:
-        raise FileNotFoundError(f"params.clip is empty: give a CLIP checkpoint (directory or "
-                                f"cached hub name, e.g. openai/clip-vit-large-patch14-336) or "
-                                f"'{TINY}'")
+        raise FileNotFoundError(
+            f"params.clip is empty: give a CLIP checkpoint (directory or "
+            f"cached hub name, e.g. openai/clip-vit-large-patch14-336) or "
+            f"'{TINY}'"
+        )
     if clip != TINY:
         path = Path(clip)
         return clip, directory_sha256(path) if path.is_dir() else f"hf:{clip}"
@@ -119,12 +128,14 @@ def load_clip(name_or_path: str, device: str = "cpu") -> tuple[Any, Any, Any]:
     try:
         model = CLIPModel.from_pretrained(name_or_path, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
-        images = AutoImageProcessor.from_pretrained(name_or_path, backend="pil",
-                                                    local_files_only=True)
+        images = AutoImageProcessor.from_pretrained(
+            name_or_path, backend="pil", local_files_only=True
+        )
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FileNotFoundError(f"CLIP model {name_or_path!r} is not available offline "
-                                f"(params.clip): {first}") from None
+        raise FileNotFoundError(
+            f"CLIP model {name_or_path!r} is not available offline (params.clip): {first}"
+        ) from None
     return model.to(device).eval(), tokenizer, images
 
 
@@ -139,20 +150,34 @@ def build_tiny_clip(texts: Sequence[str], recipe: TinyClipRecipe) -> tuple[Any, 
 
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=_word_tokenizer(texts, recipe.vocab_size),
-        pad_token="<pad>", unk_token="<unk>", bos_token="<bos>", eos_token="<eos>",
-        model_max_length=recipe.text_length)
+        pad_token="<pad>",
+        unk_token="<unk>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        model_max_length=recipe.text_length,
+    )
     images = CLIPImageProcessorPil(
         size={"shortest_edge": recipe.image_size},
-        crop_size={"height": recipe.image_size, "width": recipe.image_size})
-    tower = {"hidden_size": recipe.width, "intermediate_size": 2 * recipe.width,
-             "num_hidden_layers": recipe.layers, "num_attention_heads": 4}
+        crop_size={"height": recipe.image_size, "width": recipe.image_size},
+    )
+    tower = {
+        "hidden_size": recipe.width,
+        "intermediate_size": 2 * recipe.width,
+        "num_hidden_layers": recipe.layers,
+        "num_attention_heads": 4,
+    }
     config = CLIPConfig(
-        text_config={**tower, "vocab_size": len(tokenizer),
-                     "max_position_embeddings": recipe.text_length,
-                     "pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3},
-        vision_config={**tower, "image_size": recipe.image_size,
-                       "patch_size": recipe.patch_size},
-        projection_dim=recipe.width)
+        text_config={
+            **tower,
+            "vocab_size": len(tokenizer),
+            "max_position_embeddings": recipe.text_length,
+            "pad_token_id": 0,
+            "bos_token_id": 2,
+            "eos_token_id": 3,
+        },
+        vision_config={**tower, "image_size": recipe.image_size, "patch_size": recipe.patch_size},
+        projection_dim=recipe.width,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
         model = CLIPModel(config)
@@ -173,18 +198,26 @@ def _word_tokenizer(texts: Sequence[str], vocab_size: int):
     tokenizer.normalizer = normalizer
     tokenizer.pre_tokenizer = splitter
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="<bos> $A <eos>", special_tokens=[("<bos>", 2), ("<eos>", 3)])
+        single="<bos> $A <eos>", special_tokens=[("<bos>", 2), ("<eos>", 3)]
+    )
     return tokenizer
 
 
-def train_tiny_clip(records: Sequence[Mapping[str, Any]], image_root: Path | None,
-                    recipe: TinyClipRecipe, folder: Path, progress: bool = True) -> Path:
+def train_tiny_clip(
+    records: Sequence[Mapping[str, Any]],
+    image_root: Path | None,
+    recipe: TinyClipRecipe,
+    folder: Path,
+    progress: bool = True,
+) -> Path:
     """Train the tiny CLIP on the pool's image records and write it to `folder` atomically."""
     rng = np.random.default_rng(recipe.seed)
     pairs = [i for i, r in enumerate(records) if "image" in r]
     if len(pairs) < 2:
-        raise ClipImageError(f"params.clip=tiny needs at least 2 image records to train on; "
-                             f"the pool has {len(pairs)}")
+        raise ClipImageError(
+            f"params.clip=tiny needs at least 2 image records to train on; "
+            f"the pool has {len(pairs)}"
+        )
     if len(pairs) > recipe.max_train:
         pairs = sorted(rng.choice(pairs, size=recipe.max_train, replace=False).tolist())
     texts = [record_text(records[i], recipe.text) for i in pairs]
@@ -199,10 +232,11 @@ def train_tiny_clip(records: Sequence[Mapping[str, Any]], image_root: Path | Non
         for _ in bar:
             if len(order) < recipe.batch_size:
                 order.extend(rng.permutation(len(pairs)).tolist())
-            batch, order = order[: recipe.batch_size], order[recipe.batch_size:]
+            batch, order = order[: recipe.batch_size], order[recipe.batch_size :]
             ids, mask = _padded([tokens[i] for i in batch])
-            out = model(input_ids=ids, attention_mask=mask, pixel_values=pixels[batch],
-                        return_loss=True)
+            out = model(
+                input_ids=ids, attention_mask=mask, pixel_values=pixels[batch], return_loss=True
+            )
             optimiser.zero_grad()
             out.loss.backward()
             optimiser.step()
@@ -214,9 +248,19 @@ def train_tiny_clip(records: Sequence[Mapping[str, Any]], image_root: Path | Non
         tokenizer.save_pretrained(tmp)
         images.save_pretrained(tmp)
         tail = losses[-20:]
-        (tmp / "training.json").write_text(json.dumps({
-            "recipe": asdict(recipe), "pairs": len(pairs), "first_loss": losses[0],
-            "final_loss": sum(tail) / len(tail)}, indent=2) + "\n", encoding="utf-8")
+        (tmp / "training.json").write_text(
+            json.dumps(
+                {
+                    "recipe": asdict(recipe),
+                    "pairs": len(pairs),
+                    "first_loss": losses[0],
+                    "final_loss": sum(tail) / len(tail),
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
     return folder
 
 
@@ -225,17 +269,22 @@ def _padded(sequences: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]
     ids = torch.zeros((len(sequences), max(map(len, sequences))), dtype=torch.long)
     mask = torch.zeros_like(ids)
     for row, sequence in enumerate(sequences):
-        ids[row, :len(sequence)] = torch.tensor(sequence)
-        mask[row, :len(sequence)] = 1
+        ids[row, : len(sequence)] = torch.tensor(sequence)
+        mask[row, : len(sequence)] = 1
     return ids, mask
 
 
-def _pixels(records: Sequence[Mapping[str, Any]], positions: Sequence[int],
-            image_root: Path | None, images: Any, progress: bool,
-            chunk: int = 256) -> torch.Tensor:
+def _pixels(
+    records: Sequence[Mapping[str, Any]],
+    positions: Sequence[int],
+    image_root: Path | None,
+    images: Any,
+    progress: bool,
+    chunk: int = 256,
+) -> torch.Tensor:
     parts = []
     for start in tqdm(range(0, len(positions), chunk), desc="CLIP images", disable=not progress):
-        batch = [load_image(records[i], image_root, i) for i in positions[start:start + chunk]]
+        batch = [load_image(records[i], image_root, i) for i in positions[start : start + chunk]]
         parts.append(images(images=batch, return_tensors="pt")["pixel_values"])
     return torch.cat(parts)
 
@@ -243,14 +292,25 @@ def _pixels(records: Sequence[Mapping[str, Any]], positions: Sequence[int],
 # --- scoring ---------------------------------------------------------------------------------
 
 
-def clip_scores(records: Sequence[Mapping[str, Any]], image_root: Path | None, model_path: str,
-                fingerprint: str, text_mode: str, cache_dir: Path, pool_sha256: str, *,
-                batch_size: int = 64, device: str = "auto", cpu_threads: int = 0,
-                progress: bool = True) -> np.ndarray:
+def clip_scores(
+    records: Sequence[Mapping[str, Any]],
+    image_root: Path | None,
+    model_path: str,
+    fingerprint: str,
+    text_mode: str,
+    cache_dir: Path,
+    pool_sha256: str,
+    *,
+    batch_size: int = 64,
+    device: str = "auto",
+    cpu_threads: int = 0,
+    progress: bool = True,
+) -> np.ndarray:
     """Cosine between each record's image and text embeddings (float64; NaN: text-only).
     cpu_threads: torch threads while scoring on CPU (0: torch's default)."""
-    key = sha256_json({"pool": pool_sha256, "model": fingerprint, "text": text_mode,
-                       "version": CLIP_VERSION})
+    key = sha256_json(
+        {"pool": pool_sha256, "model": fingerprint, "text": text_mode, "version": CLIP_VERSION}
+    )
     path = cache_dir / "clip_scores" / f"{key[:24]}.npy"
     if path.is_file():
         return np.load(path, allow_pickle=False).astype(np.float64)
@@ -263,24 +323,40 @@ def clip_scores(records: Sequence[Mapping[str, Any]], image_root: Path | None, m
     return scores.astype(np.float64)
 
 
-def _score(records: Sequence[Mapping[str, Any]], image_root: Path | None, model_path: str,
-           text_mode: str, batch_size: int, device: str, progress: bool) -> np.ndarray:
+def _score(
+    records: Sequence[Mapping[str, Any]],
+    image_root: Path | None,
+    model_path: str,
+    text_mode: str,
+    batch_size: int,
+    device: str,
+    progress: bool,
+) -> np.ndarray:
     model, tokenizer, images = load_clip(model_path, device)
-    length = min(int(tokenizer.model_max_length),
-                 int(model.config.text_config.max_position_embeddings))
+    length = min(
+        int(tokenizer.model_max_length), int(model.config.text_config.max_position_embeddings)
+    )
     scores = np.full(len(records), np.nan, dtype=np.float32)
     with_image = [i for i, r in enumerate(records) if "image" in r]
-    for start in tqdm(range(0, len(with_image), batch_size), desc="CLIP-Score",
-                      disable=not progress):
-        batch = with_image[start:start + batch_size]
-        text = tokenizer([record_text(records[i], text_mode) for i in batch], padding=True,
-                         truncation=True, max_length=length, return_tensors="pt").to(device)
-        pixels = images(images=[load_image(records[i], image_root, i) for i in batch],
-                        return_tensors="pt")["pixel_values"].to(device, model.dtype)
+    for start in tqdm(
+        range(0, len(with_image), batch_size), desc="CLIP-Score", disable=not progress
+    ):
+        batch = with_image[start : start + batch_size]
+        text = tokenizer(
+            [record_text(records[i], text_mode) for i in batch],
+            padding=True,
+            truncation=True,
+            max_length=length,
+            return_tensors="pt",
+        ).to(device)
+        pixels = images(
+            images=[load_image(records[i], image_root, i) for i in batch], return_tensors="pt"
+        )["pixel_values"].to(device, model.dtype)
         with torch.inference_mode():
             image_embeds = model.get_image_features(pixel_values=pixels).pooler_output
             text_embeds = model.get_text_features(
-                input_ids=text["input_ids"], attention_mask=text["attention_mask"]).pooler_output
+                input_ids=text["input_ids"], attention_mask=text["attention_mask"]
+            ).pooler_output
         cosine = torch.nn.functional.cosine_similarity(image_embeds.float(), text_embeds.float())
         scores[batch] = cosine.cpu().numpy()
     return scores

@@ -27,11 +27,12 @@ inside an assistant message's rendering (its text and end-of-turn token).
 Work is split into fixed chunks of `chunk_size` records with fixed batches inside them, so
 the bytes of a feature never depend on sharding or restarts; they do depend on the CPU's
 kernels and torch's thread count (GEMM reduction order), which are therefore not in the key:
-values agree to about 1e-4 across them, and the cached set is what later stages read. Each finished chunk is written
-atomically (a killed run resumes at the next missing chunk); shard i of n takes a contiguous
-range of chunks (SLURM arrays); `extract_features(shard=None)` computes what is missing and
-merges the chunks in pool order. Cached under cache_dir/features/<key>/, keyed by (pool
-sha256, reference fingerprint, layers, kinds, max_length, dtype, chunking).
+values agree to about 1e-4 across them, and the cached set is what later stages read. Each
+finished chunk is written atomically (a killed run resumes at the next missing chunk); shard
+i of n takes a contiguous range of chunks (SLURM arrays); `extract_features(shard=None)`
+computes what is missing and merges the chunks in pool order. Cached under
+cache_dir/features/<key>/, keyed by (pool sha256, reference fingerprint, layers, kinds,
+max_length, dtype, chunking).
 """
 
 from __future__ import annotations
@@ -110,8 +111,9 @@ class FeatureRequest:
     def served_by(self, meta: Mapping[str, Any]) -> bool:
         """Whether a finished feature set (its meta) holds everything this request asks for."""
         done = meta["request"]
-        return (set(self.kinds) <= set(done["kinds"])
-                and ("coincide" not in self.kinds or list(self.layers) == done["layers"]))
+        return set(self.kinds) <= set(done["kinds"]) and (
+            "coincide" not in self.kinds or list(self.layers) == done["layers"]
+        )
 
 
 @dataclass(frozen=True)
@@ -140,12 +142,15 @@ def hf_reference(name_or_path: str | Path, local_files_only: bool = True) -> Ref
         from transformers import AutoImageProcessor, AutoProcessor, LlavaForConditionalGeneration
 
         model = LlavaForConditionalGeneration.from_pretrained(
-            str(name_or_path), local_files_only=local_files_only)
-        processor = AutoProcessor.from_pretrained(str(name_or_path),
-                                                  local_files_only=local_files_only)
+            str(name_or_path), local_files_only=local_files_only
+        )
+        processor = AutoProcessor.from_pretrained(
+            str(name_or_path), local_files_only=local_files_only
+        )
         # the PIL backend: the same pixels with or without torchvision
         processor.image_processor = AutoImageProcessor.from_pretrained(
-            str(name_or_path), backend="pil", local_files_only=local_files_only)
+            str(name_or_path), backend="pil", local_files_only=local_files_only
+        )
         return model, processor
 
     return Reference(fingerprint, load, str(name_or_path))
@@ -180,8 +185,9 @@ class FeatureSet:
     def load(self, kind: str, mmap: bool = True) -> np.ndarray:
         if kind not in self.meta["kinds"]:
             raise FeatureError(f"{self.path}: no {kind!r} features (has {self.meta['kinds']})")
-        return np.load(self.path / f"{kind}.npy", mmap_mode="r" if mmap else None,
-                       allow_pickle=False)
+        return np.load(
+            self.path / f"{kind}.npy", mmap_mode="r" if mmap else None, allow_pickle=False
+        )
 
     def sha256(self, kind: str) -> str:
         """Content hash of one kind's array (dtype, shape, bytes): a stable id for caches."""
@@ -202,10 +208,17 @@ class FeatureSet:
 def feature_key(pool_sha256: str, reference: Reference, request: FeatureRequest) -> str:
     """<pass>-<outputs>: sets from the same forward pass share the first part, so a request
     can be served by a finished set that computed more kinds (see `extract_features`)."""
-    same_pass = sha256_json({"version": FEATURES_VERSION, "pool": pool_sha256,
-                             "reference": reference.fingerprint, "pass": request.pass_fields()})
-    outputs = sha256_json({"kinds": sorted(request.kinds),
-                           "layers": request.key_fields()["layers"]})
+    same_pass = sha256_json(
+        {
+            "version": FEATURES_VERSION,
+            "pool": pool_sha256,
+            "reference": reference.fingerprint,
+            "pass": request.pass_fields(),
+        }
+    )
+    outputs = sha256_json(
+        {"kinds": sorted(request.kinds), "layers": request.key_fields()["layers"]}
+    )
     return f"{same_pass[:16]}-{outputs[:8]}"
 
 
@@ -251,9 +264,14 @@ def extract_features(
     folder = root / key
     chunks = chunk_ranges(len(records), request.chunk_size)
     todo = range(len(chunks)) if shard is None else shard_chunks(len(chunks), shard, num_shards)
-    spec = {"pool_sha256": pool_sha256, "reference": reference.fingerprint,
-            "reference_name": reference.name, "request": request.key_fields(),
-            "n": len(records), "chunks": len(chunks)}
+    spec = {
+        "pool_sha256": pool_sha256,
+        "reference": reference.fingerprint,
+        "reference_name": reference.name,
+        "request": request.key_fields(),
+        "n": len(records),
+        "chunks": len(chunks),
+    }
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / SPEC).is_file():
         atomic_write_json(folder / SPEC, spec)
@@ -262,16 +280,25 @@ def extract_features(
     missing = [c for c in todo if not (parts / _chunk_name(c) / "done").is_file()]
     if missing:
         with torch_threads(request.cpu_threads):
-            _compute(records, image_root, reference, request, chunks, todo, missing, parts,
-                     progress)
+            _compute(
+                records, image_root, reference, request, chunks, todo, missing, parts, progress
+            )
     if shard is not None:
         return None
     return _merge(folder, spec, request, chunks)
 
 
-def _compute(records: Sequence[Mapping[str, Any]], image_root: str | Path | None,
-             reference: Reference, request: FeatureRequest, chunks: list[tuple[int, int]],
-             todo: range, missing: list[int], parts: Path, progress: bool) -> None:
+def _compute(
+    records: Sequence[Mapping[str, Any]],
+    image_root: str | Path | None,
+    reference: Reference,
+    request: FeatureRequest,
+    chunks: list[tuple[int, int]],
+    todo: range,
+    missing: list[int],
+    parts: Path,
+    progress: bool,
+) -> None:
     """Run the reference over the missing chunks; each finished chunk is written atomically."""
     runner = _Runner(reference, request, image_root)
     total = sum(chunks[c][1] - chunks[c][0] for c in todo)
@@ -298,8 +325,9 @@ def _finished(folder: Path) -> FeatureSet | None:
     return FeatureSet(folder, meta)
 
 
-def _merge(folder: Path, spec: dict[str, Any], request: FeatureRequest,
-           chunks: list[tuple[int, int]]) -> FeatureSet:
+def _merge(
+    folder: Path, spec: dict[str, Any], request: FeatureRequest, chunks: list[tuple[int, int]]
+) -> FeatureSet:
     parts = folder / PARTS
     first = parts / _chunk_name(0)
     digests: dict[str, str] = {}
@@ -324,8 +352,13 @@ def _merge(folder: Path, spec: dict[str, Any], request: FeatureRequest,
         hidden = widths["coincide"] // (2 * len(request.layers))
     else:
         hidden = widths.get("last_token", widths.get("mean_last"))
-    meta = {**spec, "kinds": list(request.kinds), "hidden": hidden, "sha256": digests,
-            "answer_stats_columns": list(ANSWER_STATS_COLUMNS)}
+    meta = {
+        **spec,
+        "kinds": list(request.kinds),
+        "hidden": hidden,
+        "sha256": digests,
+        "answer_stats_columns": list(ANSWER_STATS_COLUMNS),
+    }
     atomic_write_json(folder / META, meta)
     shutil.rmtree(parts, ignore_errors=True)
     return FeatureSet(folder, meta)
@@ -342,7 +375,7 @@ def _remove_stale_temporaries(parts: Path, todo: range) -> None:
     prefix = f"{TMP_PREFIX}chunk-"
     for entry in parts.iterdir():
         if entry.name.startswith(prefix):
-            number = entry.name[len(prefix):].split(".", 1)[0]
+            number = entry.name[len(prefix) :].split(".", 1)[0]
             if number.isdigit() and int(number) in todo:
                 shutil.rmtree(entry, ignore_errors=True)
 
@@ -351,8 +384,14 @@ def _remove_stale_temporaries(parts: Path, todo: range) -> None:
 def _progress_bar(total: int, done: int, enabled: bool):
     from tqdm import tqdm
 
-    with tqdm(total=total, initial=done, unit="sample", desc="reference features",
-              disable=not enabled, smoothing=0.1) as bar:
+    with tqdm(
+        total=total,
+        initial=done,
+        unit="sample",
+        desc="reference features",
+        disable=not enabled,
+        smoothing=0.1,
+    ) as bar:
         yield bar
 
 
@@ -370,8 +409,9 @@ class _Encoded:
 class _Runner:
     """Loads the reference once and turns record ranges into feature arrays."""
 
-    def __init__(self, reference: Reference, request: FeatureRequest,
-                 image_root: str | Path | None) -> None:
+    def __init__(
+        self, reference: Reference, request: FeatureRequest, image_root: str | Path | None
+    ) -> None:
         import torch
 
         self.torch = torch
@@ -382,8 +422,9 @@ class _Runner:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16,
-                 "float16": torch.float16}[request.dtype]
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+            request.dtype
+        ]
         self.model = model.to(self.device, dtype).eval()
         self.processor = processor
         self.tokenizer = processor.tokenizer
@@ -402,8 +443,11 @@ class _Runner:
         bad = [layer for layer in request.layers if not 0 <= layer < len(layers)]
         if bad and "coincide" in request.kinds:
             raise FeatureError(f"layers {bad} are outside the reference's 0..{len(layers) - 1}")
-        self.attn_outputs = [_submodule(layers[layer], request.attn_output)
-                             for layer in request.layers] if "coincide" in request.kinds else []
+        self.attn_outputs = (
+            [_submodule(layers[layer], request.attn_output) for layer in request.layers]
+            if "coincide" in request.kinds
+            else []
+        )
         self.language_model = language_model
         mean = getattr(processor.image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
         self.pad_colour = tuple(int(x * 255) for x in mean)
@@ -419,37 +463,43 @@ class _Runner:
             if message["role"] != "assistant":
                 continue
             prompt = render(messages[:k], tokenize=False, add_generation_prompt=True)
-            upto = render(messages[:k + 1], tokenize=False)
+            upto = render(messages[: k + 1], tokenize=False)
             if not (text.startswith(upto) and upto.startswith(prompt)):
-                raise FeatureError("the reference's chat template is not prefix-stable: "
-                                   "answer tokens cannot be located")
+                raise FeatureError(
+                    "the reference's chat template is not prefix-stable: "
+                    "answer tokens cannot be located"
+                )
             spans.append((len(prompt), len(upto)))
         enc = self.tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
         ids: list[int] = list(enc["input_ids"])
         offsets = enc["offset_mapping"]
-        answer = [end > start and any(a <= start < b for a, b in spans)
-                  for start, end in offsets]
+        answer = [end > start and any(a <= start < b for a, b in spans) for start, end in offsets]
         image_at = [i for i, t in enumerate(ids) if t == self.image_token_id]
         has_image = "image" in record
         if len(image_at) != int(has_image):
-            raise FeatureError(f"record {position} (id={record.get('id')!r}): expected "
-                               f"{int(has_image)} image token(s) after templating, found "
-                               f"{len(image_at)}")
+            raise FeatureError(
+                f"record {position} (id={record.get('id')!r}): expected "
+                f"{int(has_image)} image token(s) after templating, found "
+                f"{len(image_at)}"
+            )
         if has_image:
             p = image_at[0]
-            ids = ids[:p] + [self.image_token_id] * self.image_positions + ids[p + 1:]
-            answer = answer[:p] + [False] * self.image_positions + answer[p + 1:]
+            ids = ids[:p] + [self.image_token_id] * self.image_positions + ids[p + 1 :]
+            answer = answer[:p] + [False] * self.image_positions + answer[p + 1 :]
             language_start = p + self.image_positions
         else:
             marked = [dict(m) for m in messages]
             marked[0] = {"role": "user", "content": [{"type": "text", "text": _SENTINEL}]}
             char = render(marked, tokenize=False).index(_SENTINEL)
-            language_start = next((i for i, (s, e) in enumerate(offsets) if e > s and s >= char),
-                                  len(ids))
+            language_start = next(
+                (i for i, (s, e) in enumerate(offsets) if e > s and s >= char), len(ids)
+            )
         if len(ids) > self.request.max_length:
             if has_image and language_start > self.request.max_length:
-                raise FeatureError(f"record {position} (id={record.get('id')!r}): max_length="
-                                   f"{self.request.max_length} cuts into the image positions")
+                raise FeatureError(
+                    f"record {position} (id={record.get('id')!r}): max_length="
+                    f"{self.request.max_length} cuts into the image positions"
+                )
             ids, answer = ids[: self.request.max_length], answer[: self.request.max_length]
         return _Encoded(ids, answer, has_image, language_start)
 
@@ -463,8 +513,10 @@ class _Runner:
             with Image.open(path) as image:
                 image = image.convert("RGB")
         except (OSError, ValueError) as exc:
-            raise FeatureError(f"record {position} (id={record.get('id')!r}): cannot read image "
-                               f"{str(path)!r}: {exc}") from None
+            raise FeatureError(
+                f"record {position} (id={record.get('id')!r}): cannot read image "
+                f"{str(path)!r}: {exc}"
+            ) from None
         width, height = image.size
         if width != height:
             side = max(width, height)
@@ -475,8 +527,9 @@ class _Runner:
 
     # forward -----------------------------------------------------------------------------
 
-    def run(self, records: Sequence[Mapping[str, Any]], start: int, stop: int,
-            bar: Any) -> dict[str, np.ndarray]:
+    def run(
+        self, records: Sequence[Mapping[str, Any]], start: int, stop: int, bar: Any
+    ) -> dict[str, np.ndarray]:
         outputs: dict[str, list[np.ndarray]] = {kind: [] for kind in self.request.kinds}
         for lo in range(start, stop, self.request.batch_size):
             hi = min(stop, lo + self.request.batch_size)
@@ -485,8 +538,9 @@ class _Runner:
             bar.update(hi - lo)
         return {kind: np.concatenate(arrays) for kind, arrays in outputs.items()}
 
-    def _batch(self, records: Sequence[Mapping[str, Any]], lo: int,
-               hi: int) -> dict[str, np.ndarray]:
+    def _batch(
+        self, records: Sequence[Mapping[str, Any]], lo: int, hi: int
+    ) -> dict[str, np.ndarray]:
         torch = self.torch
         encoded = [self.encode(records[i], i) for i in range(lo, hi)]
         pixels = [self.pixels(records[lo + j], lo + j) for j, e in enumerate(encoded) if e.image]
@@ -502,20 +556,25 @@ class _Runner:
             mask[b, :n] = True
             if e.image:
                 image_mask[b, :n] = ids[b, :n] == self.image_token_id
-            language_mask[b, e.language_start:n] = True
+            language_mask[b, e.language_start : n] = True
         captured: dict[str, Any] = {}
-        handles = [module.register_forward_hook(self._block_hook(captured, image_mask,
-                                                                 language_mask))
-                   for module in self.attn_outputs]
-        handles.append(self.language_model.register_forward_hook(
-            lambda _m, _i, out: captured.__setitem__("last", out[0])))
+        handles = [
+            module.register_forward_hook(self._block_hook(captured, image_mask, language_mask))
+            for module in self.attn_outputs
+        ]
+        handles.append(
+            self.language_model.register_forward_hook(
+                lambda _m, _i, out: captured.__setitem__("last", out[0])
+            )
+        )
         try:
             with torch.inference_mode():
                 self.model(
                     input_ids=ids.to(self.device),
                     attention_mask=mask.long().to(self.device),
-                    pixel_values=(torch.cat(pixels).to(self.device, self.model.dtype)
-                                  if pixels else None),
+                    pixel_values=(
+                        torch.cat(pixels).to(self.device, self.model.dtype) if pixels else None
+                    ),
                     logits_to_keep=1,
                 )
         finally:
@@ -537,16 +596,18 @@ class _Runner:
 
         return hook
 
-    def _collect(self, captured: dict[str, Any], encoded: list[_Encoded],
-                 mask) -> dict[str, np.ndarray]:
+    def _collect(
+        self, captured: dict[str, Any], encoded: list[_Encoded], mask
+    ) -> dict[str, np.ndarray]:
         torch = self.torch
         out: dict[str, np.ndarray] = {}
         mask = mask.to(self.device)
         if "coincide" in self.request.kinds:
             vector = torch.cat(captured["blocks"], dim=1)
             has_image = torch.tensor([e.image for e in encoded], device=vector.device)
-            has_text = torch.tensor([e.language_start < len(e.ids) for e in encoded],
-                                    device=vector.device)
+            has_text = torch.tensor(
+                [e.language_start < len(e.ids) for e in encoded], device=vector.device
+            )
             blocks = len(self.request.layers) * (has_image.float() + has_text.float())
             vector = vector / blocks.clamp(min=1).sqrt()[:, None]
             out["coincide"] = torch.nan_to_num(vector, nan=0.0).cpu().numpy().astype(np.float16)
@@ -596,8 +657,9 @@ class _Runner:
 def _submodule(module: Any, dotted: str) -> Any:
     for name in dotted.split("."):
         if not hasattr(module, name):
-            raise FeatureError(f"the reference's decoder layers have no module {dotted!r} "
-                               "(set attn_output to the attention output projection)")
+            raise FeatureError(
+                f"the reference's decoder layers have no module {dotted!r} "
+                "(set attn_output to the attention output projection)"
+            )
         module = getattr(module, name)
     return module
-

@@ -55,7 +55,7 @@ def array_sha256(array: np.ndarray, block_rows: int = 4096) -> str:
     """Content hash of an array's dtype, shape and bytes (read in row blocks: memmap-friendly)."""
     digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
     for start in range(0, len(array), block_rows):
-        digest.update(np.ascontiguousarray(array[start:start + block_rows]).tobytes())
+        digest.update(np.ascontiguousarray(array[start : start + block_rows]).tobytes())
     return digest.hexdigest()
 
 
@@ -85,22 +85,32 @@ def spherical_kmeans(
         raise ValueError(f"k-means needs niter >= 1, got {niter}")
     backend = _backend(device)
     train_rows = _training_rows(n, dim, max_train_bytes, seed)
-    key = sha256_json({
-        "version": KMEANS_VERSION,
-        "features": features_id or array_sha256(features),
-        "k": k, "niter": niter, "seed": seed, "backend": backend,
-        "train_rows": None if train_rows is None else len(train_rows),
-    })
+    key = sha256_json(
+        {
+            "version": KMEANS_VERSION,
+            "features": features_id or array_sha256(features),
+            "k": k,
+            "niter": niter,
+            "seed": seed,
+            "backend": backend,
+            "train_rows": None if train_rows is None else len(train_rows),
+        }
+    )
     folder = Path(cache_dir) / "kmeans" / key[:24] if cache_dir is not None else None
     if folder is not None and (folder / META).is_file():
-        return Clustering(np.load(folder / ASSIGNMENTS, allow_pickle=False),
-                          np.load(folder / CENTROIDS, allow_pickle=False), key, folder)
+        return Clustering(
+            np.load(folder / ASSIGNMENTS, allow_pickle=False),
+            np.load(folder / CENTROIDS, allow_pickle=False),
+            key,
+            folder,
+        )
 
     sample = features if train_rows is None else features[train_rows]
     sample = np.ascontiguousarray(sample, dtype=np.float32)
     if backend.startswith("faiss"):
-        centroids = _train_faiss(sample, k, niter, seed, gpu=backend == "faiss-gpu",
-                                 verbose=progress)
+        centroids = _train_faiss(
+            sample, k, niter, seed, gpu=backend == "faiss-gpu", verbose=progress
+        )
     else:
         centroids = _train_torch(sample, k, niter, seed, device="cuda")
     del sample
@@ -111,14 +121,25 @@ def spherical_kmeans(
     with atomic_directory(folder) as tmp:
         np.save(tmp / ASSIGNMENTS, assignments, allow_pickle=False)
         np.save(tmp / CENTROIDS, centroids, allow_pickle=False)
-        atomic_write_json(tmp / META, {"key": key, "k": k, "niter": niter, "seed": seed,
-                                       "backend": backend, "n": n, "dim": dim,
-                                       "trained_on": n if train_rows is None else len(train_rows)})
+        atomic_write_json(
+            tmp / META,
+            {
+                "key": key,
+                "k": k,
+                "niter": niter,
+                "seed": seed,
+                "backend": backend,
+                "n": n,
+                "dim": dim,
+                "trained_on": n if train_rows is None else len(train_rows),
+            },
+        )
     return Clustering(assignments, centroids, key, folder)
 
 
-def assign(features: np.ndarray, centroids: np.ndarray, block_rows: int = 8192,
-           device: str = "cpu") -> np.ndarray:
+def assign(
+    features: np.ndarray, centroids: np.ndarray, block_rows: int = 8192, device: str = "cpu"
+) -> np.ndarray:
     """Nearest centroid of every row by inner product (ties: the lowest centroid id), in
     float32, a block of rows at a time (on a GPU with device="cuda")."""
     cent = np.ascontiguousarray(centroids, dtype=np.float32)
@@ -128,12 +149,12 @@ def assign(features: np.ndarray, centroids: np.ndarray, block_rows: int = 8192,
 
         cent_gpu = torch.from_numpy(cent).to(device)
     for start in range(0, len(features), block_rows):
-        block = np.asarray(features[start:start + block_rows], dtype=np.float32)
+        block = np.asarray(features[start : start + block_rows], dtype=np.float32)
         if device == "cuda":
             scores = torch.from_numpy(block).to(device) @ cent_gpu.T
-            out[start:start + len(block)] = scores.argmax(dim=1).cpu().numpy()
+            out[start : start + len(block)] = scores.argmax(dim=1).cpu().numpy()
         else:
-            out[start:start + len(block)] = np.argmax(block @ cent.T, axis=1)
+            out[start : start + len(block)] = np.argmax(block @ cent.T, axis=1)
     return out
 
 
@@ -165,12 +186,14 @@ def _training_rows(n: int, dim: int, max_bytes: int, seed: int) -> np.ndarray | 
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
-def _train_faiss(sample: np.ndarray, k: int, niter: int, seed: int, gpu: bool,
-                 verbose: bool) -> np.ndarray:
+def _train_faiss(
+    sample: np.ndarray, k: int, niter: int, seed: int, gpu: bool, verbose: bool
+) -> np.ndarray:
     import faiss
 
-    km = faiss.Kmeans(sample.shape[1], k, niter=niter, seed=seed, spherical=True,
-                      verbose=verbose, gpu=gpu)
+    km = faiss.Kmeans(
+        sample.shape[1], k, niter=niter, seed=seed, spherical=True, verbose=verbose, gpu=gpu
+    )
     for name, value in PINNED_FAISS_OPTIONS.items():
         if hasattr(km.cp, name):
             setattr(km.cp, name, value)
@@ -178,8 +201,9 @@ def _train_faiss(sample: np.ndarray, k: int, niter: int, seed: int, gpu: bool,
     return np.ascontiguousarray(km.centroids, dtype=np.float32)
 
 
-def _train_torch(sample: np.ndarray, k: int, niter: int, seed: int, device: str,
-                 block_rows: int = 8192) -> np.ndarray:
+def _train_torch(
+    sample: np.ndarray, k: int, niter: int, seed: int, device: str, block_rows: int = 8192
+) -> np.ndarray:
     """Spherical Lloyd iterations in torch; deterministic (no atomics: sums are matmuls).
 
     An empty cluster keeps its previous centroid (faiss instead splits a large cluster).
@@ -194,7 +218,7 @@ def _train_torch(sample: np.ndarray, k: int, niter: int, seed: int, device: str,
         sums = torch.zeros_like(cent)
         counts = torch.zeros(k, dtype=torch.float32, device=device)
         for start in range(0, len(x), block_rows):
-            block = x[start:start + block_rows]
+            block = x[start : start + block_rows]
             onehot = torch.nn.functional.one_hot((block @ cent.T).argmax(dim=1), k).float()
             sums += onehot.T @ block
             counts += onehot.sum(dim=0)

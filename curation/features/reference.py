@@ -15,8 +15,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curation.features.extract import FeaturePass, FeatureRequest, Reference, hf_reference, torch_threads
 from curation.data.fileio import sha256_json
+from curation.features.extract import (
+    FeaturePass,
+    FeatureRequest,
+    Reference,
+    hf_reference,
+    torch_threads,
+)
 
 if TYPE_CHECKING:
     from curation.method import CurationContext
@@ -47,16 +53,23 @@ class PassSpec:
 
     def identity(self) -> dict[str, Any]:
         tiny = self.reference == TRAIN_TINY
-        return {"reference": self.reference, "recipe": asdict(self.recipe) if tiny else None,
-                "request": self.request.key_fields()}  # fmt: skip
+        return {
+            "reference": self.reference,
+            "recipe": asdict(self.recipe) if tiny else None,
+            "request": self.request.key_fields(),
+        }
 
     def resolve(self, ctx: CurationContext) -> FeaturePass:
         """The reference model (the tiny one trained and cached if needed) and the request."""
         reference = resolve_reference(
-            self.reference, pool_path=ctx.pool_path, image_root=ctx.image_root,
-            pool_sha256=ctx.pool_sha256, cache_dir=ctx.cache_dir, recipe=self.recipe,
+            self.reference,
+            pool_path=ctx.pool_path,
+            image_root=ctx.image_root,
+            pool_sha256=ctx.pool_sha256,
+            cache_dir=ctx.cache_dir,
+            recipe=self.recipe,
             progress=ctx.progress,
-        )  # fmt: skip
+        )
         return FeaturePass(reference, self.request)
 
 
@@ -71,17 +84,25 @@ def resolve_reference(
     progress: bool = True,
 ) -> Reference:
     if not reference:
-        raise FileNotFoundError("params.reference is empty: give an HF LLaVA checkpoint "
-                                f"(directory or cached hub name), or '{TRAIN_TINY}'")
+        raise FileNotFoundError(
+            "params.reference is empty: give an HF LLaVA checkpoint "
+            f"(directory or cached hub name), or '{TRAIN_TINY}'"
+        )
     if reference != TRAIN_TINY:
         return hf_reference(reference)
-    return hf_reference(train_tiny_reference(pool_path, image_root, pool_sha256, cache_dir,
-                                             recipe, progress))
+    return hf_reference(
+        train_tiny_reference(pool_path, image_root, pool_sha256, cache_dir, recipe, progress)
+    )
 
 
-def train_tiny_reference(pool_path: Path, image_root: Path | None, pool_sha256: str,
-                         cache_dir: Path, recipe: TinyReferenceRecipe,
-                         progress: bool = True) -> Path:
+def train_tiny_reference(
+    pool_path: Path,
+    image_root: Path | None,
+    pool_sha256: str,
+    cache_dir: Path,
+    recipe: TinyReferenceRecipe,
+    progress: bool = True,
+) -> Path:
     """Train (or find) a tiny LLaVA on the whole pool; returns its exported HF directory."""
     key = sha256_json({"pool": pool_sha256, "recipe": recipe.__dict__, "version": 1})[:24]
     run_dir = cache_dir / "reference" / f"tiny-{key}"
@@ -93,8 +114,13 @@ def train_tiny_reference(pool_path: Path, image_root: Path | None, pool_sha256: 
     from training.config import TrainingConfig
     from training.train import train
 
-    cfg = TrainingConfig(method="full", out_dir=str(run_dir), records=str(pool_path),
-                         image_root=str(image_root or pool_path.parent), seed=recipe.seed)
+    cfg = TrainingConfig(
+        method="full",
+        out_dir=str(run_dir),
+        records=str(pool_path),
+        image_root=str(image_root or pool_path.parent),
+        seed=recipe.seed,
+    )
     cfg.model.kind = "tiny"
     cfg.model.model_max_length = recipe.max_length
     cfg.optim.lr = recipe.lr

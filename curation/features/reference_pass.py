@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from curation.features.reference import TRAIN_TINY, PassSpec, TinyReferenceRecipe
 from curation.features.extract import (
     ANSWER_STATS_COLUMNS,
     KINDS,
@@ -27,6 +26,7 @@ from curation.features.extract import (
     Reference,
     extract_features,
 )
+from curation.features.reference import TRAIN_TINY, PassSpec, TinyReferenceRecipe
 from curation.method import CurationContext, CurationMethod
 
 EMBEDDINGS = ("mean_last", "last_token", "coincide")  # the pass's per-record vectors
@@ -60,22 +60,39 @@ class ReferencePassMethod(CurationMethod):
 
 def reference_pass(params: ReferenceParams) -> PassSpec:
     """The reference named by `params` and the all-kinds pass every baseline reads."""
-    request = FeatureRequest(layers=tuple(params.layers), kinds=KINDS,
-                             batch_size=params.batch_size, chunk_size=params.chunk_size,
-                             max_length=params.max_length, dtype=params.dtype,
-                             device=params.device, cpu_threads=params.cpu_threads)
-    recipe = TinyReferenceRecipe(params.reference_epochs, params.reference_lr,
-                                 params.reference_batch_size, seed=params.reference_seed)
+    request = FeatureRequest(
+        layers=tuple(params.layers),
+        kinds=KINDS,
+        batch_size=params.batch_size,
+        chunk_size=params.chunk_size,
+        max_length=params.max_length,
+        dtype=params.dtype,
+        device=params.device,
+        cpu_threads=params.cpu_threads,
+    )
+    recipe = TinyReferenceRecipe(
+        params.reference_epochs,
+        params.reference_lr,
+        params.reference_batch_size,
+        seed=params.reference_seed,
+    )
     return PassSpec(params.reference, recipe, request)
 
 
-def reference_features(params: ReferenceParams,
-                       ctx: CurationContext) -> tuple[FeatureSet, Reference]:
+def reference_features(
+    params: ReferenceParams, ctx: CurationContext
+) -> tuple[FeatureSet, Reference]:
     """The reference named by `params` and its features of the pool (computed once, cached)."""
     feature_pass = reference_pass(params).resolve(ctx)
-    features = extract_features(ctx.records, ctx.image_root, feature_pass.reference,
-                                feature_pass.request, ctx.cache_dir, ctx.pool_sha256,
-                                progress=ctx.progress)
+    features = extract_features(
+        ctx.records,
+        ctx.image_root,
+        feature_pass.reference,
+        feature_pass.request,
+        ctx.cache_dir,
+        ctx.pool_sha256,
+        progress=ctx.progress,
+    )
     assert features is not None  # shard=None always merges
     return features, feature_pass.reference
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curation.method import BudgetError, CurationContext, CurationMethod, Selection
 from curation.data.subset import read_subset
+from curation.method import BudgetError, CurationContext, CurationMethod, Selection
 
 
 @dataclass

@@ -19,6 +19,13 @@ def mmbench_cn_dev_static(results: list[dict[str, Any]], args: Any) -> float:
     overall, by_category, by_l2_category = evaluated
     path = generate_submission_file("mmbench_cn_dev_static_results.json", args)
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump({"overall_acc": overall, "category_acc": by_category,
-                   "l2_category_acc": by_l2_category}, handle, ensure_ascii=False)
+        json.dump(
+            {
+                "overall_acc": overall,
+                "category_acc": by_category,
+                "l2_category_acc": by_l2_category,
+            },
+            handle,
+            ensure_ascii=False,
+        )
     return overall * 100

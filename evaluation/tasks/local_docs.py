@@ -14,6 +14,8 @@ from evaluation.errors import EvalError
 
 def gqa_with_images(dataset: Any) -> Any:
     if "image" not in dataset.column_names:
-        raise EvalError("gqa: local data needs an 'image' column (join testdev_balanced_images "
-                        "on imageId into the testdev_balanced_instructions rows)")
+        raise EvalError(
+            "gqa: local data needs an 'image' column (join testdev_balanced_images "
+            "on imageId into the testdev_balanced_instructions rows)"
+        )
     return dataset

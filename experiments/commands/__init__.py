@@ -36,5 +36,6 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
 
 
 def add_force(parser: argparse.ArgumentParser, help: str) -> None:
-    """--force: write an out_dir the command does not recognise as its own (curation.data.outdir)."""
+    """--force: write an out_dir the command does not recognise as its own (see
+    curation.data.outdir)."""
     parser.add_argument("--force", action="store_true", help=help)

@@ -9,12 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from configs.compose import compose, to_object
-from curation.methods.adr.entities.extract import PERSPECTIVES, EntityConfig, EntitySource, entity_tables, extract_lists
-from curation.methods.adr.entities.table import EntityTable
 from curation.data.fileio import save_resolved, sha256_file
-from curation.methods.adr.longtail_report import format_reports, write_report
 from curation.data.records import RecordRules, load_records
 from curation.data.subset import SubsetError, read_subset
+from curation.methods.adr.entities.extract import (
+    PERSPECTIVES,
+    EntityConfig,
+    EntitySource,
+    entity_tables,
+    extract_lists,
+)
+from curation.methods.adr.entities.table import EntityTable
+from curation.methods.adr.longtail_report import format_reports, write_report
 from experiments.commands import add_command, add_overrides
 from experiments.pools import prepare_pool
 from experiments.schemas import DataConfig
@@ -37,7 +43,9 @@ class AnalyzeConfig:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
-        subparsers, "analyze", _analyze,
+        subparsers,
+        "analyze",
+        _analyze,
         help="long-tail tables and rank-frequency plots of a pool (and a subset of it)",
         description="Extract ADR entities (token, object, co_occurrence, interrogation), print "
         "tau, head/tail sizes and the tail's share of entity mass per perspective, and write "
@@ -46,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         keys="keys: data=toyworld|llava665k  data.pool=PATH  data.image_root=DIR  subset=DIR  "
         "out_dir=DIR  perspectives=[token,object,...]  q_token=0.9 ...  "
         "entities.token.backend=lexicon|stanza  entities.object.annotations=PATH ...",
-    )  # fmt: skip
+    )
     add_overrides(parser)
 
 
@@ -54,24 +62,37 @@ def _analyze(args: argparse.Namespace) -> int:
     cfg = compose(AnalyzeConfig, None, ["data=toyworld", *args.overrides])
     run: AnalyzeConfig = to_object(cfg)
     pool_path, image_root = _pool(run)
-    loaded = load_records(pool_path, image_root=None, on_error=run.data.on_error,
-                          progress=run.progress,
-                          rules=RecordRules(run.data.image_paths, run.data.limits))
+    loaded = load_records(
+        pool_path,
+        image_root=None,
+        on_error=run.data.on_error,
+        progress=run.progress,
+        rules=RecordRules(run.data.image_paths, run.data.limits),
+    )
     pool_sha = sha256_file(pool_path)
-    source = EntitySource(loaded.records, image_root, pool_path,
-                          Path(run.cache_dir) / pool_sha[:16], run.progress)  # fmt: skip
+    source = EntitySource(
+        loaded.records, image_root, pool_path, Path(run.cache_dir) / pool_sha[:16], run.progress
+    )
     pool_tables = entity_tables(source, run.entities, run.perspectives)
     subset_tables, label = None, "subset"
     if run.subset:
         subset = read_subset(run.subset)
         if subset.manifest["pool"]["sha256"] != pool_sha:
             drawn_from = subset.manifest["pool"]["path"]
-            raise SubsetError(f"subset={run.subset} was drawn from {drawn_from}, not from "
-                              f"{pool_path}: set data.pool to its pool")  # fmt: skip
+            raise SubsetError(
+                f"subset={run.subset} was drawn from {drawn_from}, not from "
+                f"{pool_path}: set data.pool to its pool"
+            )
         subset_tables = _subset_tables(subset, loaded, pool_tables, source, run)
         label = f"{subset.manifest['method']} ({len(subset)} samples)"
-    out_dir = Path(run.out_dir or (Path(run.subset) / "longtail" if run.subset
-                                   else Path("outputs/analysis") / pool_path.parent.name))
+    out_dir = Path(
+        run.out_dir
+        or (
+            Path(run.subset) / "longtail"
+            if run.subset
+            else Path("outputs/analysis") / pool_path.parent.name
+        )
+    )
     q = {p: getattr(run, f"q_{p}") for p in PERSPECTIVES}
     reports, plots = write_report(out_dir, pool_tables, q, subset_tables, label)
     save_resolved(cfg, out_dir / "config.yaml")
@@ -90,24 +111,33 @@ def _pool(run: AnalyzeConfig) -> tuple[Path, Path | None]:
     return prepare_pool(run.data, progress=run.progress)
 
 
-def _subset_tables(subset: Any, loaded: Any, pool_tables: dict[str, EntityTable],
-                   source: EntitySource, run: AnalyzeConfig) -> dict[str, EntityTable]:  # fmt: skip
+def _subset_tables(
+    subset: Any,
+    loaded: Any,
+    pool_tables: dict[str, EntityTable],
+    source: EntitySource,
+    run: AnalyzeConfig,
+) -> dict[str, EntityTable]:
     """The subset's rows of the pool tables, plus its synthetic records: text perspectives
     extracted from their own text, objects (and pairs) inherited from their source sample,
     which the manifest names."""
     row_of = {int(p): i for i, p in enumerate(loaded.positions.tolist())}
     rows = [row_of[int(p)] for p in subset.indices.tolist()]
     synthetic = _synthetic_records(subset)
-    provenance = {s["id"]: s for s in subset.manifest.get("details", {})
-                  .get("synthesis", {}).get("samples", [])}  # fmt: skip
+    provenance = {
+        s["id"]: s
+        for s in subset.manifest.get("details", {}).get("synthesis", {}).get("samples", [])
+    }
     index_of = {r["id"]: i for i, r in enumerate(loaded.records)}
     tables = {}
     for name, table in pool_tables.items():
         chosen = table.rows(rows)
         if synthetic:
             if name in ("object", "co_occurrence"):
-                sources = [index_of.get(provenance.get(r["id"], {}).get("source_id"), -1)
-                           for r in synthetic]  # fmt: skip
+                sources = [
+                    index_of.get(provenance.get(r["id"], {}).get("source_id"), -1)
+                    for r in synthetic
+                ]
                 lists = [table.entities_of(i) if i >= 0 else [] for i in sources]
             else:
                 lists = extract_lists(source, run.entities, name, synthetic)
@@ -119,4 +149,4 @@ def _subset_tables(subset: Any, loaded: Any, pool_tables: dict[str, EntityTable]
 def _synthetic_records(subset: Any) -> list[dict[str, Any]]:
     # read for their text only (no image is opened): ADR names its images by absolute path
     records = load_records(subset.records_path, rules=RecordRules(image_paths="any")).records
-    return records[len(subset.indices):]
+    return records[len(subset.indices) :]

@@ -15,9 +15,9 @@ from configs.compose import (
     to_object,
 )
 from curation.config import CurationConfig
-from curation.method import CurationMethod
 from curation.data.outdir import check_target
 from curation.data.records import RecordRules
+from curation.method import CurationMethod
 from curation.registry import METHODS, build_method, get_method
 from curation.run import curate, prepare_features
 from experiments.commands import add_command, add_force, add_overrides
@@ -53,8 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         keys="keys: method=NAME  config=NAME  budget=FRACTION|COUNT  seed=N  params.<key>=...  "
         "data=toyworld|llava665k  data.pool=PATH  data.image_root=DIR  out_dir=DIR  cache_dir=DIR",
     )
-    add_force(parser, "replace an out_dir that is not a finished subset (never /, the home "
-              "directory or a folder holding an input)")
+    add_force(
+        parser,
+        "replace an out_dir that is not a finished subset (never /, the home "
+        "directory or a folder holding an input)",
+    )
     add_overrides(parser)
 
     features = add_command(
@@ -77,8 +80,9 @@ def _compose(overrides_in: list[str], schema: type) -> tuple[Any, Any, CurationM
     """(the resolved config, its dataclass, the method) for curate-like commands."""
     overrides = [o for o in overrides_in if not o.startswith("config=")]
     method_name = next((o.split("=", 1)[1] for o in overrides if o.startswith("method=")), "random")
-    config_name = next((o.split("=", 1)[1] for o in overrides_in if o.startswith("config=")),
-                       method_name)
+    config_name = next(
+        (o.split("=", 1)[1] for o in overrides_in if o.startswith("config=")), method_name
+    )
     yaml = config_path("curation", config_name)
     if not yaml.is_file() and config_name != method_name:
         raise ConfigError(f"no config '{config_name}' in configs/curation/")
@@ -92,8 +96,10 @@ def _compose(overrides_in: list[str], schema: type) -> tuple[Any, Any, CurationM
 def _features(args: argparse.Namespace) -> int:
     _, run, method = _compose(args.overrides, FeaturesCommandConfig)
     if run.num_shards < 1 or not -1 <= run.shard < run.num_shards:
-        raise ConfigError(f"shard={run.shard} num_shards={run.num_shards}: need num_shards >= 1 "
-                          "and shard in -1..num_shards-1")
+        raise ConfigError(
+            f"shard={run.shard} num_shards={run.num_shards}: need num_shards >= 1 "
+            "and shard in -1..num_shards-1"
+        )
     pool_path, image_root = prepare_pool(run.data, progress=run.progress)
     summary = prepare_features(
         method,

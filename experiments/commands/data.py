@@ -71,8 +71,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     cfg: ValidateConfig = to_object(compose(ValidateConfig, overrides=args.overrides))
-    result = load_records(args.path, image_root=cfg.image_root, on_error=cfg.on_error,
-                          progress=cfg.progress, rules=RecordRules(cfg.image_paths, cfg.limits))
+    result = load_records(
+        args.path,
+        image_root=cfg.image_root,
+        on_error=cfg.on_error,
+        progress=cfg.progress,
+        rules=RecordRules(cfg.image_paths, cfg.limits),
+    )
     n_bad = sum(result.skipped.values())
     if cfg.out:
         write_records(cfg.out, result.records)
@@ -93,8 +98,12 @@ def _stats(args: argparse.Namespace) -> int:
     cfg: StatsConfig = to_object(compose(StatsConfig, overrides=args.overrides))
     records = (
         record
-        for _, record in iter_valid_records(args.path, on_error=cfg.on_error, progress=cfg.progress,
-                                            rules=RecordRules(cfg.image_paths, cfg.limits))
+        for _, record in iter_valid_records(
+            args.path,
+            on_error=cfg.on_error,
+            progress=cfg.progress,
+            rules=RecordRules(cfg.image_paths, cfg.limits),
+        )
     )
     print(format_stats(pool_stats(records)))
     return 0

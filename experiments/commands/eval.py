@@ -10,7 +10,9 @@ from experiments.commands import add_command, add_force, add_overrides
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
-        subparsers, "eval", _eval,
+        subparsers,
+        "eval",
+        _eval,
         help="score an exported checkpoint on a benchmark suite (lmms-eval)",
         description="Run every task of a suite (configs/evaluation/<suite>.yaml) through "
         "lmms-eval on an HF LLaVA checkpoint directory, then write <out_dir>/scores.json "
@@ -22,8 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "gen_kwargs=k=v,...  model.device=cpu|cuda:0  model.dtype=float32|bfloat16|float16  "
         "model.batch_size=N  model.threads=N  wandb.mode=offline|online|disabled",
     )
-    add_force(parser, "discard out_dir's run of another checkpoint or config, or write into an "
-              "out_dir of other files (never /, the home directory or a folder holding an input)")
+    add_force(
+        parser,
+        "discard out_dir's run of another checkpoint or config, or write into an "
+        "out_dir of other files (never /, the home directory or a folder holding an input)",
+    )
     add_overrides(parser)
 
 

@@ -11,7 +11,9 @@ from training.config import TrainingConfig
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
-        subparsers, "train", _train,
+        subparsers,
+        "train",
+        _train,
         help="finetune LLaVA-1.5 on a subset (full or LoRA) and export an HF checkpoint",
         description="Compose configs/training/<config>.yaml with key=value overrides and train. "
         "Inputs: subset=DIR (a curation output), or records=PATH image_root=DIR. The run "
@@ -23,28 +25,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "trainer.global_batch_size=N  loader.per_device_batch_size=N  optim.lr=X  "
         "wandb.mode=offline|online|disabled  (every key of training.config.TrainingConfig)",
     )
-    parser.add_argument("--config", default="tiny",
-                        help="a name in configs/training/ or a YAML path (default: tiny)")
-    add_force(parser, "discard out_dir's run of another config, or write into an out_dir of "
-              "other files (never /, the home directory or a folder holding an input)")
+    parser.add_argument(
+        "--config",
+        default="tiny",
+        help="a name in configs/training/ or a YAML path (default: tiny)",
+    )
+    add_force(
+        parser,
+        "discard out_dir's run of another config, or write into an out_dir of "
+        "other files (never /, the home directory or a folder holding an input)",
+    )
     add_overrides(parser)
 
 
 def _train(args: argparse.Namespace) -> int:
-    yaml = args.config if args.config.endswith((".yaml", ".yml")) else config_path("training",
-                                                                                   args.config)
+    yaml = (
+        args.config
+        if args.config.endswith((".yaml", ".yml"))
+        else config_path("training", args.config)
+    )
     cfg: TrainingConfig = to_object(compose(TrainingConfig, yaml, args.overrides))
     from training.train import train  # torch and transformers load only when training
 
     result = train(cfg, force=args.force)
     summary = result.summary
-    print(f"trained {summary['global_step']} steps; loss {summary['loss_first']} -> "
-          f"{summary['loss_last']}; run: {result.run_dir}")
+    print(
+        f"trained {summary['global_step']} steps; loss {summary['loss_first']} -> "
+        f"{summary['loss_last']}; run: {result.run_dir}"
+    )
     skipped = summary["records"]["skipped_at_load"]
     if summary["truncated"] or skipped or summary["skipped_at_train"]:
-        print(f"data: {summary['truncated']} of {summary['samples_seen']} samples truncated at "
-              f"model.model_max_length; skipped records: {skipped or 0} at load, "
-              f"{summary['skipped_at_train']} during training")
+        print(
+            f"data: {summary['truncated']} of {summary['samples_seen']} samples truncated at "
+            f"model.model_max_length; skipped records: {skipped or 0} at load, "
+            f"{summary['skipped_at_train']} during training"
+        )
     if result.export_dir is not None:
         print(f"exported HF checkpoint: {result.export_dir}")
     return 0

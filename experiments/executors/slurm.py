@@ -90,8 +90,10 @@ def check_script_values(cluster: ClusterConfig, folder: str | Path) -> None:
     for key, value in values:
         bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
         if bad is not None:
-            raise ConfigError(f"config key '{key}' holds the control character {bad!r}; "
-                              "values that go into sbatch scripts must be one line of text")
+            raise ConfigError(
+                f"config key '{key}' holds the control character {bad!r}; "
+                "values that go into sbatch scripts must be one line of text"
+            )
 
 
 def _strings(value: Any, key: str) -> Iterator[tuple[str, str]]:

@@ -22,17 +22,36 @@ def pool(tmp_path: Path) -> Path:
     for i, image in enumerate(["in0.png", "../outside.png", "in2.png", "in3.png"]):
         if image.startswith("in"):
             Image.new("RGB", (4, 4), "blue").save(root / image)
-        records.append({"id": f"r{i}", "image": image, "conversations": [
-            {"from": "human", "value": "<image>\nColour?"}, {"from": "gpt", "value": "blue"}]})
+        records.append(
+            {
+                "id": f"r{i}",
+                "image": image,
+                "conversations": [
+                    {"from": "human", "value": "<image>\nColour?"},
+                    {"from": "gpt", "value": "blue"},
+                ],
+            }
+        )
     path = tmp_path / "pool.json"
     path.write_text(json.dumps(records))
     return path
 
 
 def _curate(pool: Path, out: Path, *extra: str) -> int:
-    return main(["curate", "method=random", "budget=1.0", "data.kind=llava", f"data.pool={pool}",
-                 f"data.image_root={pool.parent / 'root'}", f"out_dir={out}",
-                 f"cache_dir={pool.parent / 'cache'}", "progress=false", *extra])
+    return main(
+        [
+            "curate",
+            "method=random",
+            "budget=1.0",
+            "data.kind=llava",
+            f"data.pool={pool}",
+            f"data.image_root={pool.parent / 'root'}",
+            f"out_dir={out}",
+            f"cache_dir={pool.parent / 'cache'}",
+            "progress=false",
+            *extra,
+        ]
+    )
 
 
 def test_outside_image_is_refused_in_one_line(pool, tmp_path, capsys):

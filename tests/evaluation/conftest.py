@@ -51,8 +51,9 @@ def real_data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def load_fixture_module(name: str):
     """tests/evaluation/fixtures/<name>.py, by path (site-packages ships a `tests` package)."""
-    spec = importlib.util.spec_from_file_location(f"vlmdata_eval_fixture_{name}",
-                                                  FIXTURES / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"vlmdata_eval_fixture_{name}", FIXTURES / f"{name}.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

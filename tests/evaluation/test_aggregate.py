@@ -16,25 +16,38 @@ from evaluation.errors import EvalError
 
 
 def entry(score, higher=True, head=None, tail=None, status="scored"):
-    return {"status": status, "metric": "m" if higher else "error", "higher_is_better": higher,
-            "score": score, "head": head, "tail": tail, "note": ""}
+    return {
+        "status": status,
+        "metric": "m" if higher else "error",
+        "higher_is_better": higher,
+        "score": score,
+        "head": head,
+        "tail": tail,
+        "note": "",
+    }
 
 
-RUN = {"suite": "s", "tasks": {
-    "a": entry(60.0, head=80.0, tail=40.0),
-    "b": entry(30.0, head=30.0, tail=30.0),
-    "err": entry(20.0, higher=False),  # lower is better
-    "judged": entry(None, status="unscored"),
-    "new": entry(10.0),  # not in the reference run
-    "zero": entry(5.0),  # reference scored 0
-}}
-REFERENCE = {"suite": "s", "tasks": {
-    "a": entry(50.0, head=50.0, tail=50.0),
-    "b": entry(40.0, head=60.0, tail=20.0),
-    "err": entry(25.0, higher=False),
-    "judged": entry(None, status="unscored"),
-    "zero": entry(0.0),
-}}
+RUN = {
+    "suite": "s",
+    "tasks": {
+        "a": entry(60.0, head=80.0, tail=40.0),
+        "b": entry(30.0, head=30.0, tail=30.0),
+        "err": entry(20.0, higher=False),  # lower is better
+        "judged": entry(None, status="unscored"),
+        "new": entry(10.0),  # not in the reference run
+        "zero": entry(5.0),  # reference scored 0
+    },
+}
+REFERENCE = {
+    "suite": "s",
+    "tasks": {
+        "a": entry(50.0, head=50.0, tail=50.0),
+        "b": entry(40.0, head=60.0, tail=20.0),
+        "err": entry(25.0, higher=False),
+        "judged": entry(None, status="unscored"),
+        "zero": entry(0.0),
+    },
+}
 
 
 def test_relative_performance_by_hand():

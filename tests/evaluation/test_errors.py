@@ -22,45 +22,78 @@ def run_cli(capsys, *overrides):
 
 
 def test_missing_checkpoint(capsys, no_model_load, toyworld_bench_root, tmp_path):
-    code, lines = run_cli(capsys, f"checkpoint={tmp_path / 'nope'}", "suite=toyworld",
-                          f"data_root={toyworld_bench_root}", f"out_dir={tmp_path / 'run'}")
+    code, lines = run_cli(
+        capsys,
+        f"checkpoint={tmp_path / 'nope'}",
+        "suite=toyworld",
+        f"data_root={toyworld_bench_root}",
+        f"out_dir={tmp_path / 'run'}",
+    )
     assert code == 2 and len(lines) == 1
-    assert lines[0] == (f"vlmdata: error: checkpoint directory not found: {tmp_path / 'nope'} "
-                        "(config key 'checkpoint')")
+    assert lines[0] == (
+        f"vlmdata: error: checkpoint directory not found: {tmp_path / 'nope'} "
+        "(config key 'checkpoint')"
+    )
     assert not (tmp_path / "run").exists()
 
 
-def test_checkpoint_without_chat_template(capsys, no_model_load, checkpoint_without_template,
-                                          toyworld_bench_root, tmp_path):
-    code, lines = run_cli(capsys, f"checkpoint={checkpoint_without_template}", "suite=toyworld",
-                          f"data_root={toyworld_bench_root}", f"out_dir={tmp_path / 'run'}")
+def test_checkpoint_without_chat_template(
+    capsys, no_model_load, checkpoint_without_template, toyworld_bench_root, tmp_path
+):
+    code, lines = run_cli(
+        capsys,
+        f"checkpoint={checkpoint_without_template}",
+        "suite=toyworld",
+        f"data_root={toyworld_bench_root}",
+        f"out_dir={tmp_path / 'run'}",
+    )
     assert code == 2 and len(lines) == 1
     assert "no chat template (chat_template.jinja)" in lines[0]
 
 
 @pytest.mark.slow  # an unknown name is looked up in lmms-eval's full task index (~10 s)
 def test_unknown_task_name(capsys, no_model_load, tiny_checkpoint, tmp_path):
-    code, lines = run_cli(capsys, f"checkpoint={tiny_checkpoint}", "suite=coincide12",
-                          "tasks=[{name: gqa_lite}, {name: textvqa_vall, metric: exact_match}]",
-                          f"out_dir={tmp_path / 'run'}")
+    code, lines = run_cli(
+        capsys,
+        f"checkpoint={tiny_checkpoint}",
+        "suite=coincide12",
+        "tasks=[{name: gqa_lite}, {name: textvqa_vall, metric: exact_match}]",
+        f"out_dir={tmp_path / 'run'}",
+    )
     assert code == 2 and len(lines) == 1
     assert lines[0].startswith("vlmdata: error: config key 'tasks[0].metric' is required")
-    code, lines = run_cli(capsys, f"checkpoint={tiny_checkpoint}", "suite=coincide12",
-                          "tasks=[{name: textvqa_vall, metric: exact_match}]",
-                          f"out_dir={tmp_path / 'run'}")
+    code, lines = run_cli(
+        capsys,
+        f"checkpoint={tiny_checkpoint}",
+        "suite=coincide12",
+        "tasks=[{name: textvqa_vall, metric: exact_match}]",
+        f"out_dir={tmp_path / 'run'}",
+    )
     assert code == 2 and len(lines) == 1
-    assert lines[0].startswith("vlmdata: error: unknown lmms-eval task 'textvqa_vall'; "
-                               "did you mean textvqa_val")
+    assert lines[0].startswith(
+        "vlmdata: error: unknown lmms-eval task 'textvqa_vall'; did you mean textvqa_val"
+    )
 
 
-def test_missing_local_data_and_judge_key(capsys, no_model_load, tiny_checkpoint, tmp_path,
-                                          monkeypatch):
-    code, lines = run_cli(capsys, f"checkpoint={tiny_checkpoint}", "suite=toyworld",
-                          f"data_root={tmp_path}", f"out_dir={tmp_path / 'run'}")
+def test_missing_local_data_and_judge_key(
+    capsys, no_model_load, tiny_checkpoint, tmp_path, monkeypatch
+):
+    code, lines = run_cli(
+        capsys,
+        f"checkpoint={tiny_checkpoint}",
+        "suite=toyworld",
+        f"data_root={tmp_path}",
+        f"out_dir={tmp_path / 'run'}",
+    )
     assert code == 2 and len(lines) == 1 and "no local data at" in lines[0]
     assert not (tmp_path / "run").exists()
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("API_TYPE", raising=False)
-    code, lines = run_cli(capsys, f"checkpoint={tiny_checkpoint}", "suite=coincide12",
-                          "judge=api", f"out_dir={tmp_path / 'run'}")
+    code, lines = run_cli(
+        capsys,
+        f"checkpoint={tiny_checkpoint}",
+        "suite=coincide12",
+        "judge=api",
+        f"out_dir={tmp_path / 'run'}",
+    )
     assert code == 2 and len(lines) == 1 and "needs OPENAI_API_KEY in the environment" in lines[0]

@@ -17,7 +17,8 @@ def test_toyworld_task_points_at_the_world(toyworld_bench_root, tmp_path):
     config = read_task_yaml(task.yaml_path)
     assert config["task"] == "toyworld_colour"
     assert config["dataset_kwargs"]["data_files"] == {
-        "test": str(toyworld_bench_root / "benchmarks" / "colour.parquet")}
+        "test": str(toyworld_bench_root / "benchmarks" / "colour.parquet")
+    }
     assert [m["metric"] for m in config["metric_list"]] == ["score", "score_head", "score_tail"]
 
 
@@ -31,8 +32,10 @@ def test_builtin_task_is_renamed_and_reads_local_parquet(real_data_root, tmp_pat
     assert config["dataset_kwargs"] == {"data_files": {"test": files}}
     assert config["generation_kwargs"]["max_new_tokens"] == 128  # the benchmark's own settings
     gqa = materialize_task(cfg, spec_of(cfg, "gqa"), tmp_path)
-    assert ("process_docs: !function evaluation.tasks.local_docs.gqa_with_images"
-            in gqa.yaml_path.read_text())
+    assert (
+        "process_docs: !function evaluation.tasks.local_docs.gqa_with_images"
+        in gqa.yaml_path.read_text()
+    )
 
 
 def test_hub_mode_keeps_the_hub_dataset(tmp_path):
@@ -48,7 +51,8 @@ def test_judges(tmp_path):
     mmbench = materialize_task(cfg, spec_of(cfg, "mmbench_cn_dev"), tmp_path)
     assert not mmbench.predict_only
     assert "aggregation: !function evaluation.tasks.judge_free.mmbench_cn_dev_static" in (
-        mmbench.yaml_path.read_text())
+        mmbench.yaml_path.read_text()
+    )
     judged = eval_config(["suite=coincide12", "judge=api"])
     assert not materialize_task(judged, spec_of(judged, "mmvet"), tmp_path).predict_only
     en = materialize_task(judged, spec_of(judged, "mmbench_en_dev"), tmp_path)

@@ -27,8 +27,9 @@ def test_registered_by_name():
 
 
 @pytest.mark.slow
-def test_same_answers_as_llava_hf_and_across_batch_sizes(tiny_checkpoint, toyworld_bench_root,
-                                                         tmp_path):
+def test_same_answers_as_llava_hf_and_across_batch_sizes(
+    tiny_checkpoint, toyworld_bench_root, tmp_path
+):
     cfg = eval_config(["suite=toyworld", f"data_root={toyworld_bench_root}"])
     tasks = [t for t in cfg.tasks if t.name in ("toyworld_colour", "toyworld_caption")]
     materialize(cfg, tasks, tmp_path)
@@ -41,17 +42,30 @@ def test_same_answers_as_llava_hf_and_across_batch_sizes(tiny_checkpoint, toywor
         manager = TaskManager(include_path=str(tmp_path), include_defaults=False)
         answers = {}
         for label, model, args in [
-            ("llava_hf", "llava_hf", f"pretrained={tiny_checkpoint},device_map=cpu,device=cpu,"
-                                     "dtype=float32"),
+            (
+                "llava_hf",
+                "llava_hf",
+                f"pretrained={tiny_checkpoint},device_map=cpu,device=cpu,dtype=float32",
+            ),
             ("ours", VlmdataLlava(str(tiny_checkpoint), progress=False), ""),
             ("ours_batch4", VlmdataLlava(str(tiny_checkpoint), batch_size=4, progress=False), ""),
         ]:
             results = simple_evaluate(
-                model=model, model_args=args, tasks=[t.name for t in tasks], task_manager=manager,
-                limit=5, bootstrap_iters=0, log_samples=True, verbosity="ERROR",
-                cli_args=argparse.Namespace(output_path=str(tmp_path / label),
-                                            process_with_media=False))
-            answers[label] = {task: [s["filtered_resps"] for s in samples]
-                              for task, samples in results["samples"].items()}
+                model=model,
+                model_args=args,
+                tasks=[t.name for t in tasks],
+                task_manager=manager,
+                limit=5,
+                bootstrap_iters=0,
+                log_samples=True,
+                verbosity="ERROR",
+                cli_args=argparse.Namespace(
+                    output_path=str(tmp_path / label), process_with_media=False
+                ),
+            )
+            answers[label] = {
+                task: [s["filtered_resps"] for s in samples]
+                for task, samples in results["samples"].items()
+            }
     assert answers["ours"] == answers["llava_hf"]
     assert answers["ours_batch4"] == answers["ours"]

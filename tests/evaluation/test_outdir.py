@@ -19,9 +19,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _args(checkpoint: Path, data_root: Path, out: Path, *extra: str) -> list[str]:
-    return ["eval", f"checkpoint={checkpoint}", "suite=toyworld", f"data_root={data_root}",
-            f"out_dir={out}", "limit=1", "only=[toyworld_colour]", "wandb.mode=disabled",
-            "model.threads=1", *extra]
+    return [
+        "eval",
+        f"checkpoint={checkpoint}",
+        "suite=toyworld",
+        f"data_root={data_root}",
+        f"out_dir={out}",
+        "limit=1",
+        "only=[toyworld_colour]",
+        "wandb.mode=disabled",
+        "model.threads=1",
+        *extra,
+    ]
 
 
 def _one_line_error(capsys) -> str:
@@ -31,12 +40,12 @@ def _one_line_error(capsys) -> str:
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
-def test_a_users_files_in_out_dir_survive(tiny_checkpoint, toyworld_bench_root, tmp_path,
-                                          capsys):
+def test_a_users_files_in_out_dir_survive(tiny_checkpoint, toyworld_bench_root, tmp_path, capsys):
     out = tmp_path / "mine"
     (out / "tasks").mkdir(parents=True)
     (out / "config.yaml").write_text("my: config\n")
@@ -48,17 +57,27 @@ def test_a_users_files_in_out_dir_survive(tiny_checkpoint, toyworld_bench_root, 
     assert _snapshot(out) == before
 
 
-def test_the_checkpoint_folder_is_refused_even_with_force(tiny_checkpoint, toyworld_bench_root,
-                                                         capsys):
+def test_the_checkpoint_folder_is_refused_even_with_force(
+    tiny_checkpoint, toyworld_bench_root, capsys
+):
     before = _snapshot(tiny_checkpoint)
-    assert main(["eval", "--force", *_args(tiny_checkpoint, toyworld_bench_root,
-                                           tiny_checkpoint.parent)[1:]]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--force",
+                *_args(tiny_checkpoint, toyworld_bench_root, tiny_checkpoint.parent)[1:],
+            ]
+        )
+        == 2
+    )
     assert "even with --force" in _one_line_error(capsys)
     assert _snapshot(tiny_checkpoint) == before
 
 
-def test_another_checkpoints_run_is_never_reused(tiny_checkpoint, toyworld_bench_root, tmp_path,
-                                                 capsys, no_network):
+def test_another_checkpoints_run_is_never_reused(
+    tiny_checkpoint, toyworld_bench_root, tmp_path, capsys, no_network
+):
     out = tmp_path / "run"
     assert main(_args(tiny_checkpoint, toyworld_bench_root, out)) == 0
     capsys.readouterr()
@@ -97,17 +116,28 @@ sys.exit(main(sys.argv[2:]))
 
 
 @pytest.mark.slow
-def test_two_evaluations_into_one_out_dir_exactly_one_succeeds(tiny_checkpoint,
-                                                               toyworld_bench_root, tmp_path):
+def test_two_evaluations_into_one_out_dir_exactly_one_succeeds(
+    tiny_checkpoint, toyworld_bench_root, tmp_path
+):
     out, go = tmp_path / "run", tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     args = _args(tiny_checkpoint, toyworld_bench_root, out)
-    first = subprocess.Popen([sys.executable, "-c", SLOW_EVAL, str(go), *args],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    first = subprocess.Popen(
+        [sys.executable, "-c", SLOW_EVAL, str(go), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert first.stdout.readline().strip() == "evaluating"
-        second = subprocess.run([sys.executable, "-m", "experiments.cli", *args],
-                                capture_output=True, text=True, env=env, timeout=300)
+        second = subprocess.run(
+            [sys.executable, "-m", "experiments.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert second.returncode == 2, second.stdout + second.stderr
         err = second.stderr.strip()
         assert err.count("\n") == 0 and f"being written by another run (pid {first.pid}" in err

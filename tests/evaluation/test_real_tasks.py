@@ -24,24 +24,43 @@ JUDGED = {"llava_in_the_wild", "mmvet"}
 @pytest.mark.slow
 def test_real_tasks_offline(tiny_checkpoint, real_data_root, tmp_path, no_network, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    common = [f"checkpoint={tiny_checkpoint}", f"data_root={real_data_root}",
-              "gen_kwargs=max_new_tokens=8", "wandb.mode=disabled"]
+    common = [
+        f"checkpoint={tiny_checkpoint}",
+        f"data_root={real_data_root}",
+        "gen_kwargs=max_new_tokens=8",
+        "wandb.mode=disabled",
+    ]
     coincide = [t for t in [*OWN_METRICS, *JUDGED] if t != "ok_vqa_val2014"]
     runs = [
-        run_eval(eval_config(["suite=coincide12", f"only=[{','.join(coincide)}]",
-                              f"out_dir={tmp_path / 'coincide12'}", *common])),
-        run_eval(eval_config(["suite=adr11", "only=[ok_vqa_val2014]",
-                              f"out_dir={tmp_path / 'adr11'}", *common])),
+        run_eval(
+            eval_config(
+                [
+                    "suite=coincide12",
+                    f"only=[{','.join(coincide)}]",
+                    f"out_dir={tmp_path / 'coincide12'}",
+                    *common,
+                ]
+            )
+        ),
+        run_eval(
+            eval_config(
+                ["suite=adr11", "only=[ok_vqa_val2014]", f"out_dir={tmp_path / 'adr11'}", *common]
+            )
+        ),
     ]
-    tasks = {name: (run.run_dir, entry)
-             for run in runs for name, entry in run.scores["tasks"].items()}
+    tasks = {
+        name: (run.run_dir, entry) for run in runs for name, entry in run.scores["tasks"].items()
+    }
     assert set(tasks) == set(OWN_METRICS) | JUDGED
     for name, (run_dir, entry) in tasks.items():
         results = json.loads((run_dir / entry["results"]).read_text())
         config = results["configs"][entry["lmms_task"]]
         assert config["dataset_path"] == "parquet"  # local data, not the hub
-        reported = {key.split(",")[0] for key in results["results"][entry["lmms_task"]]
-                    if key.endswith(",none") and "_stderr" not in key}
+        reported = {
+            key.split(",")[0]
+            for key in results["results"][entry["lmms_task"]]
+            if key.endswith(",none") and "_stderr" not in key
+        }
         samples = (run_dir / entry["samples"]).read_text().splitlines()
         assert samples, name
         if name in JUDGED:

@@ -12,12 +12,21 @@ SKILLS = ("colour", "shape", "counting", "existence", "spatial", "multiple_choic
 
 
 @pytest.mark.slow
-def test_toyworld_suite_from_the_cli(tiny_checkpoint, toyworld_bench_root, tmp_path, capsys,
-                                     no_network):
+def test_toyworld_suite_from_the_cli(
+    tiny_checkpoint, toyworld_bench_root, tmp_path, capsys, no_network
+):
     out = tmp_path / "run"
-    code = main(["eval", f"checkpoint={tiny_checkpoint}", "suite=toyworld",
-                 f"data_root={toyworld_bench_root}", f"out_dir={out}", "limit=6",
-                 "wandb.mode=offline"])
+    code = main(
+        [
+            "eval",
+            f"checkpoint={tiny_checkpoint}",
+            "suite=toyworld",
+            f"data_root={toyworld_bench_root}",
+            f"out_dir={out}",
+            "limit=6",
+            "wandb.mode=offline",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "| toyworld_caption | score |" in printed and "7 task(s) run" in printed
@@ -40,8 +49,16 @@ def test_toyworld_suite_from_the_cli(tiny_checkpoint, toyworld_bench_root, tmp_p
     assert len(offline_runs) == 1  # logged to W&B offline, inside the run directory
 
     # same inputs: every task is kept; a changed input (limit) runs again
-    cfg = eval_config([f"checkpoint={tiny_checkpoint}", "suite=toyworld", "limit=6",
-                       f"data_root={toyworld_bench_root}", f"out_dir={out}", "wandb.mode=disabled"])
+    cfg = eval_config(
+        [
+            f"checkpoint={tiny_checkpoint}",
+            "suite=toyworld",
+            "limit=6",
+            f"data_root={toyworld_bench_root}",
+            f"out_dir={out}",
+            "wandb.mode=disabled",
+        ]
+    )
     again = run_eval(cfg)
     assert again.evaluated == [] and len(again.reused) == 7
     assert again.scores["tasks"] == scores["tasks"]

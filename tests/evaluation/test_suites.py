@@ -14,10 +14,33 @@ from evaluation.suites import (
     task_yaml,
 )
 
-ADR11 = ["ok_vqa_val2014", "seedbench_2", "qbench2_dev", "mmstar", "mme", "scienceqa_img",
-         "mmmu_val", "textvqa_val", "gqa", "mmbench_en_dev", "vqav2_val"]
-COINCIDE12 = ["vqav2_val", "gqa", "vizwiz_vqa_val", "scienceqa_img", "textvqa_val", "pope", "mme",
-              "mmbench_en_dev", "mmbench_cn_dev", "seedbench", "llava_in_the_wild", "mmvet"]
+ADR11 = [
+    "ok_vqa_val2014",
+    "seedbench_2",
+    "qbench2_dev",
+    "mmstar",
+    "mme",
+    "scienceqa_img",
+    "mmmu_val",
+    "textvqa_val",
+    "gqa",
+    "mmbench_en_dev",
+    "vqav2_val",
+]
+COINCIDE12 = [
+    "vqav2_val",
+    "gqa",
+    "vizwiz_vqa_val",
+    "scienceqa_img",
+    "textvqa_val",
+    "pope",
+    "mme",
+    "mmbench_en_dev",
+    "mmbench_cn_dev",
+    "seedbench",
+    "llava_in_the_wild",
+    "mmvet",
+]
 
 
 def test_paper_suites_have_the_papers_tasks():
@@ -26,8 +49,17 @@ def test_paper_suites_have_the_papers_tasks():
     assert [t.name for t in eval_config(["suite=coincide12"]).tasks] == COINCIDE12
     toyworld = eval_config(["suite=toyworld"])
     assert [t.name for t in toyworld.tasks] == [
-        f"toyworld_{s}" for s in ("colour", "shape", "counting", "existence", "spatial",
-                                  "multiple_choice", "caption")]
+        f"toyworld_{s}"
+        for s in (
+            "colour",
+            "shape",
+            "counting",
+            "existence",
+            "spatial",
+            "multiple_choice",
+            "caption",
+        )
+    ]
 
 
 @pytest.mark.slow  # lmms-eval's own task index takes ~10 s

@@ -11,9 +11,20 @@ def train_tiny(world, out_dir, steps):
     from training.config import TrainingConfig
     from training.train import train
 
-    cfg = to_object(compose(TrainingConfig, config_path("training", "tiny"), [
-        f"records={world / 'pool.json'}", f"image_root={world}", f"out_dir={out_dir}",
-        f"trainer.max_steps={steps}", "wandb.mode=disabled", "trainer.progress_bar=false"]))
+    cfg = to_object(
+        compose(
+            TrainingConfig,
+            config_path("training", "tiny"),
+            [
+                f"records={world / 'pool.json'}",
+                f"image_root={world}",
+                f"out_dir={out_dir}",
+                f"trainer.max_steps={steps}",
+                "wandb.mode=disabled",
+                "trainer.progress_bar=false",
+            ],
+        )
+    )
     return train(cfg).export_dir
 
 
@@ -22,14 +33,26 @@ def test_trained_longer_scores_higher(tmp_path):
     from toyworld.config import ToyWorldConfig
     from toyworld.make import make_world
 
-    world = make_world(ToyWorldConfig(out_dir=str(tmp_path / "world"), pool_size=600,
-                                      benchmark_items_per_skill=30), progress=False)
+    world = make_world(
+        ToyWorldConfig(
+            out_dir=str(tmp_path / "world"), pool_size=600, benchmark_items_per_skill=30
+        ),
+        progress=False,
+    )
     scores = {}
     for steps in (10, 150):
         checkpoint = train_tiny(world, tmp_path / f"train{steps}", steps)
-        run = run_eval(eval_config([f"checkpoint={checkpoint}", "suite=toyworld",
-                                    f"data_root={world}", f"out_dir={tmp_path / f'eval{steps}'}",
-                                    "wandb.mode=disabled"]))
+        run = run_eval(
+            eval_config(
+                [
+                    f"checkpoint={checkpoint}",
+                    "suite=toyworld",
+                    f"data_root={world}",
+                    f"out_dir={tmp_path / f'eval{steps}'}",
+                    "wandb.mode=disabled",
+                ]
+            )
+        )
         scores[steps] = {name: entry["score"] for name, entry in run.scores["tasks"].items()}
         assert all(entry["n"] == 30 for entry in run.scores["tasks"].values())
     mean = {steps: sum(values.values()) / len(values) for steps, values in scores.items()}

@@ -6,13 +6,27 @@ from evaluation.config import EvalWandbConfig
 from evaluation.wandb_log import log_scores, metrics
 
 SCORES = {
-    "suite": "toyworld", "checkpoint": "/ckpt",
+    "suite": "toyworld",
+    "checkpoint": "/ckpt",
     "tasks": {
-        "toyworld_colour": {"status": "scored", "metric": "score", "score": 50.0, "head": 60.0,
-                            "tail": 40.0, "n": 4, "results": "lmms_eval/c/r.json",
-                            "samples": "lmms_eval/c/s.jsonl"},
-        "judged": {"status": "unscored", "metric": "m", "score": None, "n": 4,
-                   "results": "lmms_eval/j/r.json", "samples": "lmms_eval/j/s.jsonl"},
+        "toyworld_colour": {
+            "status": "scored",
+            "metric": "score",
+            "score": 50.0,
+            "head": 60.0,
+            "tail": 40.0,
+            "n": 4,
+            "results": "lmms_eval/c/r.json",
+            "samples": "lmms_eval/c/s.jsonl",
+        },
+        "judged": {
+            "status": "unscored",
+            "metric": "m",
+            "score": None,
+            "n": 4,
+            "results": "lmms_eval/j/r.json",
+            "samples": "lmms_eval/j/s.jsonl",
+        },
     },
     "reference": {"score": {"relative_performance": 110.0, "mean_relative_gain": 0.1}},
 }

@@ -52,8 +52,13 @@ def sweep_env(work: Path) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     system_tmp.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "SLURM_"))}
-    return {**env, "HOME": str(home), "TMPDIR": str(system_tmp), "PYTHONPATH": str(REPO),
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **env,
+        "HOME": str(home),
+        "TMPDIR": str(system_tmp),
+        "PYTHONPATH": str(REPO),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def run_sweep(work: Path, store: Path, *extra: str, timeout: float = 600) -> str:

@@ -142,8 +142,17 @@ def test_curate_impossible_requests(pool, tmp_path, capsys, extra, message):
 
 def test_curate_config_picks_a_named_curation_file(pool, tmp_path, capsys):
     def curate_with(config, out):
-        return main(["curate", f"config={config}", "data.kind=llava", f"data.pool={pool}",
-                     f"out_dir={out}", "progress=false", f"cache_dir={tmp_path / 'cache'}"])
+        return main(
+            [
+                "curate",
+                f"config={config}",
+                "data.kind=llava",
+                f"data.pool={pool}",
+                f"out_dir={out}",
+                "progress=false",
+                f"cache_dir={tmp_path / 'cache'}",
+            ]
+        )
 
     assert curate_with("full", tmp_path / "m") == 0
     assert len(np.load(tmp_path / "m" / "indices.npy")) == 10
@@ -164,10 +173,21 @@ def tiny_reference(pool, tmp_path):
 
 def test_features_in_shards_then_curate_equals_one_pass(pool, tiny_reference, tmp_path, capsys):
     def run(command, cache, *extra):
-        return main([command, "method=el2n", "data.kind=llava", f"data.pool={pool}",
-                     f"params.reference={tiny_reference}", "params.chunk_size=3",
-                     "params.batch_size=2", "params.device=cpu", "progress=false",
-                     f"cache_dir={cache}", *extra])  # fmt: skip
+        return main(
+            [
+                command,
+                "method=el2n",
+                "data.kind=llava",
+                f"data.pool={pool}",
+                f"params.reference={tiny_reference}",
+                "params.chunk_size=3",
+                "params.batch_size=2",
+                "params.device=cpu",
+                "progress=false",
+                f"cache_dir={cache}",
+                *extra,
+            ]
+        )
 
     sharded, single = tmp_path / "sharded", tmp_path / "single"
     for shard, chunks_done in ((1, 2), (0, 4)):  # 10 records in 4 chunks of 3
@@ -185,6 +205,17 @@ def test_features_in_shards_then_curate_equals_one_pass(pool, tiny_reference, tm
 
     assert run("features", sharded, "shard=2", "num_shards=2") == 2
     assert "shard=2 num_shards=2" in capsys.readouterr().err
-    assert main(["features", "method=random", "data.kind=llava", f"data.pool={pool}",
-                 f"cache_dir={tmp_path / 'r'}", "progress=false"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "features",
+                "method=random",
+                "data.kind=llava",
+                f"data.pool={pool}",
+                f"cache_dir={tmp_path / 'r'}",
+                "progress=false",
+            ]
+        )
+        == 2
+    )
     assert "method=random has no reference feature pass" in capsys.readouterr().err

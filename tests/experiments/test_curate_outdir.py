@@ -22,9 +22,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def pool(tmp_path: Path) -> Path:
-    records = [{"id": f"s{i}", "conversations": [{"from": "human", "value": f"q {i}?"},
-                                                 {"from": "gpt", "value": f"a {i}"}]}
-               for i in range(10)]
+    records = [
+        {
+            "id": f"s{i}",
+            "conversations": [
+                {"from": "human", "value": f"q {i}?"},
+                {"from": "gpt", "value": f"a {i}"},
+            ],
+        }
+        for i in range(10)
+    ]
     path = tmp_path / "pools" / "pool.jsonl"
     path.parent.mkdir()
     write_records(path, records)
@@ -32,9 +39,17 @@ def pool(tmp_path: Path) -> Path:
 
 
 def _args(pool: Path, out: str | Path, *extra: str) -> list[str]:
-    return ["curate", "method=random", "budget=3", "data.kind=llava", f"data.pool={pool}",
-            f"out_dir={out}", "progress=false", f"cache_dir={pool.parent.parent / 'cache'}",
-            *extra]
+    return [
+        "curate",
+        "method=random",
+        "budget=3",
+        "data.kind=llava",
+        f"data.pool={pool}",
+        f"out_dir={out}",
+        "progress=false",
+        f"cache_dir={pool.parent.parent / 'cache'}",
+        *extra,
+    ]
 
 
 def _one_line_error(capsys) -> str:
@@ -57,8 +72,11 @@ def test_a_users_folder_survives_and_force_replaces_it(pool, tmp_path, capsys):
     assert (folder / "chapter1.tex").read_text() == "months of work"
 
     assert main(["curate", "--force", *_args(pool, folder)[1:]]) == 0
-    assert sorted(p.name for p in folder.iterdir()) == ["indices.npy", "manifest.json",
-                                                        "subset.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "indices.npy",
+        "manifest.json",
+        "subset.json",
+    ]
 
 
 def test_a_finished_subset_is_replaced_without_force(pool, tmp_path):
@@ -69,14 +87,16 @@ def test_a_finished_subset_is_replaced_without_force(pool, tmp_path):
 
 
 @pytest.mark.parametrize("where", ["pool folder", "above the pool", "home"])
-def test_inputs_and_home_are_refused_even_with_force(where, pool, tmp_path, capsys,
-                                                     monkeypatch):
+def test_inputs_and_home_are_refused_even_with_force(where, pool, tmp_path, capsys, monkeypatch):
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_ed25519").write_text("key")
     monkeypatch.setenv("HOME", str(home))
-    out = {"pool folder": str(pool.parent), "above the pool": str(tmp_path),
-           "home": "${oc.env:HOME}"}[where]
+    out = {
+        "pool folder": str(pool.parent),
+        "above the pool": str(tmp_path),
+        "home": "${oc.env:HOME}",
+    }[where]
     before = sorted(p for p in tmp_path.rglob("*"))
     assert main(["curate", "--force", *_args(pool, out)[1:]]) == 2
     assert "even with --force" in _one_line_error(capsys)
@@ -115,16 +135,23 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def test_two_curations_of_one_out_dir_exactly_one_succeeds(pool, tmp_path):
     out = tmp_path / "subset"
     go = tmp_path / "go"
-    first = subprocess.Popen([sys.executable, "-c", SLOW_CURATE, str(go),
-                              *_args(pool, out, "seed=1")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=_env(tmp_path))
+    first = subprocess.Popen(
+        [sys.executable, "-c", SLOW_CURATE, str(go), *_args(pool, out, "seed=1")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
     try:
         assert first.stdout.readline().strip() == "curating"
         started = time.perf_counter()
-        second = subprocess.run([sys.executable, "-m", "experiments.cli",
-                                 *_args(pool, out, "seed=2")],
-                                capture_output=True, text=True, env=_env(tmp_path), timeout=120)
+        second = subprocess.run(
+            [sys.executable, "-m", "experiments.cli", *_args(pool, out, "seed=2")],
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            timeout=120,
+        )
         assert second.returncode == 2, second.stdout + second.stderr
         err = second.stderr.strip()
         assert err.count("\n") == 0 and "being written by another run" in err
@@ -170,9 +197,12 @@ sys.exit(main(sys.argv[2:]))
 def test_after_kill_9_and_a_rerun_no_tmp_sibling_remains(where, pool, tmp_path):
     out = tmp_path / "subset"
     assert main(_args(pool, out, "seed=1")) == 0
-    victim = subprocess.Popen([sys.executable, "-c", KILLED_CURATE, where,
-                               *_args(pool, out, "seed=2")],
-                              stdout=subprocess.PIPE, text=True, env=_env(tmp_path))
+    victim = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CURATE, where, *_args(pool, out, "seed=2")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
     assert victim.stdout.readline().strip() == "ready"
     victim.send_signal(signal.SIGKILL)
     victim.wait()

@@ -13,8 +13,14 @@ from experiments.cli import main
 
 
 def record(image: str) -> dict:
-    return {"id": "r", "image": image, "conversations": [
-        {"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": "red"}]}
+    return {
+        "id": "r",
+        "image": image,
+        "conversations": [
+            {"from": "human", "value": "<image>\nWhat?"},
+            {"from": "gpt", "value": "red"},
+        ],
+    }
 
 
 @pytest.fixture
@@ -24,17 +30,19 @@ def layout(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("image", ["../outside.png", "../missing.png", "/etc/hostname",
-                                   "/no/such.png"])
+@pytest.mark.parametrize(
+    "image", ["../outside.png", "../missing.png", "/etc/hostname", "/no/such.png"]
+)
 def test_outside_paths_are_refused_alike(layout, capsys, image):
     pool = layout / "pool.jsonl"
     pool.write_text(json.dumps(record(image)) + "\n")
-    code = main(["data", "validate", str(pool), f"image_root={layout / 'root'}",
-                 "progress=false"])
+    code = main(["data", "validate", str(pool), f"image_root={layout / 'root'}", "progress=false"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err
-    assert err.endswith(f"image_outside_root: image path {image!r} is absolute or has a '..' "
-                        "component; image_paths=inside refuses it (image_paths=any allows it)")
+    assert err.endswith(
+        f"image_outside_root: image path {image!r} is absolute or has a '..' "
+        "component; image_paths=inside refuses it (image_paths=any allows it)"
+    )
 
 
 def test_image_paths_any_and_configurable_limits(layout, capsys):
@@ -43,6 +51,15 @@ def test_image_paths_any_and_configurable_limits(layout, capsys):
     root = f"image_root={layout / 'root'}"
     assert main(["data", "validate", str(pool), root, "image_paths=any", "progress=false"]) == 0
     assert "all 1 records are valid" in capsys.readouterr().out
-    code = main(["data", "validate", str(pool), root, "image_paths=any", "limits.max_turns=1",
-                 "progress=false"])
+    code = main(
+        [
+            "data",
+            "validate",
+            str(pool),
+            root,
+            "image_paths=any",
+            "limits.max_turns=1",
+            "progress=false",
+        ]
+    )
     assert code == 2 and "too_many_turns" in capsys.readouterr().err

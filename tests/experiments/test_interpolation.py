@@ -51,15 +51,31 @@ def test_a_run_never_resolves_an_escaped_secret(tmp_path):
     """`vlmdata run name=\\${oc.env:...}` end to end: the secret is in no file of the store."""
     store = tmp_path / "store"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "SLURM_"))}
-    env.update(VLMDATA_TEST_SECRET=SECRET, HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path),
-               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    command = [sys.executable, "-m", "experiments.cli", "run", f"name={ESCAPED}",
-               f"store={store}", "data.toyworld.pool_size=200",
-               "data.toyworld.benchmark_items_per_skill=5", "training.trainer.max_steps=2",
-               "training.loader.per_device_batch_size=8", "training.trainer.global_batch_size=8",
-               "evaluation.limit=2", 'evaluation.only=[toyworld_colour]', "progress=false"]
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=900)
+    env.update(
+        VLMDATA_TEST_SECRET=SECRET,
+        HOME=str(tmp_path / "home"),
+        TMPDIR=str(tmp_path),
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "experiments.cli",
+        "run",
+        f"name={ESCAPED}",
+        f"store={store}",
+        "data.toyworld.pool_size=200",
+        "data.toyworld.benchmark_items_per_skill=5",
+        "training.trainer.max_steps=2",
+        "training.loader.per_device_batch_size=8",
+        "training.trainer.global_batch_size=8",
+        "evaluation.limit=2",
+        "evaluation.only=[toyworld_colour]",
+        "progress=false",
+    ]
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     config = next(store.glob("train/*/config.yaml")).read_text()
     assert f"group: {LITERAL}" in config

@@ -24,19 +24,37 @@ def llava_pool(tmp_path: Path) -> Path:
     root.mkdir()
     Image.new("RGB", (4, 4), "red").save(tmp_path / "outside.png")
     Image.new("RGB", (4, 4), "blue").save(root / "in.png")
-    records = [{"id": f"r{i}", "image": image, "conversations": [
-        {"from": "human", "value": "<image>\nColour?"}, {"from": "gpt", "value": "red"}]}
-        for i, image in enumerate(["in.png", "../outside.png"])]
+    records = [
+        {
+            "id": f"r{i}",
+            "image": image,
+            "conversations": [
+                {"from": "human", "value": "<image>\nColour?"},
+                {"from": "gpt", "value": "red"},
+            ],
+        }
+        for i, image in enumerate(["in.png", "../outside.png"])
+    ]
     path = tmp_path / "pool.json"
     path.write_text(json.dumps(records))
     return path
 
 
 def _exp(tmp_path: Path, pool: Path, *overrides: str):
-    return experiment_config("toyworld", [
-        f"store={tmp_path / 'store'}", "data.kind=llava", f"data.pool={pool}",
-        f"data.image_root={pool.parent / 'root'}", "curation=random", "curation.budget=1.0",
-        "progress=false", "wandb.mode=disabled", *overrides])
+    return experiment_config(
+        "toyworld",
+        [
+            f"store={tmp_path / 'store'}",
+            "data.kind=llava",
+            f"data.pool={pool}",
+            f"data.image_root={pool.parent / 'root'}",
+            "curation=random",
+            "curation.budget=1.0",
+            "progress=false",
+            "wandb.mode=disabled",
+            *overrides,
+        ],
+    )
 
 
 def test_rules_key_curation_and_reach_training(tmp_path, llava_pool):

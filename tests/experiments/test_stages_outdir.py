@@ -21,9 +21,16 @@ from training.config import TrainingConfig
 from training.train import train
 
 REPO = Path(__file__).resolve().parents[2]
-FAST = ["wandb.mode=disabled", "trainer.progress_bar=false", "model.model_max_length=256",
-        "trainer.global_batch_size=2", "loader.per_device_batch_size=2", "trainer.max_steps=3",
-        "trainer.checkpoint_every_n_steps=1", "export=false"]
+FAST = [
+    "wandb.mode=disabled",
+    "trainer.progress_bar=false",
+    "model.model_max_length=256",
+    "trainer.global_batch_size=2",
+    "loader.per_device_batch_size=2",
+    "trainer.max_steps=3",
+    "trainer.checkpoint_every_n_steps=1",
+    "export=false",
+]
 
 # Runs a stage job whose runner waits until the test lets it go.
 SLOW_STAGE = """
@@ -49,9 +56,13 @@ def test_a_second_executor_of_a_running_job_fails_at_once(tmp_path, monkeypatch)
     job = _job(tmp_path / "store" / "features" / "job")
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    first = subprocess.Popen([sys.executable, "-c", SLOW_STAGE, str(go),
-                              json.dumps(dataclasses.asdict(job))],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    first = subprocess.Popen(
+        [sys.executable, "-c", SLOW_STAGE, str(go), json.dumps(dataclasses.asdict(job))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     ran = []
     monkeypatch.setitem(stages.RUNNERS, "features", lambda job: ran.append(job) or {})
     try:
@@ -72,18 +83,35 @@ def _records(root: Path) -> Path:
     records = []
     for i, colour in enumerate(["red", "green", "blue", "red"]):
         Image.new("RGB", (32, 24), colour).save(root / "img" / f"{i}.png")
-        records.append({"id": f"r{i}", "image": f"img/{i}.png", "conversations": [
-            {"from": "human", "value": "<image>\nWhat colour is it?"},
-            {"from": "gpt", "value": colour}]})
+        records.append(
+            {
+                "id": f"r{i}",
+                "image": f"img/{i}.png",
+                "conversations": [
+                    {"from": "human", "value": "<image>\nWhat colour is it?"},
+                    {"from": "gpt", "value": colour},
+                ],
+            }
+        )
     path = root / "records.json"
     path.write_text(json.dumps(records))
     return path
 
 
 def _train_job(out_dir: Path, records: Path, *overrides: str) -> Job:
-    cfg = to_object(compose(TrainingConfig, config_path("training", "tiny"),
-                            [f"out_dir={out_dir}", f"records={records}",
-                             f"image_root={records.parent}", *FAST, *overrides]))
+    cfg = to_object(
+        compose(
+            TrainingConfig,
+            config_path("training", "tiny"),
+            [
+                f"out_dir={out_dir}",
+                f"records={records}",
+                f"image_root={records.parent}",
+                *FAST,
+                *overrides,
+            ],
+        )
+    )
     return _job(out_dir, "train", training=dataclasses.asdict(cfg))
 
 
@@ -109,8 +137,11 @@ def test_an_unfinished_stage_dir_is_resumed_only_by_its_own_config(tmp_path):
     checkpoint = last.read_bytes()
 
     other = _train_job(out, records, "optim.lr=0.5")
-    with pytest.raises(FileExistsError, match=r"another config's training run .differs in: "
-                                              r"optim.lr\)"):
+    with pytest.raises(
+        FileExistsError,
+        match=r"another config's training run .differs in: "
+        r"optim.lr\)",
+    ):
         stages.execute(other)
     assert last.read_bytes() == checkpoint and not stages.is_done(other)
 

@@ -39,8 +39,10 @@ def test_drift_is_one_line_that_names_each_difference_and_the_repair(tmp_path):
     drifted["not-installed-pkg"] = "1.0"
     del drifted["tqdm"]
     lock = tmp_path / "lock.txt"
-    lock.write_text(f"# python-version: {python}\n"
-                    + "".join(f"{n}=={v}\n" for n, v in drifted.items()), encoding="utf-8")
+    lock.write_text(
+        f"# python-version: {python}\n" + "".join(f"{n}=={v}\n" for n, v in drifted.items()),
+        encoding="utf-8",
+    )
     report = check.check(lock)
     assert report is not None and "\n" not in report
     assert f"filelock {pins['filelock']} (lock: 4.3.1)" in report
@@ -92,5 +94,6 @@ def test_hand_pins_hold_in_the_locks_with_their_reasons(lock_name):
         name = check.normalise(req.name)
         version = resolve.public_version(pins[name])
         assert req.specifier.contains(version, prereleases=True), (name, version, req)
-        assert f"  # {reasons[name]}" in next(l for l in text.splitlines()
-                                               if check.normalise(l.split("==")[0]) == name)
+        assert f"  # {reasons[name]}" in next(
+            line for line in text.splitlines() if check.normalise(line.split("==")[0]) == name
+        )

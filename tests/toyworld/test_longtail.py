@@ -59,8 +59,14 @@ def test_describe_writes_one_plot_per_perspective(
     out = capsys.readouterr().out
     assert all(p in out for p in PERSPECTIVES) and "rank-frequency plots:" in out
     assert set(result["benchmarks"]) == {
-        "colour", "shape", "counting", "existence", "spatial", "multiple_choice", "caption"
-    }  # fmt: skip
+        "colour",
+        "shape",
+        "counting",
+        "existence",
+        "spatial",
+        "multiple_choice",
+        "caption",
+    }
     assert all(b["head"] and b["tail"] for b in result["benchmarks"].values())
 
 

@@ -16,9 +16,13 @@ from toyworld.config import SKILLS
 from toyworld.make import make_world
 
 EXPECTED_FILES = [
-    "annotations.jsonl", "config.yaml", "entities.jsonl", "pool.json", "world.json",
+    "annotations.jsonl",
+    "config.yaml",
+    "entities.jsonl",
+    "pool.json",
+    "world.json",
     *(f"benchmarks/{skill}.parquet" for skill in SKILLS),
-]  # fmt: skip
+]
 
 
 def hashes(root: Path) -> dict[str, str]:
@@ -131,8 +135,10 @@ def test_duplicates_repeat_a_head_sample_conversation(world: Path) -> None:
         same_objects = [(o["shape"], o["colour"], o["size"]) for o in copy["objects"]]
         assert same_objects == [(o["shape"], o["colour"], o["size"]) for o in source["objects"]]
         if copy["duplicate_kind"] == "near":
-            shifts = {(c["bbox"][0] - s["bbox"][0], c["bbox"][1] - s["bbox"][1])
-                      for c, s in zip(copy["objects"], source["objects"], strict=True)}  # fmt: skip
+            shifts = {
+                (c["bbox"][0] - s["bbox"][0], c["bbox"][1] - s["bbox"][1])
+                for c, s in zip(copy["objects"], source["objects"], strict=True)
+            }
             assert len(shifts) == 1 and max(map(abs, shifts.pop())) <= 1
 
 

@@ -91,8 +91,17 @@ def test_entities_helpers() -> None:
 def test_zipf_and_concept_model_are_long_tailed() -> None:
     weights = zipf_weights(4, 1.0)
     assert weights[0] == pytest.approx(2 * weights[1]) and weights.sum() == pytest.approx(1)
-    model = ConceptModel(["circle", "square", "star", "ring"], ["red", "blue", "green", "white"],
-                         1.2, 1.2, 1.0, 0.6, 2, 1.2, np.random.default_rng(0))  # fmt: skip
+    model = ConceptModel(
+        ["circle", "square", "star", "ring"],
+        ["red", "blue", "green", "white"],
+        1.2,
+        1.2,
+        1.0,
+        0.6,
+        2,
+        1.2,
+        np.random.default_rng(0),
+    )
     assert model.names[int(np.argmax(model.probabilities))] == "red circle"
     assert all(i not in model.companions[i] for i in range(len(model.concepts)))
 

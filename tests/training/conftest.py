@@ -17,13 +17,22 @@ from configs.compose import compose, config_path, to_object
 from training.config import TrainingConfig
 
 # Test-speed settings on top of configs/training/tiny.yaml (same code paths as a real run).
-FAST = ["wandb.mode=disabled", "trainer.progress_bar=false", "trainer.log_every_n_steps=10",
-        "model.model_max_length=256"]
+FAST = [
+    "wandb.mode=disabled",
+    "trainer.progress_bar=false",
+    "trainer.log_every_n_steps=10",
+    "model.model_max_length=256",
+]
 
 
 def _tiny_config(out_dir: Path, *overrides: str) -> TrainingConfig:
-    return to_object(compose(TrainingConfig, config_path("training", "tiny"),
-                             [f"out_dir={out_dir}", *FAST, *overrides]))
+    return to_object(
+        compose(
+            TrainingConfig,
+            config_path("training", "tiny"),
+            [f"out_dir={out_dir}", *FAST, *overrides],
+        )
+    )
 
 
 def _image_records(root: Path, n: int) -> list[dict]:
@@ -34,11 +43,25 @@ def _image_records(root: Path, n: int) -> list[dict]:
     for i in range(n):
         name = list(colours)[i % 3]
         Image.new("RGB", (32, 24), colours[name]).save(root / "img" / f"{i}.png")
-        records.append({"id": f"r{i}", "image": f"img/{i}.png", "conversations": [
-            {"from": "human", "value": "<image>\nWhat colour is it?"},
-            {"from": "gpt", "value": name}]})
-    records.append({"id": "text", "conversations": [
-        {"from": "human", "value": "Say hi."}, {"from": "gpt", "value": "hi"}]})
+        records.append(
+            {
+                "id": f"r{i}",
+                "image": f"img/{i}.png",
+                "conversations": [
+                    {"from": "human", "value": "<image>\nWhat colour is it?"},
+                    {"from": "gpt", "value": name},
+                ],
+            }
+        )
+    records.append(
+        {
+            "id": "text",
+            "conversations": [
+                {"from": "human", "value": "Say hi."},
+                {"from": "gpt", "value": "hi"},
+            ],
+        }
+    )
     return records
 
 
@@ -81,8 +104,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from toyworld.make import make_world
 
     out = tmp_path_factory.mktemp("toyworld") / "world"
-    make_world(ToyWorldConfig(out_dir=str(out), seed=0, pool_size=400,
-                              benchmark_items_per_skill=4), progress=False)
+    make_world(
+        ToyWorldConfig(out_dir=str(out), seed=0, pool_size=400, benchmark_items_per_skill=4),
+        progress=False,
+    )
     return out
 
 
@@ -92,6 +117,14 @@ def full_run(world: Path, tmp_path_factory: pytest.TempPathFactory):
     from training.train import train
 
     out = tmp_path_factory.mktemp("runs") / "full"
-    return train(_tiny_config(out, f"records={world / 'pool.json'}", f"image_root={world}",
-                              "trainer.global_batch_size=8", "loader.per_device_batch_size=8",
-                              "trainer.max_steps=150", "trainer.checkpoint_every_n_steps=1000"))
+    return train(
+        _tiny_config(
+            out,
+            f"records={world / 'pool.json'}",
+            f"image_root={world}",
+            "trainer.global_batch_size=8",
+            "loader.per_device_batch_size=8",
+            "trainer.max_steps=150",
+            "trainer.checkpoint_every_n_steps=1000",
+        )
+    )

@@ -35,10 +35,18 @@ def test_skip_counts_missing_and_corrupt_images_and_trains(broken, tmp_path, tin
     assert [r["id"] for r in inputs.records] == ["r0", "r2", "r3", "r5", "text"]
     assert inputs.skipped == {"image_missing": 1, "image_unreadable": 1}
 
-    result = train(tiny_config(tmp_path / "run", f"records={broken}", f"image_root={tmp_path}",
-                               "loader.on_error=skip", "trainer.max_steps=2",
-                               "trainer.global_batch_size=4", "loader.per_device_batch_size=4",
-                               "export=false"))
+    result = train(
+        tiny_config(
+            tmp_path / "run",
+            f"records={broken}",
+            f"image_root={tmp_path}",
+            "loader.on_error=skip",
+            "trainer.max_steps=2",
+            "trainer.global_batch_size=4",
+            "loader.per_device_batch_size=4",
+            "export=false",
+        )
+    )
     assert result.global_step == 2
     assert result.summary["records"]["skipped_at_load"] == inputs.skipped
     assert result.summary["records"]["used"] == 5
@@ -50,8 +58,9 @@ def test_image_that_breaks_during_training(tmp_path, image_records):
     png = (tmp_path / "img" / "2.png").read_bytes()
     (tmp_path / "img" / "2.png").write_bytes(png[: len(png) // 2])  # truncated after the check
 
-    strict = LlavaDataset(records, tmp_path, processor, 256, on_error="raise",
-                          records_path=tmp_path / "records.json")
+    strict = LlavaDataset(
+        records, tmp_path, processor, 256, on_error="raise", records_path=tmp_path / "records.json"
+    )
     with pytest.raises(RecordError, match=r"record 2 \(id='r2'\): image_unreadable"):
         strict[2]
 
@@ -62,16 +71,30 @@ def test_image_that_breaks_during_training(tmp_path, image_records):
 
 
 def test_cli_reports_bad_data_in_one_line(broken, tmp_path, capsys):
-    code = main(["train", f"records={broken}", f"image_root={tmp_path}",
-                 f"out_dir={tmp_path / 'run'}", "wandb.mode=disabled"])
+    code = main(
+        [
+            "train",
+            f"records={broken}",
+            f"image_root={tmp_path}",
+            f"out_dir={tmp_path / 'run'}",
+            "wandb.mode=disabled",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.count("\n") == 0 and err.startswith("vlmdata: error:") and "id='r1'" in err
 
 
 def test_cli_rejects_a_global_batch_that_does_not_divide(tmp_path, capsys):
-    code = main(["train", f"records={tmp_path / 'x.json'}", f"out_dir={tmp_path / 'run'}",
-                 "trainer.global_batch_size=12", "loader.per_device_batch_size=8"])
+    code = main(
+        [
+            "train",
+            f"records={tmp_path / 'x.json'}",
+            f"out_dir={tmp_path / 'run'}",
+            "trainer.global_batch_size=12",
+            "loader.per_device_batch_size=8",
+        ]
+    )
     assert code == 2
     assert "trainer.global_batch_size" in capsys.readouterr().err
 

@@ -17,14 +17,29 @@ def test_two_process_ddp_trains_the_tiny_model(world, tmp_path):
     home.mkdir()
     env = {**os.environ, "HOME": str(home), "OMP_NUM_THREADS": "1"}
     env.pop("WANDB_MODE", None)
-    command = [sys.executable, "-m", "experiments.cli", "train", "--config", "tiny",
-               f"records={world / 'pool.json'}", f"image_root={world}", f"out_dir={out}",
-               "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu",
-               "trainer.global_batch_size=16", "loader.per_device_batch_size=8",
-               "trainer.max_steps=20", "trainer.log_every_n_steps=5",
-               "trainer.progress_bar=false", "wandb.mode=offline"]
-    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=400)
+    command = [
+        sys.executable,
+        "-m",
+        "experiments.cli",
+        "train",
+        "--config",
+        "tiny",
+        f"records={world / 'pool.json'}",
+        f"image_root={world}",
+        f"out_dir={out}",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.global_batch_size=16",
+        "loader.per_device_batch_size=8",
+        "trainer.max_steps=20",
+        "trainer.log_every_n_steps=5",
+        "trainer.progress_bar=false",
+        "wandb.mode=offline",
+    ]
+    done = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "exported HF checkpoint" in done.stdout
 

@@ -25,9 +25,11 @@ TEXTS = ["What colour is the square?", "Red.", "What shape is it?", "A circle."]
 def _inputs(processor):
     prompt = processor.apply_chat_template(
         [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Colour?"}]}],
-        add_generation_prompt=True)
-    return processor(images=[Image.new("RGB", (32, 20), (200, 30, 30))], text=prompt,
-                     return_tensors="pt")
+        add_generation_prompt=True,
+    )
+    return processor(
+        images=[Image.new("RGB", (32, 20), (200, 30, 30))], text=prompt, return_tensors="pt"
+    )
 
 
 def _logits(model, inputs) -> torch.Tensor:
@@ -83,7 +85,7 @@ def test_failed_export_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]
 
 
-SCORE_SCRIPT = textwrap.dedent('''
+SCORE_SCRIPT = textwrap.dedent("""
     import datetime, json, sys
     from lmms_eval.evaluator import simple_evaluate
     from lmms_eval.tasks import TaskManager
@@ -99,9 +101,9 @@ SCORE_SCRIPT = textwrap.dedent('''
     json.dump({"results": results["results"]["vlmdata_training_export"],
                "responses": [s["filtered_resps"][0] for s in samples]},
               open(out, "w"), default=str)
-''')
+""")
 
-TASK_UTILS = textwrap.dedent('''
+TASK_UTILS = textwrap.dedent("""
     import io
     from PIL import Image
 
@@ -116,7 +118,7 @@ TASK_UTILS = textwrap.dedent('''
 
     def process_results(doc, results):
         return {"exact_match": float(results[0].strip().lower() == doc["answer"].lower())}
-''')
+""")
 
 
 def _task(world: Path, task_dir: Path, n: int = 6) -> None:
@@ -132,14 +134,20 @@ def _task(world: Path, task_dir: Path, n: int = 6) -> None:
             continue
         buffer = io.BytesIO()
         Image.open(world / record["image"]).save(buffer, format="PNG")
-        rows.append({"image": buffer.getvalue(), "answer": turns[1]["value"],
-                     "question": turns[0]["value"].replace("<image>", "").strip()})
+        rows.append(
+            {
+                "image": buffer.getvalue(),
+                "answer": turns[1]["value"],
+                "question": turns[0]["value"].replace("<image>", "").strip(),
+            }
+        )
         if len(rows) == n:
             break
     task_dir.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), task_dir / "items.parquet")
     (task_dir / "utils.py").write_text(TASK_UTILS, encoding="utf-8")
-    (task_dir / "vlmdata_training_export.yaml").write_text(textwrap.dedent(f'''
+    (task_dir / "vlmdata_training_export.yaml").write_text(
+        textwrap.dedent(f"""
         task: vlmdata_training_export
         dataset_path: parquet
         dataset_kwargs:
@@ -159,7 +167,9 @@ def _task(world: Path, task_dir: Path, n: int = 6) -> None:
           - metric: exact_match
             aggregation: mean
             higher_is_better: true
-    '''), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
 
 
 @pytest.mark.slow
@@ -168,12 +178,22 @@ def test_lmms_eval_llava_hf_scores_the_exported_run(full_run, world, tmp_path):
     _task(world, task_dir)
     script = tmp_path / "score.py"
     script.write_text(SCORE_SCRIPT, encoding="utf-8")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "HF_HOME": str(tmp_path / "hf_home"), "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "OMP_NUM_THREADS": "1",
+    }
     out = tmp_path / "scores.json"
-    done = subprocess.run([sys.executable, str(script), str(full_run.export_dir), str(task_dir),
-                           str(out)], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), str(full_run.export_dir), str(task_dir), str(out)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     scores = json.loads(out.read_text())
     assert 0.0 <= float(scores["results"]["exact_match,none"]) <= 1.0

@@ -35,8 +35,9 @@ def test_outside_paths_are_refused_or_skipped_at_load(escaping):
     assert [r["id"] for r in inputs.records] == ["r0", "text"]
     assert inputs.skipped == {"image_outside_root": 2}
     for verify_images in (True, False):
-        anywhere = load_training_inputs(records=str(path), image_root=str(root),
-                                        image_paths="any", verify_images=verify_images)
+        anywhere = load_training_inputs(
+            records=str(path), image_root=str(root), image_paths="any", verify_images=verify_images
+        )
         assert [r["id"] for r in anywhere.records] == ["r0", "r1", "r2", "text"]
 
 
@@ -47,8 +48,11 @@ def test_dataset_never_opens_an_outside_image(escaping, monkeypatch):
     monkeypatch.setattr("training.data.load_image", lambda p: opened.append(p))
     strict = LlavaDataset(records, root, processor, 256, records_path=path)
     for index in (1, 2):
-        with pytest.raises(RecordError, match=rf"record {index} \(id='r{index}'\): "
-                                              "image_outside_root: "):
+        with pytest.raises(
+            RecordError,
+            match=rf"record {index} \(id='r{index}'\): "
+            "image_outside_root: ",
+        ):
             strict[index]
     lenient = LlavaDataset(records, root, processor, 256, on_error="skip")
     assert lenient[1] is None and lenient[2] is None
@@ -65,16 +69,32 @@ def test_a_subsets_own_synthetic_images_pass(tmp_path, image_records):
     synthetic_png.parent.mkdir(parents=True)
     Image.new("RGB", (8, 8), "white").save(synthetic_png)
     synthetic = {**pool_records[0], "id": "syn", "image": str(synthetic_png)}
-    write_subset(tmp_path / "subset", method="adr", indices=[0, 1], records=pool_records[:2],
-                 pool_path=pool, pool_size=3, config={}, seed=0, synthetic_records=[synthetic])
+    write_subset(
+        tmp_path / "subset",
+        method="adr",
+        indices=[0, 1],
+        records=pool_records[:2],
+        pool_path=pool,
+        pool_size=3,
+        config={},
+        seed=0,
+        synthetic_records=[synthetic],
+    )
     inputs = load_training_inputs(subset=str(tmp_path / "subset"))
     assert [r["id"] for r in inputs.records] == ["r0", "r1", "syn"]
 
 
 def test_cli_train_refuses_an_outside_image_in_one_line(escaping, tmp_path, capsys):
     root, _, path = escaping
-    code = main(["train", f"records={path}", f"image_root={root}",
-                 f"out_dir={tmp_path / 'run'}", "wandb.mode=disabled"])
+    code = main(
+        [
+            "train",
+            f"records={path}",
+            f"image_root={root}",
+            f"out_dir={tmp_path / 'run'}",
+            "wandb.mode=disabled",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and "image_outside_root" in err and "id='r1'" in err
 
@@ -82,10 +102,21 @@ def test_cli_train_refuses_an_outside_image_in_one_line(escaping, tmp_path, caps
 @pytest.mark.slow
 def test_cli_train_with_image_paths_any_uses_them(escaping, tmp_path, capsys):
     root, _, path = escaping
-    code = main(["train", f"records={path}", f"image_root={root}", f"out_dir={tmp_path / 'run'}",
-                 "wandb.mode=disabled", "loader.image_paths=any", "trainer.max_steps=1",
-                 "trainer.global_batch_size=4", "loader.per_device_batch_size=4",
-                 "trainer.progress_bar=false", "export=false"])
+    code = main(
+        [
+            "train",
+            f"records={path}",
+            f"image_root={root}",
+            f"out_dir={tmp_path / 'run'}",
+            "wandb.mode=disabled",
+            "loader.image_paths=any",
+            "trainer.max_steps=1",
+            "trainer.global_batch_size=4",
+            "loader.per_device_batch_size=4",
+            "trainer.progress_bar=false",
+            "export=false",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     summary = (tmp_path / "run" / "train_summary.json").read_text()
     assert '"used": 4' in summary and '"skipped_at_load": {}' in summary

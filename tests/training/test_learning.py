@@ -16,11 +16,20 @@ def test_full_finetune_loss_falls(full_run):
 
 @pytest.mark.slow
 def test_lora_loss_falls(world, tmp_path, tiny_config):
-    cfg = tiny_config(tmp_path / "lora", f"records={world / 'pool.json'}", "method=lora",
-                      "lora.r=32", "lora.alpha=64", "lora.dropout=0.0", "optim.lr=1e-2",
-                      "optim.projector_lr=1e-2", "trainer.global_batch_size=8",
-                      "loader.per_device_batch_size=8", "trainer.max_steps=150",
-                      "trainer.checkpoint_every_n_steps=1000")
+    cfg = tiny_config(
+        tmp_path / "lora",
+        f"records={world / 'pool.json'}",
+        "method=lora",
+        "lora.r=32",
+        "lora.alpha=64",
+        "lora.dropout=0.0",
+        "optim.lr=1e-2",
+        "optim.projector_lr=1e-2",
+        "trainer.global_batch_size=8",
+        "loader.per_device_batch_size=8",
+        "trainer.max_steps=150",
+        "trainer.checkpoint_every_n_steps=1000",
+    )
     result = train(cfg)
     summary = result.summary
     assert result.global_step == 150

@@ -27,13 +27,16 @@ def test_lora_wraps_only_language_model_linears_and_trains_the_projector(tmp_pat
     model = prepare_model(model, "lora", LoraConfig(r=8, alpha=16, dropout=0.0))
 
     wrapped = lora_module_names(model)
-    expected = {f"base_model.model.model.language_model.layers.{i}.{part}.{name}"
-                for i in range(n_layers)
-                for part, names in (("self_attn", LM_LINEARS[:4]), ("mlp", LM_LINEARS[4:]))
-                for name in names}
+    expected = {
+        f"base_model.model.model.language_model.layers.{i}.{part}.{name}"
+        for i in range(n_layers)
+        for part, names in (("self_attn", LM_LINEARS[:4]), ("mlp", LM_LINEARS[4:]))
+        for name in names
+    }
     assert set(wrapped) == expected
-    assert not any("vision_tower" in name or "projector" in name or "lm_head" in name
-                   for name in wrapped)
+    assert not any(
+        "vision_tower" in name or "projector" in name or "lm_head" in name for name in wrapped
+    )
 
     trainable = trainable_parameter_names(model)
     assert all(re.search(r"\.lora_[AB]\.|multi_modal_projector\.", n) for n in trainable)
@@ -42,8 +45,12 @@ def test_lora_wraps_only_language_model_linears_and_trains_the_projector(tmp_pat
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     batch = _batch(records, tmp_path, processor)
-    loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                 labels=batch["labels"], pixel_values=batch["pixel_values"]).loss
+    loss = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        labels=batch["labels"],
+        pixel_values=batch["pixel_values"],
+    ).loss
     loss.backward()
     optimizer.step()
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}

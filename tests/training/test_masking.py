@@ -69,8 +69,10 @@ def test_exact_loss_positions_of_a_two_turn_record(tokenizer):
 
 
 def test_text_only_record_has_no_image_positions(tokenizer):
-    record = {"id": "t", "conversations": [{"from": "human", "value": "Say hi."},
-                                           {"from": "gpt", "value": "hi"}]}
+    record = {
+        "id": "t",
+        "conversations": [{"from": "human", "value": "Say hi."}, {"from": "gpt", "value": "hi"}],
+    }
     encoded = ConversationEncoder(tokenizer, IMAGE_POSITIONS, 512)(record)
     ids, labels = encoded.input_ids.tolist(), encoded.labels.tolist()
     assert tokenizer.convert_tokens_to_ids("<image>") not in ids
@@ -91,9 +93,15 @@ def test_chat_template_renders_the_training_text(tokenizer):
 def test_chat_template_prompts_like_lmms_eval(tokenizer):
     # lmms-eval's llava_hf passes string content with "<image>\n" already prepended
     as_string = [{"role": "user", "content": "<image>\nWhat colour is the square?"}]
-    as_items = [{"role": "user", "content": [{"type": "text", "text": "What colour is the square?"},
-                                             {"type": "image"}]}]
+    as_items = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "What colour is the square?"}, {"type": "image"}],
+        }
+    ]
     expected = f"{SYSTEM} USER: <image>\nWhat colour is the square? ASSISTANT:"
     for messages in (as_string, as_items):
-        assert tokenizer.apply_chat_template(messages, tokenize=False,
-                                             add_generation_prompt=True) == expected
+        assert (
+            tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            == expected
+        )

@@ -37,26 +37,55 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     core = Tokenizer(models.BPE(unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
-    core.train_from_iterator(TEXTS, trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>",
-                                        bos_token="<s>", eos_token="</s>")  # no pad, like Llama
-    lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=48,
-                                      intermediate_size=96, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=4))
+    core.train_from_iterator(
+        TEXTS,
+        trainers.BpeTrainer(
+            vocab_size=300,
+            special_tokens=["<unk>", "<s>", "</s>"],
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )  # no pad, like Llama
+    lm = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=48,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+        )
+    )
     lm.save_pretrained(root / "lm")
     tokenizer.save_pretrained(root / "lm")
 
-    clip = CLIPModel(CLIPConfig(
-        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "vocab_size": 99},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 3,
-                       "num_attention_heads": 4, "image_size": 28, "patch_size": 14},
-        projection_dim=16))
+    clip = CLIPModel(
+        CLIPConfig(
+            text_config={
+                "hidden_size": 16,
+                "intermediate_size": 32,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "vocab_size": 99,
+            },
+            vision_config={
+                "hidden_size": 32,
+                "intermediate_size": 64,
+                "num_hidden_layers": 3,
+                "num_attention_heads": 4,
+                "image_size": 28,
+                "patch_size": 14,
+            },
+            projection_dim=16,
+        )
+    )
     clip.save_pretrained(root / "clip")
-    CLIPImageProcessorPil(size={"shortest_edge": 28},
-                          crop_size={"height": 28, "width": 28}).save_pretrained(root / "clip")
+    CLIPImageProcessorPil(
+        size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}
+    ).save_pretrained(root / "clip")
 
     projector = {
         "model.mm_projector.0.weight": torch.randn(48, 32),
@@ -66,8 +95,13 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
     torch.save(projector, root / "mm_projector.bin")
     save_file(projector, str(root / "mm_projector.safetensors"))
-    return {"lm": root / "lm", "clip": root / "clip", "projector": root / "mm_projector.bin",
-            "projector_st": root / "mm_projector.safetensors", "root": root}
+    return {
+        "lm": root / "lm",
+        "clip": root / "clip",
+        "projector": root / "mm_projector.bin",
+        "projector_st": root / "mm_projector.safetensors",
+        "root": root,
+    }
 
 
 def test_assembled_llava15_keeps_every_part(parts):
@@ -78,12 +112,17 @@ def test_assembled_llava15_keeps_every_part(parts):
 
     linear_1 = model.model.multi_modal_projector.linear_1
     assert torch.equal(linear_1.weight, projector["model.mm_projector.0.weight"])
-    assert torch.equal(model.model.multi_modal_projector.linear_2.bias,
-                       projector["model.mm_projector.2.bias"])
-    assert torch.equal(model.model.language_model.layers[1].mlp.up_proj.weight,
-                       lm.model.layers[1].mlp.up_proj.weight)
-    assert torch.equal(model.model.vision_tower.encoder.layers[2].mlp.fc1.weight,
-                       clip.vision_model.encoder.layers[2].mlp.fc1.weight)
+    assert torch.equal(
+        model.model.multi_modal_projector.linear_2.bias, projector["model.mm_projector.2.bias"]
+    )
+    assert torch.equal(
+        model.model.language_model.layers[1].mlp.up_proj.weight,
+        lm.model.layers[1].mlp.up_proj.weight,
+    )
+    assert torch.equal(
+        model.model.vision_tower.encoder.layers[2].mlp.fc1.weight,
+        clip.vision_model.encoder.layers[2].mlp.fc1.weight,
+    )
     old_vocab = lm.config.vocab_size
     embeddings = model.get_input_embeddings().weight
     assert torch.equal(embeddings[:old_vocab], lm.model.embed_tokens.weight)
@@ -97,11 +136,11 @@ def test_assembled_llava15_keeps_every_part(parts):
 
     prompt = processor.apply_chat_template(
         [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Colour?"}]}],
-        add_generation_prompt=True)
+        add_generation_prompt=True,
+    )
     from PIL import Image
 
-    inputs = processor(images=[Image.new("RGB", (40, 30), "red")], text=prompt,
-                       return_tensors="pt")
+    inputs = processor(images=[Image.new("RGB", (40, 30), "red")], text=prompt, return_tensors="pt")
     with torch.no_grad():
         logits = model(**inputs).logits
     assert logits.shape[:2] == inputs["input_ids"].shape and torch.isfinite(logits).all()
@@ -111,7 +150,11 @@ def test_projector_from_safetensors_matches_bin(parts):
     from_bin = load_projector_weights(parts["projector"])
     from_st = load_projector_weights(parts["projector_st"])
     assert sorted(from_bin) == [
-        "linear_1.bias", "linear_1.weight", "linear_2.bias", "linear_2.weight"]
+        "linear_1.bias",
+        "linear_1.weight",
+        "linear_2.bias",
+        "linear_2.weight",
+    ]
     assert all(torch.equal(from_bin[k], from_st[k]) for k in from_bin)
 
 
@@ -127,9 +170,15 @@ def test_projector_errors_name_the_file(parts, tmp_path):
         load_projector_weights(pickled)
 
     bad_shape = tmp_path / "shape.bin"
-    torch.save({"model.mm_projector.0.weight": torch.zeros(48, 31), "model.mm_projector.0.bias":
-                torch.zeros(48), "model.mm_projector.2.weight": torch.zeros(48, 48),
-                "model.mm_projector.2.bias": torch.zeros(48)}, bad_shape)
+    torch.save(
+        {
+            "model.mm_projector.0.weight": torch.zeros(48, 31),
+            "model.mm_projector.0.bias": torch.zeros(48),
+            "model.mm_projector.2.weight": torch.zeros(48, 48),
+            "model.mm_projector.2.bias": torch.zeros(48),
+        },
+        bad_shape,
+    )
     with pytest.raises(ModelSourceError, match="linear_1.weight has shape"):
         assemble_llava15(str(parts["lm"]), str(parts["clip"]), bad_shape)
 
@@ -153,15 +202,35 @@ def test_a_sentencepiece_only_llama_tokenizer_loads_and_round_trips(tmp_path):
 
     corpus = ["USER: <image>\nWhat colour is the moon? ASSISTANT: yellow", *TEXTS] * 20
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus), model_prefix=str(tmp_path / "tokenizer"),
-        vocab_size=400, model_type="bpe", unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
-        byte_fallback=True, character_coverage=1.0, minloglevel=2)
+        sentence_iterator=iter(corpus),
+        model_prefix=str(tmp_path / "tokenizer"),
+        vocab_size=400,
+        model_type="bpe",
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        byte_fallback=True,
+        character_coverage=1.0,
+        minloglevel=2,
+    )
     (tmp_path / "tokenizer.vocab").unlink()
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>",
-        "unk_token": "<unk>", "add_bos_token": True, "legacy": False}))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokenizer.model",
-                                                          "tokenizer_config.json"]
+    (tmp_path / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "LlamaTokenizer",
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+                "add_bos_token": True,
+                "legacy": False,
+            }
+        )
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "tokenizer.model",
+        "tokenizer_config.json",
+    ]
 
     tokenizer = load_lm_tokenizer(str(tmp_path))
     text = "A red circle above a blue square. Ünïcode ✓"

@@ -24,9 +24,16 @@ def _recipe(name: str, *overrides: str) -> TrainingConfig:
 def test_llava15_full_recipe():
     cfg = _recipe("llava15_7b_full")
     assert (cfg.method, cfg.optim.lr, cfg.trainer.global_batch_size, cfg.trainer.epochs) == (
-        "full", 2e-5, 128, 1)
+        "full",
+        2e-5,
+        128,
+        1,
+    )
     assert (cfg.optim.scheduler, cfg.optim.warmup_ratio, cfg.optim.weight_decay) == (
-        "cosine", 0.03, 0.0)
+        "cosine",
+        0.03,
+        0.0,
+    )
     assert cfg.trainer.precision.startswith("bf16") and cfg.model.kind == "assemble"
 
 
@@ -34,7 +41,10 @@ def test_coincide_lora_recipe():
     cfg = _recipe("llava15_7b_lora")
     assert (cfg.method, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout) == ("lora", 128, 256, 0.05)
     assert (cfg.optim.lr, cfg.optim.projector_lr, cfg.trainer.global_batch_size) == (
-        2e-4, 2e-5, 128)
+        2e-4,
+        2e-5,
+        128,
+    )
 
 
 def test_shipped_configs_name_their_command():
@@ -43,8 +53,10 @@ def test_shipped_configs_name_their_command():
 
 
 def test_gradient_accumulation_follows_the_global_batch():
-    plan = plan_batches(_recipe("llava15_7b_full", "trainer.devices=2",
-                                "loader.per_device_batch_size=4"), n_records=1000)
+    plan = plan_batches(
+        _recipe("llava15_7b_full", "trainer.devices=2", "loader.per_device_batch_size=4"),
+        n_records=1000,
+    )
     assert plan.accumulate == 16 and plan.world_size == 2
     assert plan.batches_per_epoch == 125 and plan.steps_per_epoch == 8 and plan.total_steps == 8
     with pytest.raises(ConfigError, match="trainer.global_batch_size"):
@@ -95,4 +107,3 @@ def test_wandb_env_keeps_everything_in_the_run_dir(tmp_path):
         assert Path(values[key]).is_dir()
     with pytest.raises(ValueError, match="wandb mode"):
         wandb_env(tmp_path, mode="sometimes", environ={})
-

@@ -34,10 +34,19 @@ def test_resumed_run_matches_uninterrupted_run(method, world, tmp_path, tiny_con
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps(records), encoding="utf-8")
     # 40 records / 4 per batch / 2 accumulated = 5 steps per epoch; checkpoints at steps 7, 14
-    overrides = [f"records={pool}", f"image_root={world}", f"method={method}",
-                 "trainer.global_batch_size=8", "loader.per_device_batch_size=4",
-                 "trainer.max_steps=16", "trainer.checkpoint_every_n_steps=7",
-                 "lora.r=8", "lora.alpha=16", "lora.dropout=0.1", "optim.lr=1e-2"]
+    overrides = [
+        f"records={pool}",
+        f"image_root={world}",
+        f"method={method}",
+        "trainer.global_batch_size=8",
+        "loader.per_device_batch_size=4",
+        "trainer.max_steps=16",
+        "trainer.checkpoint_every_n_steps=7",
+        "lora.r=8",
+        "lora.alpha=16",
+        "lora.dropout=0.1",
+        "optim.lr=1e-2",
+    ]
 
     straight = train(tiny_config(tmp_path / "straight", *overrides))
     with pytest.raises(Killed):

@@ -33,16 +33,19 @@ def test_a_50mb_single_character_text_trains_within_seconds():
         tokenizer = train_bpe_tokenizer(record_texts([record]))
         print(len(tokenizer("aaaa ok")["input_ids"]))
     """)
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.fixture
 def huge_pool(tmp_path: Path) -> Path:
     """A JSONL pool: one ordinary record, then one whose question is 50 MB of 'a'."""
-    ordinary = {"id": "ok", "conversations": [{"from": "human", "value": "Say hi."},
-                                               {"from": "gpt", "value": "hi"}]}
+    ordinary = {
+        "id": "ok",
+        "conversations": [{"from": "human", "value": "Say hi."}, {"from": "gpt", "value": "hi"}],
+    }
     path = tmp_path / "pool.jsonl"
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(ordinary) + "\n")
@@ -66,8 +69,15 @@ def test_validate_refuses_or_skips_a_50mb_turn(huge_pool, capsys):
 def test_training_skips_a_50mb_turn(huge_pool, tmp_path, tiny_config):
     from training.train import train
 
-    cfg = tiny_config(tmp_path / "run", f"records={huge_pool}", f"image_root={tmp_path}",
-                      "loader.on_error=skip", "trainer.max_steps=1", "export=false",
-                      "trainer.global_batch_size=1", "loader.per_device_batch_size=1")
+    cfg = tiny_config(
+        tmp_path / "run",
+        f"records={huge_pool}",
+        f"image_root={tmp_path}",
+        "loader.on_error=skip",
+        "trainer.max_steps=1",
+        "export=false",
+        "trainer.global_batch_size=1",
+        "loader.per_device_batch_size=1",
+    )
     result = train(cfg)
     assert result.summary["records"]["skipped_at_load"] == {"turn_too_long": 1}

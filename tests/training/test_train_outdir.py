@@ -18,9 +18,16 @@ from experiments.cli import main
 from training.train import train
 
 REPO = Path(__file__).resolve().parents[2]
-FAST = ["wandb.mode=disabled", "trainer.progress_bar=false", "model.model_max_length=256",
-        "trainer.global_batch_size=2", "loader.per_device_batch_size=2", "trainer.max_steps=3",
-        "trainer.checkpoint_every_n_steps=1", "export=false"]
+FAST = [
+    "wandb.mode=disabled",
+    "trainer.progress_bar=false",
+    "model.model_max_length=256",
+    "trainer.global_batch_size=2",
+    "loader.per_device_batch_size=2",
+    "trainer.max_steps=3",
+    "trainer.checkpoint_every_n_steps=1",
+    "export=false",
+]
 
 
 class Killed(RuntimeError):
@@ -42,8 +49,16 @@ def records(tmp_path, image_records, write_records) -> Path:
 
 
 def _args(records: Path, out: Path, *extra: str) -> list[str]:
-    return ["train", "--config", "tiny", f"records={records}", f"image_root={records.parent}",
-            f"out_dir={out}", *FAST, *extra]
+    return [
+        "train",
+        "--config",
+        "tiny",
+        f"records={records}",
+        f"image_root={records.parent}",
+        f"out_dir={out}",
+        *FAST,
+        *extra,
+    ]
 
 
 def _one_line_error(capsys) -> str:
@@ -53,8 +68,9 @@ def _one_line_error(capsys) -> str:
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def test_a_users_files_in_out_dir_survive(records, tmp_path, capsys):
@@ -76,8 +92,9 @@ def test_an_input_folder_is_refused_even_with_force(records, tmp_path, capsys):
     assert _snapshot(tmp_path) == before
 
 
-def test_a_finished_run_is_never_returned_for_another_config(records, tmp_path, capsys,
-                                                             tiny_config):
+def test_a_finished_run_is_never_returned_for_another_config(
+    records, tmp_path, capsys, tiny_config
+):
     out = tmp_path / "run"
     assert main(_args(records, out)) == 0
     capsys.readouterr()
@@ -92,16 +109,26 @@ def test_a_finished_run_is_never_returned_for_another_config(records, tmp_path, 
     assert _snapshot(out) == before
 
     # keys that may change between sessions: the finished run is returned as it is
-    same = train(tiny_config(out, *FAST[1:], f"records={records}", f"image_root={tmp_path}",
-                             "loader.num_workers=1", "trainer.log_every_n_steps=1"))
+    same = train(
+        tiny_config(
+            out,
+            *FAST[1:],
+            f"records={records}",
+            f"image_root={tmp_path}",
+            "loader.num_workers=1",
+            "trainer.log_every_n_steps=1",
+        )
+    )
     assert same.global_step == 3 and _snapshot(out) == before
 
 
 def test_a_killed_run_is_resumed_only_by_its_own_config(records, tmp_path, capsys, tiny_config):
     out = tmp_path / "run"
     with pytest.raises(Killed):
-        train(tiny_config(out, *FAST, f"records={records}", f"image_root={tmp_path}"),
-              callbacks=[KillAt(2)])
+        train(
+            tiny_config(out, *FAST, f"records={records}", f"image_root={tmp_path}"),
+            callbacks=[KillAt(2)],
+        )
     last = out / "checkpoints" / "last.ckpt"
     checkpoint, config = last.read_bytes(), (out / "config.yaml").read_text()
 
@@ -109,8 +136,15 @@ def test_a_killed_run_is_resumed_only_by_its_own_config(records, tmp_path, capsy
     assert "differs in: optim.lr, seed" in _one_line_error(capsys)
     assert last.read_bytes() == checkpoint and (out / "config.yaml").read_text() == config
 
-    resumed = train(tiny_config(out, *FAST, f"records={records}", f"image_root={tmp_path}",
-                                "trainer.log_every_n_steps=1"))
+    resumed = train(
+        tiny_config(
+            out,
+            *FAST,
+            f"records={records}",
+            f"image_root={tmp_path}",
+            "trainer.log_every_n_steps=1",
+        )
+    )
     assert resumed.summary["resumed_from"] == str(last) and resumed.global_step == 3
 
 
@@ -128,8 +162,10 @@ def test_force_discards_another_configs_run(records, tmp_path, capsys):
 def test_a_killed_runs_temporaries_go_with_the_next_run(records, tmp_path, tiny_config):
     out = tmp_path / "run"
     with pytest.raises(Killed):
-        train(tiny_config(out, *FAST, f"records={records}", f"image_root={tmp_path}"),
-              callbacks=[KillAt(2)])
+        train(
+            tiny_config(out, *FAST, f"records={records}", f"image_root={tmp_path}"),
+            callbacks=[KillAt(2)],
+        )
     (out / ".tmp-hf.abcd1234").mkdir()  # as a kill during the export leaves them
     (out / ".tmp-hf.old").mkdir()
     (out / ".tmp-train_summary.json.x1y2z3w4").write_text("{")
@@ -161,13 +197,22 @@ sys.exit(main(sys.argv[2:]))
 def test_two_trainings_into_one_out_dir_exactly_one_succeeds(records, tmp_path):
     out, go = tmp_path / "run", tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    first = subprocess.Popen([sys.executable, "-c", SLOW_TRAIN, str(go), *_args(records, out)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    first = subprocess.Popen(
+        [sys.executable, "-c", SLOW_TRAIN, str(go), *_args(records, out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert first.stdout.readline().strip() == "training"
-        second = subprocess.run([sys.executable, "-m", "experiments.cli",
-                                 *_args(records, out, "optim.lr=0.5")],
-                                capture_output=True, text=True, env=env, timeout=300)
+        second = subprocess.run(
+            [sys.executable, "-m", "experiments.cli", *_args(records, out, "optim.lr=0.5")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert second.returncode == 2, second.stdout + second.stderr
         err = second.stderr.strip()
         assert err.count("\n") == 0 and f"being written by another run (pid {first.pid}" in err

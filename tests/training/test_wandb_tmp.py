@@ -23,17 +23,34 @@ def private_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_standalone_train_leaves_no_wandb_files_in_the_temp_dir(tmp_path, image_records,
-                                                                 write_records):
+def test_standalone_train_leaves_no_wandb_files_in_the_temp_dir(
+    tmp_path, image_records, write_records
+):
     records = write_records(tmp_path, image_records(tmp_path, 4))
     run = tmp_path / "run"
     env = private_env(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-m", "experiments.cli", "train", f"records={records}",
-         f"image_root={tmp_path}", f"out_dir={run}", "wandb.mode=offline",
-         "trainer.max_steps=2", "trainer.global_batch_size=4", "loader.per_device_batch_size=4",
-         "trainer.progress_bar=false", "export=false"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "experiments.cli",
+            "train",
+            f"records={records}",
+            f"image_root={tmp_path}",
+            f"out_dir={run}",
+            "wandb.mode=offline",
+            "trainer.max_steps=2",
+            "trainer.global_batch_size=4",
+            "loader.per_device_batch_size=4",
+            "trainer.progress_bar=false",
+            "export=false",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert list(run.glob("wandb/offline-run-*/run-*.wandb"))
     left = sorted(p.name for p in Path(env["TMPDIR"]).iterdir())

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from curation.methods.adr.entities.table import EntityTable
 from curation.data.fileio import atomic_open, atomic_write_json, atomic_write_text
 from curation.data.longtail import q_for, tau_threshold
+from curation.methods.adr.entities.table import EntityTable
 
 
 @dataclass
@@ -55,18 +55,27 @@ def mass_share(counts: np.ndarray, mask: np.ndarray) -> float:
     return float(counts[mask].sum() / total) if total else 0.0
 
 
-def perspective_report(pool: EntityTable, q: float, subset: EntityTable | None = None,
-                       tau: int | None = None, top_k: int = 10) -> PerspectiveReport:  # fmt: skip
+def perspective_report(
+    pool: EntityTable,
+    q: float,
+    subset: EntityTable | None = None,
+    tau: int | None = None,
+    top_k: int = 10,
+) -> PerspectiveReport:
     counts = pool.counts
     tau = tau_threshold(pool.count_dict(), q) if tau is None else tau
     tail = counts < tau
     order = np.argsort(-counts, kind="stable")[:top_k]
     report = PerspectiveReport(
-        perspective=pool.perspective, q=q, tau=int(tau), entities=int(counts.size),
-        head_entities=int((~tail).sum()), mass=int(counts.sum()),
+        perspective=pool.perspective,
+        q=q,
+        tau=int(tau),
+        entities=int(counts.size),
+        head_entities=int((~tail).sum()),
+        mass=int(counts.sum()),
         tail_share=mass_share(counts, tail),
         top=[(pool.vocab[j], int(counts[j])) for j in order],
-    )  # fmt: skip
+    )
     if subset is not None:
         sub_counts = aligned_counts(subset, pool.vocab)
         report.subset_mass = int(sub_counts.sum())
@@ -85,29 +94,43 @@ def aligned_counts(table: EntityTable, vocab: list[str]) -> np.ndarray:
     return out
 
 
-def long_tail_reports(pool: Mapping[str, EntityTable], q: Mapping[str, float] | None = None,
-                      subset: Mapping[str, EntityTable] | None = None,
-                      taus: Mapping[str, int] | None = None,
-                      ) -> list[PerspectiveReport]:  # fmt: skip
-    return [perspective_report(table, q_for(name, q), None if subset is None else subset[name],
-                               None if taus is None else taus.get(name))
-            for name, table in pool.items()]  # fmt: skip
+def long_tail_reports(
+    pool: Mapping[str, EntityTable],
+    q: Mapping[str, float] | None = None,
+    subset: Mapping[str, EntityTable] | None = None,
+    taus: Mapping[str, int] | None = None,
+) -> list[PerspectiveReport]:
+    return [
+        perspective_report(
+            table,
+            q_for(name, q),
+            None if subset is None else subset[name],
+            None if taus is None else taus.get(name),
+        )
+        for name, table in pool.items()
+    ]
 
 
 def format_reports(reports: list[PerspectiveReport]) -> str:
     with_subset = any(r.subset_tail_share is not None for r in reports)
-    header = f"{'perspective':<14}{'q':>5}{'tau':>8}{'entities':>10}{'head':>8}{'mass':>10}" \
-             f"{'tail share':>12}"  # fmt: skip
+    header = (
+        f"{'perspective':<14}{'q':>5}{'tau':>8}{'entities':>10}{'head':>8}{'mass':>10}"
+        f"{'tail share':>12}"
+    )
     if with_subset:
         header += f"{'subset mass':>13}{'subset tail':>13}{'tail kept':>11}"
     lines = [header, "-" * len(header)]
     for r in reports:
-        line = f"{r.perspective:<14}{r.q:>5.2f}{r.tau:>8}{r.entities:>10}{r.head_entities:>8}" \
-               f"{r.mass:>10}{100 * r.tail_share:>11.1f}%"  # fmt: skip
+        line = (
+            f"{r.perspective:<14}{r.q:>5.2f}{r.tau:>8}{r.entities:>10}{r.head_entities:>8}"
+            f"{r.mass:>10}{100 * r.tail_share:>11.1f}%"
+        )
         if with_subset and r.subset_tail_share is not None:
             tail_entities = r.entities - r.head_entities
-            line += f"{r.subset_mass:>13}{100 * r.subset_tail_share:>12.1f}%" \
-                    f"{r.subset_tail_entities_covered:>6}/{tail_entities:<4}"  # fmt: skip
+            line += (
+                f"{r.subset_mass:>13}{100 * r.subset_tail_share:>12.1f}%"
+                f"{r.subset_tail_entities_covered:>6}/{tail_entities:<4}"
+            )
         lines.append(line)
     lines.append("")
     for r in reports:
@@ -116,9 +139,13 @@ def format_reports(reports: list[PerspectiveReport]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_rank_frequency(pool: EntityTable, path: str | Path, tau: int,
-                        subset: EntityTable | None = None,
-                        subset_label: str = "subset") -> Path:  # fmt: skip
+def plot_rank_frequency(
+    pool: EntityTable,
+    path: str | Path,
+    tau: int,
+    subset: EntityTable | None = None,
+    subset_label: str = "subset",
+) -> Path:
     """Log-log rank-frequency curve(s) with the pool's tau drawn in, written as PNG."""
     import matplotlib
 
@@ -131,8 +158,14 @@ def plot_rank_frequency(pool: EntityTable, path: str | Path, tau: int,
             continue
         counts = np.sort(table.counts[table.counts > 0])[::-1]
         if counts.size:
-            ax.loglog(np.arange(1, counts.size + 1), counts, marker=".", markersize=3,
-                      linewidth=1, label=f"{label} ({counts.size} entities)")
+            ax.loglog(
+                np.arange(1, counts.size + 1),
+                counts,
+                marker=".",
+                markersize=3,
+                linewidth=1,
+                label=f"{label} ({counts.size} entities)",
+            )
     ax.axhline(tau, color="grey", linestyle="--", linewidth=0.8, label=f"pool tau = {tau}")
     ax.set_xlabel("rank")
     ax.set_ylabel("frequency n_e")
@@ -146,11 +179,13 @@ def plot_rank_frequency(pool: EntityTable, path: str | Path, tau: int,
     return path
 
 
-def write_report(out_dir: str | Path, pool: Mapping[str, EntityTable],
-                 q: Mapping[str, float] | None = None,
-                 subset: Mapping[str, EntityTable] | None = None,
-                 subset_label: str = "subset",
-                 ) -> tuple[list[PerspectiveReport], list[Path]]:  # fmt: skip
+def write_report(
+    out_dir: str | Path,
+    pool: Mapping[str, EntityTable],
+    q: Mapping[str, float] | None = None,
+    subset: Mapping[str, EntityTable] | None = None,
+    subset_label: str = "subset",
+) -> tuple[list[PerspectiveReport], list[Path]]:
     """longtail.txt, longtail.json and rank_frequency_<perspective>.png under out_dir."""
     out_dir = Path(out_dir)
     reports = long_tail_reports(pool, q, subset)

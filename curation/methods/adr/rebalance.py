@@ -18,10 +18,15 @@ from typing import Any
 import numpy as np
 
 from configs.compose import ConfigError
-from curation.methods.adr.entities.extract import PERSPECTIVES, EntityConfig, EntitySource, entity_tables
-from curation.methods.adr.entities.table import EntityTable
 from curation.data.longtail import q_for, tau_threshold
 from curation.method import BudgetError, CurationContext, CurationMethod, Selection
+from curation.methods.adr.entities.extract import (
+    PERSPECTIVES,
+    EntityConfig,
+    EntitySource,
+    entity_tables,
+)
+from curation.methods.adr.entities.table import EntityTable
 
 
 @dataclass
@@ -111,8 +116,9 @@ def thresholds(tables: Mapping[str, EntityTable], params: RebalanceParams) -> di
     return taus
 
 
-def rebalance(tables: Mapping[str, EntityTable], params: RebalanceParams,
-              seed: int, budget: int | None = None) -> RebalanceResult:  # fmt: skip
+def rebalance(
+    tables: Mapping[str, EntityTable], params: RebalanceParams, seed: int, budget: int | None = None
+) -> RebalanceResult:
     """Draw the DR subset; the draws depend only on (seed, n_samples, n_perspectives).
 
     With a budget, alpha is the one that keeps exactly `budget` samples: the samples that pass
@@ -137,28 +143,34 @@ def rebalance(tables: Mapping[str, EntityTable], params: RebalanceParams,
     else:
         candidates = np.flatnonzero(eligible)
         if candidates.size < budget:
-            raise BudgetError(f"the DR rule passes {candidates.size} samples, fewer than the "
-                              f"budget of {budget}; lower the budget or set budget=null")
+            raise BudgetError(
+                f"the DR rule passes {candidates.size} samples, fewer than the "
+                f"budget of {budget}; lower the budget or set budget=null"
+            )
         kept = np.sort(candidates[np.argsort(draw[candidates], kind="stable")[:budget]])
     return RebalanceResult(kept.astype(np.int64), probability, passed, empty, taus)
 
 
 def check_params(params: RebalanceParams, perspectives: Sequence[str]) -> None:
     if not perspectives:
-        raise RebalanceError("params.perspectives is empty: choose some of "
-                             f"{', '.join(PERSPECTIVES)}")  # fmt: skip
+        raise RebalanceError(
+            f"params.perspectives is empty: choose some of {', '.join(PERSPECTIVES)}"
+        )
     unknown = [p for p in list(perspectives) + list(params.tau) if p not in PERSPECTIVES]
     if unknown:
-        raise RebalanceError(f"unknown perspective(s) {', '.join(unknown)}; choose from "
-                             f"{', '.join(PERSPECTIVES)}")  # fmt: skip
+        raise RebalanceError(
+            f"unknown perspective(s) {', '.join(unknown)}; choose from {', '.join(PERSPECTIVES)}"
+        )
     if len(set(perspectives)) != len(perspectives):
         raise RebalanceError(f"params.perspectives lists a perspective twice: {list(perspectives)}")
     if not 0.0 <= params.alpha <= 1.0:
         raise RebalanceError(f"params.alpha must lie in [0, 1], got {params.alpha}")
     if not 0 <= params.pass_num < len(perspectives):
-        raise RebalanceError(f"params.pass_num must lie in 0..{len(perspectives) - 1} (keep "
-                             f"needs MORE than pass_num passing perspectives), got "
-                             f"{params.pass_num}")  # fmt: skip
+        raise RebalanceError(
+            f"params.pass_num must lie in 0..{len(perspectives) - 1} (keep "
+            f"needs MORE than pass_num passing perspectives), got "
+            f"{params.pass_num}"
+        )
 
 
 class AdrRebalance(CurationMethod):

@@ -27,14 +27,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from configs.compose import choice
+from curation.data.fileio import atomic_open, atomic_write_json, sha256_json
+from curation.data.records import RecordRules, validate_record
 from curation.features.reference import TRAIN_TINY, TinyReferenceRecipe, train_tiny_reference
+from curation.method import CurationContext, CurationMethod, Selection
 from curation.methods.adr.entities.extract import EntityConfig
 from curation.methods.adr.entities.table import EntityTable
-from curation.data.fileio import atomic_open, atomic_write_json, sha256_json
-from curation.method import CurationContext, CurationMethod, Selection
 from curation.methods.adr.rebalance import AdrRebalance, RebalanceParams, pass_probability
-from curation.data.records import RecordRules, validate_record
 from curation.methods.adr.variations.candidates import draw_sources, tail_candidates
+from curation.methods.adr.variations.captions import ConversationWriter
 from curation.methods.adr.variations.diffusion import (
     SDEditVariations,
     SDImageVariations,
@@ -44,8 +45,12 @@ from curation.methods.adr.variations.diffusion import (
     grid,
     training_subset,
 )
-from curation.methods.adr.variations.models import ClipEmbedder, ReferenceLVLM, SynthesisError, best_of
-from curation.methods.adr.variations.captions import ConversationWriter
+from curation.methods.adr.variations.models import (
+    ClipEmbedder,
+    ReferenceLVLM,
+    SynthesisError,
+    best_of,
+)
 
 
 @dataclass
@@ -107,26 +112,42 @@ class Adr(CurationMethod):
         count = params.synthesis.count
         if count < 0:
             count = len(ctx) - len(selection.indices)
-        records, details = synthesise(ctx, tables, taus, count, params.synthesis,
-                                      params.rebalance.entities, selection.indices)  # fmt: skip
+        records, details = synthesise(
+            ctx, tables, taus, count, params.synthesis, params.rebalance.entities, selection.indices
+        )
         selection.synthetic_records = records
         selection.details["synthesis"] = details
         return selection
 
 
-def synthesise(ctx: CurationContext, tables: Mapping[str, EntityTable], taus: Mapping[str, int],
-               count: int, params: SynthesisParams, entities: EntityConfig,
-               kept: np.ndarray) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
+def synthesise(
+    ctx: CurationContext,
+    tables: Mapping[str, EntityTable],
+    taus: Mapping[str, int],
+    count: int,
+    params: SynthesisParams,
+    entities: EntityConfig,
+    kept: np.ndarray,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     timings: dict[str, float] = {}
     candidates = tail_candidates(ctx.records, tables, taus)
     try:
         drawn = draw_sources(candidates, count, ctx.seed)
     except ValueError as err:
         raise SynthesisError(str(err)) from None
-    items = [_Item(k, source, repeat, _seed(ctx.seed, source, repeat))
-             for k, (source, repeat) in enumerate(drawn)]  # fmt: skip
-    key = sha256_json({"params": asdict(params), "seed": ctx.seed, "pool": ctx.pool_sha256,
-                       "sources": drawn, "kept": sha256_json(kept.tolist())})  # fmt: skip
+    items = [
+        _Item(k, source, repeat, _seed(ctx.seed, source, repeat))
+        for k, (source, repeat) in enumerate(drawn)
+    ]
+    key = sha256_json(
+        {
+            "params": asdict(params),
+            "seed": ctx.seed,
+            "pool": ctx.pool_sha256,
+            "sources": drawn,
+            "kept": sha256_json(kept.tolist()),
+        }
+    )
     work = Path(ctx.run_dir) / "synthetic" / key[:12]
     done = {item.id: _load_done(work, item) for item in items}
     pending = [item for item in items if done[item.id] is None]
@@ -136,8 +157,11 @@ def synthesise(ctx: CurationContext, tables: Mapping[str, EntityTable], taus: Ma
         start = time.perf_counter()
         reference = _reference(ctx, params)
         generate, info = _generator(ctx, params, image_weights(tables, taus))
-        embed = reference.embed if params.embedder == "reference" else ClipEmbedder(
-            params.clip_model, params.device, params.local_files_only).embed
+        embed = (
+            reference.embed
+            if params.embedder == "reference"
+            else ClipEmbedder(params.clip_model, params.device, params.local_files_only).embed
+        )
         writer = _writer(params, entities)
         timings["load_models"] = time.perf_counter() - start - info.get("unet_train_s", 0.0)
         _run(ctx, params, pending, work, generate, embed, reference, writer, timings)
@@ -151,13 +175,20 @@ def synthesise(ctx: CurationContext, tables: Mapping[str, EntityTable], taus: Ma
     grid_path = work / "grid.png"
     _write_grid(ctx, records[: params.grid_pairs], provenance, grid_path)
     details = {
-        "count": len(records), "candidates": int(candidates.size), "work_dir": str(work),
-        "images_dir": str(work / "images"), "grid": str(grid_path),
-        "generator": params.generator, "embedder": params.embedder,
-        "reference": params.reference, "writer": params.writer,
-        "resumed": len(items) - len(pending), "timings_s": timings, **info,
+        "count": len(records),
+        "candidates": int(candidates.size),
+        "work_dir": str(work),
+        "images_dir": str(work / "images"),
+        "grid": str(grid_path),
+        "generator": params.generator,
+        "embedder": params.embedder,
+        "reference": params.reference,
+        "writer": params.writer,
+        "resumed": len(items) - len(pending),
+        "timings_s": timings,
+        **info,
         "samples": provenance,
-    }  # fmt: skip
+    }
     return records, details
 
 
@@ -181,19 +212,34 @@ def _seed(seed: int, source: int, repeat: int) -> int:
 def _reference(ctx: CurationContext, params: SynthesisParams) -> ReferenceLVLM:
     name = params.reference
     if not name:
-        raise SynthesisError("params.synthesis.reference is empty: give an HF LLaVA checkpoint "
-                             f"(directory or cached hub name), or '{TRAIN_TINY}'")
+        raise SynthesisError(
+            "params.synthesis.reference is empty: give an HF LLaVA checkpoint "
+            f"(directory or cached hub name), or '{TRAIN_TINY}'"
+        )
     if name == TRAIN_TINY:
-        recipe = TinyReferenceRecipe(params.reference_epochs, params.reference_lr,
-                                     params.reference_batch_size, params.reference_max_length,
-                                     params.reference_seed)  # fmt: skip
-        name = str(train_tiny_reference(Path(ctx.pool_path), ctx.image_root, ctx.pool_sha256,
-                                        Path(ctx.cache_dir), recipe, ctx.progress))
+        recipe = TinyReferenceRecipe(
+            params.reference_epochs,
+            params.reference_lr,
+            params.reference_batch_size,
+            params.reference_max_length,
+            params.reference_seed,
+        )
+        name = str(
+            train_tiny_reference(
+                Path(ctx.pool_path),
+                ctx.image_root,
+                ctx.pool_sha256,
+                Path(ctx.cache_dir),
+                recipe,
+                ctx.progress,
+            )
+        )
     return ReferenceLVLM(name, params.device, params.local_files_only, params.batch_size)
 
 
-def _generator(ctx: CurationContext, params: SynthesisParams,
-               weights: np.ndarray) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+def _generator(
+    ctx: CurationContext, params: SynthesisParams, weights: np.ndarray
+) -> tuple[Any, dict[str, Any]]:
     if params.generator == "sd_image_variation":
         return SDImageVariations(params.sd), {}
     start = time.perf_counter()
@@ -206,10 +252,20 @@ def _generator(ctx: CurationContext, params: SynthesisParams,
     image_weights = None
     if params.unet.train_weighting == "rebalanced":
         image_weights = [max(MIN_TRAIN_WEIGHT, per_image[name]) for name in chosen]
-    unet_dir, training = cached_unet(_LazyImages(ctx, chosen), chosen, params.unet, ctx.seed,
-                                     ctx.cache_dir, ctx.progress, image_weights)  # fmt: skip
-    info = {"unet_dir": str(unet_dir), "unet_training": training,
-            "unet_train_s": time.perf_counter() - start}  # fmt: skip
+    unet_dir, training = cached_unet(
+        _LazyImages(ctx, chosen),
+        chosen,
+        params.unet,
+        ctx.seed,
+        ctx.cache_dir,
+        ctx.progress,
+        image_weights,
+    )
+    info = {
+        "unet_dir": str(unet_dir),
+        "unet_training": training,
+        "unet_train_s": time.perf_counter() - start,
+    }
     return SDEditVariations(unet_dir, params.unet), info
 
 
@@ -242,17 +298,26 @@ def _writer(params: SynthesisParams, entities: EntityConfig) -> ConversationWrit
     return ConversationWriter("template")
 
 
-def _run(ctx: CurationContext, params: SynthesisParams, pending: list[_Item], work: Path,
-         generate: Any, embed: Any, reference: ReferenceLVLM, writer: ConversationWriter,
-         timings: dict[str, float]) -> None:  # fmt: skip
+def _run(
+    ctx: CurationContext,
+    params: SynthesisParams,
+    pending: list[_Item],
+    work: Path,
+    generate: Any,
+    embed: Any,
+    reference: ReferenceLVLM,
+    writer: ConversationWriter,
+    timings: dict[str, float],
+) -> None:
     images_dir = work / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     for name in ("generate", "embed", "caption", "write"):
         timings.setdefault(name, 0.0)
-    bar = tqdm(total=len(pending), desc="adr: synthesise", unit=" samples",
-               disable=not ctx.progress)  # fmt: skip
+    bar = tqdm(
+        total=len(pending), desc="adr: synthesise", unit=" samples", disable=not ctx.progress
+    )
     for start in range(0, len(pending), params.batch_size):
-        batch = pending[start:start + params.batch_size]
+        batch = pending[start : start + params.batch_size]
         sources = [_open(ctx, ctx.records[item.source]["image"]) for item in batch]
         clock = time.perf_counter()
         variations = generate(sources, [item.seed for item in batch], params.n_candidates)
@@ -277,37 +342,65 @@ def _run(ctx: CurationContext, params: SynthesisParams, pending: list[_Item], wo
         clock = time.perf_counter()
         conversations = writer(captions, [item.seed for item in batch])
         for i, item in enumerate(batch):
-            _save(ctx, params, work, item, sources[i], chosen[i], similarities[i], captions[i],
-                  conversations[i])  # fmt: skip
+            _save(
+                ctx,
+                params,
+                work,
+                item,
+                sources[i],
+                chosen[i],
+                similarities[i],
+                captions[i],
+                conversations[i],
+            )
         timings["write"] += time.perf_counter() - clock
         bar.update(len(batch))
     bar.close()
 
 
-def _save(ctx: CurationContext, params: SynthesisParams, work: Path, item: _Item,
-          source: Image.Image, image: Image.Image, similarities: np.ndarray, caption: str,
-          conversation: list[dict[str, Any]]) -> None:  # fmt: skip
+def _save(
+    ctx: CurationContext,
+    params: SynthesisParams,
+    work: Path,
+    item: _Item,
+    source: Image.Image,
+    image: Image.Image,
+    similarities: np.ndarray,
+    caption: str,
+    conversation: list[dict[str, Any]],
+) -> None:
     path = (work / "images" / f"{item.id}.png").resolve()
     with atomic_open(path, "wb") as handle:
         image.save(handle, format="PNG")
     source_record = ctx.records[item.source]
     record = {"id": item.id, "image": str(path), "conversations": conversation}
     # named by absolute path inside the work folder beside the subset, which training admits
-    problems = validate_record(record, image_root=path.parent,
-                               rules=RecordRules(own_image_dirs=(str(ctx.run_dir),)))
+    problems = validate_record(
+        record, image_root=path.parent, rules=RecordRules(own_image_dirs=(str(ctx.run_dir),))
+    )
     if problems:
-        raise SynthesisError(f"synthetic record {item.id} is not valid LLaVA: "
-                             f"{problems[0].reason}: {problems[0].detail}")  # fmt: skip
-    change = float(np.abs(np.asarray(image, np.float32) - np.asarray(
-        source.resize(image.size), np.float32)).mean())  # fmt: skip
+        raise SynthesisError(
+            f"synthetic record {item.id} is not valid LLaVA: "
+            f"{problems[0].reason}: {problems[0].detail}"
+        )
+    change = float(
+        np.abs(
+            np.asarray(image, np.float32) - np.asarray(source.resize(image.size), np.float32)
+        ).mean()
+    )
     provenance = {
-        "id": item.id, "source_id": source_record["id"], "source_index": item.source,
-        "source_image": source_record["image"], "repeat": item.repeat,
-        "generator": params.generator, "seed": item.seed,
+        "id": item.id,
+        "source_id": source_record["id"],
+        "source_index": item.source,
+        "source_image": source_record["image"],
+        "repeat": item.repeat,
+        "generator": params.generator,
+        "seed": item.seed,
         "similarity": float(similarities.max()),
         "candidate_similarities": [round(float(s), 6) for s in similarities],
-        "pixel_change": round(change, 4), "caption_chars": len(caption),
-    }  # fmt: skip
+        "pixel_change": round(change, 4),
+        "caption_chars": len(caption),
+    }
     atomic_write_json(work / f"{item.id}.json", {"record": record, "provenance": provenance})
 
 
@@ -322,8 +415,12 @@ def _load_done(work: Path, item: _Item) -> dict[str, Any] | None:
     return done
 
 
-def _write_grid(ctx: CurationContext, records: Sequence[Mapping[str, Any]],
-                provenance: Sequence[Mapping[str, Any]], path: Path) -> None:  # fmt: skip
+def _write_grid(
+    ctx: CurationContext,
+    records: Sequence[Mapping[str, Any]],
+    provenance: Sequence[Mapping[str, Any]],
+    path: Path,
+) -> None:
     pairs = []
     for record, origin in zip(records, provenance, strict=False):
         with Image.open(record["image"]) as img:

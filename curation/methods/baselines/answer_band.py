@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from configs.compose import choice
-from curation.method import CurationContext, Selection
 from curation.features.reference_pass import (
     ReferenceParams,
     ReferencePassMethod,
@@ -15,6 +14,7 @@ from curation.features.reference_pass import (
     provenance,
     reference_features,
 )
+from curation.method import CurationContext, Selection
 from curation.methods.baselines.scoring import BANDS, band_details, select_band
 
 
@@ -35,6 +35,9 @@ class AnswerStatBand(ReferencePassMethod):
         features, reference = reference_features(self.params, ctx)
         scores = answer_stat(features, self.column)
         chosen = select_band(scores, budget, self.params.band)
-        details = {"score": self.score_name, **band_details(scores, chosen, self.params.band),
-                   **provenance(reference, features, "answer_stats")}  # fmt: skip
+        details = {
+            "score": self.score_name,
+            **band_details(scores, chosen, self.params.band),
+            **provenance(reference, features, "answer_stats"),
+        }
         return Selection(indices=chosen, details=details)

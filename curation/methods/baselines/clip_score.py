@@ -41,16 +41,39 @@ class ClipScoreSelection(CurationMethod):
     def select(self, ctx: CurationContext, budget: int | None) -> Selection:
         assert budget is not None
         p: ClipScoreParams = self.params
-        recipe = TinyClipRecipe(steps=p.clip_steps, batch_size=p.clip_batch_size, lr=p.clip_lr,
-                                seed=p.clip_seed, text=p.text)
-        model, fingerprint = resolve_clip(p.clip, ctx.records, ctx.image_root, ctx.pool_sha256,
-                                          ctx.cache_dir, recipe, ctx.progress)
-        scores = clip_scores(ctx.records, ctx.image_root, model, fingerprint, p.text,
-                             ctx.cache_dir, ctx.pool_sha256, batch_size=p.batch_size,
-                             device=p.device, cpu_threads=p.cpu_threads,
-                             progress=ctx.progress)
+        recipe = TinyClipRecipe(
+            steps=p.clip_steps,
+            batch_size=p.clip_batch_size,
+            lr=p.clip_lr,
+            seed=p.clip_seed,
+            text=p.text,
+        )
+        model, fingerprint = resolve_clip(
+            p.clip,
+            ctx.records,
+            ctx.image_root,
+            ctx.pool_sha256,
+            ctx.cache_dir,
+            recipe,
+            ctx.progress,
+        )
+        scores = clip_scores(
+            ctx.records,
+            ctx.image_root,
+            model,
+            fingerprint,
+            p.text,
+            ctx.cache_dir,
+            ctx.pool_sha256,
+            batch_size=p.batch_size,
+            device=p.device,
+            cpu_threads=p.cpu_threads,
+            progress=ctx.progress,
+        )
         chosen = select_band(scores, budget, p.band)
-        details = {"score": f"CLIP image-text cosine ({p.text})",
-                   **band_details(scores, chosen, p.band),
-                   "clip": {"model": model, "fingerprint": fingerprint}}
+        details = {
+            "score": f"CLIP image-text cosine ({p.text})",
+            **band_details(scores, chosen, p.band),
+            "clip": {"model": model, "fingerprint": fingerprint},
+        }
         return Selection(indices=chosen, details=details)

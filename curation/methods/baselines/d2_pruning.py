@@ -23,7 +23,6 @@ import numpy as np
 from tqdm import tqdm
 
 from configs.compose import ConfigError, choice
-from curation.method import CurationContext, Selection
 from curation.features.reference_pass import (
     ReferenceParams,
     ReferencePassMethod,
@@ -31,6 +30,7 @@ from curation.features.reference_pass import (
     provenance,
     reference_features,
 )
+from curation.method import CurationContext, Selection
 from curation.methods.baselines.scoring import score_summary
 
 IMPORTANCE = ("aum", "el2n")
@@ -58,7 +58,7 @@ def knn_graph(x: np.ndarray, k: int, block_rows: int = 4096) -> tuple[np.ndarray
     neighbours = np.empty((n, k), dtype=np.int64)
     distances = np.empty((n, k), dtype=np.float64)
     for start in range(0, n, block_rows):
-        block = x[start:start + block_rows]
+        block = x[start : start + block_rows]
         found_d, found = index.search(block, k + 1)
         for row, (ids, sq) in enumerate(zip(found, found_d, strict=True)):
             i = start + row
@@ -71,14 +71,21 @@ def knn_graph(x: np.ndarray, k: int, block_rows: int = 4096) -> tuple[np.ndarray
     return neighbours, distances
 
 
-def forward_messages(importance: np.ndarray, neighbours: np.ndarray, distances: np.ndarray,
-                     gamma: float) -> np.ndarray:
+def forward_messages(
+    importance: np.ndarray, neighbours: np.ndarray, distances: np.ndarray, gamma: float
+) -> np.ndarray:
     s = np.asarray(importance, dtype=np.float64)
     return s + (np.exp(-gamma * distances) * s[neighbours]).sum(axis=1)
 
 
-def reverse_greedy(scores: np.ndarray, neighbours: np.ndarray, distances: np.ndarray,
-                   gamma: float, budget: int, progress: bool = False) -> np.ndarray:
+def reverse_greedy(
+    scores: np.ndarray,
+    neighbours: np.ndarray,
+    distances: np.ndarray,
+    gamma: float,
+    budget: int,
+    progress: bool = False,
+) -> np.ndarray:
     """Take the highest score, lower its neighbours' scores, repeat `budget` times.
 
     A lazy max-heap: every score change pushes a fresh entry; stale ones are skipped."""
@@ -106,9 +113,15 @@ def reverse_greedy(scores: np.ndarray, neighbours: np.ndarray, distances: np.nda
     return np.asarray(order, dtype=np.int64)
 
 
-def d2_select(features: np.ndarray, importance: np.ndarray, budget: int, n_neighbors: int = 5,
-              gamma_forward: float = 1.0, gamma_reverse: float = 0.4,
-              progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def d2_select(
+    features: np.ndarray,
+    importance: np.ndarray,
+    budget: int,
+    n_neighbors: int = 5,
+    gamma_forward: float = 1.0,
+    gamma_reverse: float = 0.4,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """Pool positions in the order taken, and the scores after forward message passing."""
     importance = np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=0.0)
     importance = np.maximum(importance, 0.0)
@@ -126,14 +139,26 @@ class D2Selection(ReferencePassMethod):
         assert budget is not None
         p: D2Params = self.params
         if not 1 <= p.n_neighbors < len(ctx):
-            raise ConfigError(f"config key 'params.n_neighbors' must lie in 1..{len(ctx) - 1} "
-                              f"(pool size - 1), got {p.n_neighbors}")
+            raise ConfigError(
+                f"config key 'params.n_neighbors' must lie in 1..{len(ctx) - 1} "
+                f"(pool size - 1), got {p.n_neighbors}"
+            )
         features, reference = reference_features(p, ctx)
         importance = answer_stat(features, p.importance)
-        order, scores = d2_select(features.load("mean_last"), importance, budget,
-                                  p.n_neighbors, p.gamma_forward, p.gamma_reverse, ctx.progress)
-        details = {"importance": p.importance, "importance_scores": score_summary(importance),
-                   "graph_scores": score_summary(scores),
-                   "selected_graph_scores": score_summary(scores[order]),
-                   **provenance(reference, features, "mean_last")}
+        order, scores = d2_select(
+            features.load("mean_last"),
+            importance,
+            budget,
+            p.n_neighbors,
+            p.gamma_forward,
+            p.gamma_reverse,
+            ctx.progress,
+        )
+        details = {
+            "importance": p.importance,
+            "importance_scores": score_summary(importance),
+            "graph_scores": score_summary(scores),
+            "selected_graph_scores": score_summary(scores[order]),
+            **provenance(reference, features, "mean_last"),
+        }
         return Selection(indices=order, details=details)

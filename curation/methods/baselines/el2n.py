@@ -3,8 +3,9 @@
 Score: mean over the record's ANSWER tokens of ||softmax(logits) - onehot(target)||_2 under the
 reference LVLM (curation/features/extract.py "answer_stats"; one cached pass shared with the other
 model-based methods). Keep rule: a low / middle / high band of the ranking
-(curation/methods/baselines/scoring.py). Paul et al. keep the highest scores; for instruction data the middle
-band is the usual winner (Marion et al.; COINCIDE's comparison), so middle is the default.
+(curation/methods/baselines/scoring.py). Paul et al. keep the highest scores; for instruction
+data the middle band is the usual winner (Marion et al.; COINCIDE's comparison), so middle
+is the default.
 Records with no answer token left after truncation (NaN) are taken last.
 """
 

@@ -3,7 +3,8 @@
 Score: mean answer-token negative log-likelihood under the reference LVLM (the log of the
 record's answer perplexity; same ranking as perplexity itself), from the shared cached pass
 (curation/features/extract.py "answer_stats"). Keep rule: a low / middle / high band of the ranking
-(curation/methods/baselines/scoring.py); middle, the usual winner for instruction data, is the default.
+(curation/methods/baselines/scoring.py); middle, the usual winner for instruction data, is the
+default.
 Records with no answer token left after truncation (NaN) are taken last.
 """
 

@@ -62,11 +62,15 @@ def score_summary(scores: np.ndarray, bins: int = 10) -> dict[str, Any]:
     low, high = float(finite.min()), float(finite.max())
     counts, edges = np.histogram(finite, bins=bins, range=(low, high) if high > low else None)
     quartiles = np.quantile(finite, [0.25, 0.5, 0.75])
-    summary.update({
-        "min": _short(low), "max": _short(high), "mean": _short(finite.mean()),
-        "quartiles": [_short(q) for q in quartiles],
-        "histogram": {"edges": [_short(e) for e in edges], "counts": counts.tolist()},
-    })
+    summary.update(
+        {
+            "min": _short(low),
+            "max": _short(high),
+            "mean": _short(finite.mean()),
+            "quartiles": [_short(q) for q in quartiles],
+            "histogram": {"edges": [_short(e) for e in edges], "counts": counts.tolist()},
+        }
+    )
     return summary
 
 
@@ -77,5 +81,8 @@ def _short(value: float) -> float:
 def band_details(scores: np.ndarray, chosen: np.ndarray, band: str) -> dict[str, Any]:
     """What a band selection records in its manifest: the band and both score summaries."""
     scores = np.asarray(scores, dtype=np.float64)
-    return {"band": band, "scores": score_summary(scores),
-            "selected_scores": score_summary(scores[chosen])}
+    return {
+        "band": band,
+        "scores": score_summary(scores),
+        "selected_scores": score_summary(scores[chosen]),
+    }

@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from configs.compose import choice
-from curation.method import CurationContext, Selection
+from curation.data.threads import torch_threads
 from curation.features.reference_pass import (
     EMBEDDINGS,
     ReferenceParams,
@@ -40,8 +40,8 @@ from curation.features.reference_pass import (
     reference_features,
     unit_rows,
 )
+from curation.method import CurationContext, Selection
 from curation.methods.baselines.scoring import score_summary
-from curation.data.threads import torch_threads
 
 
 @dataclass
@@ -66,8 +66,7 @@ class ScoreNetRecipe:
     threads: int = 1  # fixed torch threads: the same weights on any machine, and the fastest
 
 
-def train_score_net(features: np.ndarray, losses: np.ndarray,
-                    recipe: ScoreNetRecipe) -> np.ndarray:
+def train_score_net(features: np.ndarray, losses: np.ndarray, recipe: ScoreNetRecipe) -> np.ndarray:
     """Stage 1: fit g to the fixed per-sample losses; returns g(x) for every row (float64)."""
     with torch_threads(recipe.threads):
         return _train(features, losses, recipe)
@@ -80,14 +79,16 @@ def _train(features: np.ndarray, losses: np.ndarray, recipe: ScoreNetRecipe) -> 
     rng = np.random.default_rng(recipe.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
-        net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], recipe.hidden), torch.nn.ReLU(),
-                                  torch.nn.Linear(recipe.hidden, 1))
-    optimiser = torch.optim.AdamW(net.parameters(), lr=recipe.lr,
-                                  weight_decay=recipe.weight_decay)
+        net = torch.nn.Sequential(
+            torch.nn.Linear(x.shape[1], recipe.hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(recipe.hidden, 1),
+        )
+    optimiser = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     for _ in range(recipe.epochs):
         order = torch.from_numpy(rng.permutation(train))
         for start in range(0, len(order), recipe.batch_size):
-            batch = order[start:start + recipe.batch_size]
+            batch = order[start : start + recipe.batch_size]
             if len(batch) < 2:
                 continue  # one record: its weight is 1 whatever g says
             weights = torch.softmax(net(x[batch]).squeeze(1), dim=0)
@@ -99,8 +100,9 @@ def _train(features: np.ndarray, losses: np.ndarray, recipe: ScoreNetRecipe) -> 
         return net(x).squeeze(1).double().numpy()
 
 
-def diverse_greedy(difficulty: np.ndarray, features: np.ndarray, budget: int, gamma: float,
-                   progress: bool = False) -> np.ndarray:
+def diverse_greedy(
+    difficulty: np.ndarray, features: np.ndarray, budget: int, gamma: float, progress: bool = False
+) -> np.ndarray:
     """Stage 2: pool positions in the order taken (unit-norm `features`)."""
     x = np.asarray(features, dtype=np.float32)
     closest = np.zeros(len(x), dtype=np.float64)  # max(0, max cosine to a kept record)
@@ -125,14 +127,18 @@ class SelfFilterSelection(ReferencePassMethod):
         features, reference = reference_features(p, ctx)
         vectors = unit_rows(features.load(p.feature))
         losses = answer_stat(features, "mean_nll")
-        recipe = ScoreNetRecipe(p.hidden, p.epochs, p.score_batch_size, p.lr, p.weight_decay,
-                                seed=ctx.seed)
+        recipe = ScoreNetRecipe(
+            p.hidden, p.epochs, p.score_batch_size, p.lr, p.weight_decay, seed=ctx.seed
+        )
         weight = train_score_net(vectors, losses, recipe)
         difficulty = -(weight - weight.mean()) / max(float(weight.std()), 1e-12)
         order = diverse_greedy(difficulty, vectors, budget, p.gamma, ctx.progress)
-        details = {"score": "standardised difficulty = -g(x)", "gamma": p.gamma,
-                   "difficulty": score_summary(difficulty),
-                   "selected_difficulty": score_summary(difficulty[order]),
-                   "losses": score_summary(losses),
-                   **provenance(reference, features, p.feature)}
+        details = {
+            "score": "standardised difficulty = -g(x)",
+            "gamma": p.gamma,
+            "difficulty": score_summary(difficulty),
+            "selected_difficulty": score_summary(difficulty[order]),
+            "losses": score_summary(losses),
+            **provenance(reference, features, p.feature),
+        }
         return Selection(indices=order, details=details)

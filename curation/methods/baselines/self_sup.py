@@ -15,7 +15,6 @@ import numpy as np
 
 from configs.compose import choice
 from curation.features.kmeans import spherical_kmeans
-from curation.method import BudgetError, CurationContext, Selection
 from curation.features.reference_pass import (
     EMBEDDINGS,
     ReferenceParams,
@@ -24,6 +23,7 @@ from curation.features.reference_pass import (
     reference_features,
     unit_rows,
 )
+from curation.method import BudgetError, CurationContext, Selection
 from curation.methods.baselines.scoring import band_details, select_band
 
 KEEP_BANDS = {"hard": "high", "easy": "low"}
@@ -52,20 +52,35 @@ class SelfSupSelection(ReferencePassMethod):
         assert budget is not None
         p: SelfSupParams = self.params
         if not 1 <= p.k <= len(ctx):
-            raise BudgetError(f"params.k={p.k} clusters must lie in 1..{len(ctx)} (the pool's "
-                              "size): change params.k")
+            raise BudgetError(
+                f"params.k={p.k} clusters must lie in 1..{len(ctx)} (the pool's "
+                "size): change params.k"
+            )
         features, reference = reference_features(p, ctx)
         vectors = unit_rows(features.load(p.feature))
-        clustering = spherical_kmeans(vectors, p.k, niter=p.niter, seed=ctx.seed,
-                                      features_id=f"{features.sha256(p.feature)}:unit-rows",
-                                      cache_dir=ctx.cache_dir, device=p.kmeans_device,
-                                      progress=ctx.progress)
+        clustering = spherical_kmeans(
+            vectors,
+            p.k,
+            niter=p.niter,
+            seed=ctx.seed,
+            features_id=f"{features.sha256(p.feature)}:unit-rows",
+            cache_dir=ctx.cache_dir,
+            device=p.kmeans_device,
+            progress=ctx.progress,
+        )
         distance = prototypicality(vectors, clustering.centroids)
         band = KEEP_BANDS[p.keep]
         chosen = select_band(distance, budget, band)
-        details = {"score": "cosine distance to the nearest centroid", "keep": p.keep,
-                   **band_details(distance, chosen, band),
-                   "kmeans": {"path": str(clustering.path), "key": clustering.key,
-                              "k": clustering.k, "seed": ctx.seed},
-                   **provenance(reference, features, p.feature)}
+        details = {
+            "score": "cosine distance to the nearest centroid",
+            "keep": p.keep,
+            **band_details(distance, chosen, band),
+            "kmeans": {
+                "path": str(clustering.path),
+                "key": clustering.key,
+                "k": clustering.k,
+                "seed": ctx.seed,
+            },
+            **provenance(reference, features, p.feature),
+        }
         return Selection(indices=chosen, details=details)

@@ -2,8 +2,8 @@
 
 Embedding: the reference LVLM's last-layer hidden state at the last token, L2-normalised
 (COINCIDE's "SemDeDup-language" choice), from the shared cached pass. Spherical k-means
-(curation/features/kmeans.py, cached; seed = the run's seed). Inside each cluster, points are visited
-farthest-from-the-centroid first (lowest cosine to it; ties: pool order); a point is dropped
+(curation/features/kmeans.py, cached; seed = the run's seed). Inside each cluster, points are
+visited farthest-from-the-centroid first (lowest cosine to it; ties: pool order); a point is dropped
 when its cosine to a point already KEPT in its cluster exceeds 1 - eps (so of a group of
 duplicates the one farthest from the centroid stays). The reference code instead drops a point
 similar to ANY earlier point, kept or not; the two differ only on chains (a~b, b~c, a!~c:
@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 
 from curation.features.kmeans import spherical_kmeans
-from curation.method import BudgetError, CurationContext, Selection
 from curation.features.reference_pass import (
     ReferenceParams,
     ReferencePassMethod,
     provenance,
     reference_features,
 )
+from curation.method import BudgetError, CurationContext, Selection
 from curation.methods.baselines.scoring import score_summary
 
 
@@ -56,13 +56,20 @@ class DedupResult:
     redundancy: np.ndarray  # per pool position: max cosine to an earlier kept point (-2: none)
 
 
-def semdedup(features: np.ndarray, assignments: np.ndarray, centroids: np.ndarray,
-             budget: int, search_steps: int = 40) -> DedupResult:
+def semdedup(
+    features: np.ndarray,
+    assignments: np.ndarray,
+    centroids: np.ndarray,
+    budget: int,
+    search_steps: int = 40,
+) -> DedupResult:
     """Keep exactly `budget` rows of unit-norm `features` (N, D) by SemDeDup with searched eps."""
     clusters = _clusters(features, assignments, centroids)
     if len(clusters) > budget:
-        raise BudgetError(f"SemDeDup keeps at least one sample per cluster: a budget of {budget} "
-                          f"is below the {len(clusters)} clusters (lower params.k)")
+        raise BudgetError(
+            f"SemDeDup keeps at least one sample per cluster: a budget of {budget} "
+            f"is below the {len(clusters)} clusters (lower params.k)"
+        )
     lo, hi = 0.0, 2.0
     n = len(features)
     kept_lo = dedup(clusters, 1.0 - lo, n)[0]
@@ -79,8 +86,7 @@ def semdedup(features: np.ndarray, assignments: np.ndarray, centroids: np.ndarra
     return DedupResult(np.sort(chosen), lo, len(kept), redundancy)
 
 
-def dedup(clusters: list[_Cluster], threshold: float,
-          n: int) -> tuple[np.ndarray, np.ndarray]:
+def dedup(clusters: list[_Cluster], threshold: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Kept pool positions (of `n`) at cosine `threshold` (= 1 - eps), and every point's max
     cosine to a kept point visited before it in its cluster (-2 for the first kept)."""
     kept: list[np.ndarray] = []
@@ -93,14 +99,15 @@ def dedup(clusters: list[_Cluster], threshold: float,
             if closest[j] > threshold:
                 continue
             keep[j] = True
-            closest[j + 1:] = np.maximum(closest[j + 1:], cluster.similarity[j, j + 1:])
+            closest[j + 1 :] = np.maximum(closest[j + 1 :], cluster.similarity[j, j + 1 :])
         kept.append(cluster.members[keep])
         redundancy[cluster.members] = closest
     return np.concatenate(kept) if kept else np.zeros(0, np.int64), redundancy
 
 
-def _clusters(features: np.ndarray, assignments: np.ndarray,
-              centroids: np.ndarray) -> list[_Cluster]:
+def _clusters(
+    features: np.ndarray, assignments: np.ndarray, centroids: np.ndarray
+) -> list[_Cluster]:
     clusters = []
     for c in np.unique(assignments):
         members = np.flatnonzero(assignments == c)
@@ -129,24 +136,38 @@ class SemDedupSelection(ReferencePassMethod):
         assert budget is not None
         p: SemDedupParams = self.params
         if not 1 <= p.k <= len(ctx):
-            raise BudgetError(f"params.k={p.k} clusters must lie in 1..{len(ctx)} (the pool's "
-                              "size): change params.k")
+            raise BudgetError(
+                f"params.k={p.k} clusters must lie in 1..{len(ctx)} (the pool's "
+                "size): change params.k"
+            )
         features, reference = reference_features(p, ctx)
         vectors = features.load("last_token")
-        clustering = spherical_kmeans(vectors, p.k, niter=p.niter, seed=ctx.seed,
-                                      features_id=features.sha256("last_token"),
-                                      cache_dir=ctx.cache_dir, device=p.kmeans_device,
-                                      progress=ctx.progress)
-        result = semdedup(vectors, clustering.assignments, clustering.centroids, budget,
-                          p.search_steps)
+        clustering = spherical_kmeans(
+            vectors,
+            p.k,
+            niter=p.niter,
+            seed=ctx.seed,
+            features_id=features.sha256("last_token"),
+            cache_dir=ctx.cache_dir,
+            device=p.kmeans_device,
+            progress=ctx.progress,
+        )
+        result = semdedup(
+            vectors, clustering.assignments, clustering.centroids, budget, p.search_steps
+        )
         details: dict[str, Any] = {
             "eps": float(f"{result.eps:.6g}"),
             "kept_at_eps": result.kept_at_eps,
             "trimmed": result.kept_at_eps - len(result.indices),
-            "redundancy": score_summary(np.where(result.redundancy > -2, result.redundancy,
-                                                 np.nan)),
-            "kmeans": {"path": str(clustering.path), "key": clustering.key, "k": clustering.k,
-                       "seed": ctx.seed},
+            "redundancy": score_summary(
+                np.where(result.redundancy > -2, result.redundancy, np.nan)
+            ),
+            "kmeans": {
+                "path": str(clustering.path),
+                "key": clustering.key,
+                "k": clustering.k,
+                "seed": ctx.seed,
+            },
             **provenance(reference, features, "last_token"),
         }
         return Selection(indices=result.indices, details=details)

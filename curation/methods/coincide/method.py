@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.features.reference import TRAIN_TINY, PassSpec, TinyReferenceRecipe
-from curation.methods.coincide.scores import MASK_THRESHOLD, FeatureLayout
-from curation.methods.coincide.select import MemoryBudget, select_coincide
 from curation.features.extract import FeatureRequest, extract_features
 from curation.features.kmeans import spherical_kmeans
+from curation.features.reference import TRAIN_TINY, PassSpec, TinyReferenceRecipe
 from curation.method import BudgetError, CurationContext, CurationMethod, Selection
+from curation.methods.coincide.scores import MASK_THRESHOLD, FeatureLayout
+from curation.methods.coincide.select import MemoryBudget, select_coincide
 
 GIB = 1 << 30
 
@@ -60,32 +60,61 @@ class CoincideSelection(CurationMethod):
         p: CoincideParams = self.params
         assert budget is not None
         if p.k > len(ctx):
-            raise BudgetError(f"params.k={p.k} clusters is more than the pool's {len(ctx)} "
-                              "samples: lower params.k")
+            raise BudgetError(
+                f"params.k={p.k} clusters is more than the pool's {len(ctx)} "
+                "samples: lower params.k"
+            )
         feature_pass = self.pass_spec().resolve(ctx)
         reference = feature_pass.reference
-        features = extract_features(ctx.records, ctx.image_root, reference, feature_pass.request,
-                                    ctx.cache_dir, ctx.pool_sha256, progress=ctx.progress)
+        features = extract_features(
+            ctx.records,
+            ctx.image_root,
+            reference,
+            feature_pass.request,
+            ctx.cache_dir,
+            ctx.pool_sha256,
+            progress=ctx.progress,
+        )
         assert features is not None
         vectors = features.load("coincide")
-        clustering = spherical_kmeans(vectors, p.k, niter=p.niter, seed=ctx.seed,
-                                      features_id=features.sha256("coincide"),
-                                      cache_dir=ctx.cache_dir, device=p.kmeans_device,
-                                      max_train_bytes=int(p.kmeans_max_train_gb * GIB),
-                                      progress=ctx.progress)
+        clustering = spherical_kmeans(
+            vectors,
+            p.k,
+            niter=p.niter,
+            seed=ctx.seed,
+            features_id=features.sha256("coincide"),
+            cache_dir=ctx.cache_dir,
+            device=p.kmeans_device,
+            max_train_bytes=int(p.kmeans_max_train_gb * GIB),
+            progress=ctx.progress,
+        )
         result = select_coincide(
-            vectors, clustering.assignments, clustering.centroids,
-            FeatureLayout(len(p.layers), features.hidden), target=budget, tau=p.tau,
-            sigma=p.sigma, threshold=p.mask_threshold, progress=ctx.progress,
-            memory=MemoryBudget(kernel_bytes=int(p.kernel_gb * GIB),
-                                cache_bytes=int(p.kernel_cache_gb * GIB)),
+            vectors,
+            clustering.assignments,
+            clustering.centroids,
+            FeatureLayout(len(p.layers), features.hidden),
+            target=budget,
+            tau=p.tau,
+            sigma=p.sigma,
+            threshold=p.mask_threshold,
+            progress=ctx.progress,
+            memory=MemoryBudget(
+                kernel_bytes=int(p.kernel_gb * GIB), cache_bytes=int(p.kernel_cache_gb * GIB)
+            ),
         )
         details: dict[str, Any] = {
             "reference": {"name": reference.name, "fingerprint": reference.fingerprint},
-            "features": {"path": str(features.path), "sha256": features.sha256("coincide"),
-                         "dim": int(vectors.shape[1])},
-            "kmeans": {"path": str(clustering.path), "key": clustering.key, "k": clustering.k,
-                       "seed": ctx.seed},
+            "features": {
+                "path": str(features.path),
+                "sha256": features.sha256("coincide"),
+                "dim": int(vectors.shape[1]),
+            },
+            "kmeans": {
+                "path": str(clustering.path),
+                "key": clustering.key,
+                "k": clustering.k,
+                "seed": ctx.seed,
+            },
             **result.details(),
         }
         return Selection(indices=result.indices, details=details)
@@ -93,9 +122,17 @@ class CoincideSelection(CurationMethod):
     def pass_spec(self) -> PassSpec:
         p: CoincideParams = self.params
         kinds = ("coincide", *[k for k in p.extra_kinds if k != "coincide"])
-        request = FeatureRequest(layers=tuple(p.layers), kinds=kinds, batch_size=p.batch_size,
-                                 chunk_size=p.chunk_size, max_length=p.max_length, dtype=p.dtype,
-                                 device=p.device, cpu_threads=p.cpu_threads)
-        recipe = TinyReferenceRecipe(p.reference_epochs, p.reference_lr, p.reference_batch_size,
-                                     seed=p.reference_seed)
+        request = FeatureRequest(
+            layers=tuple(p.layers),
+            kinds=kinds,
+            batch_size=p.batch_size,
+            chunk_size=p.chunk_size,
+            max_length=p.max_length,
+            dtype=p.dtype,
+            device=p.device,
+            cpu_threads=p.cpu_threads,
+        )
+        recipe = TinyReferenceRecipe(
+            p.reference_epochs, p.reference_lr, p.reference_batch_size, seed=p.reference_seed
+        )
         return PassSpec(p.reference, recipe, request)

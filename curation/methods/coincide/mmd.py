@@ -46,8 +46,9 @@ def _matmul_t(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (torch.from_numpy(a) @ torch.from_numpy(b).T).numpy()
 
 
-def _kernel_from_gram(gram: np.ndarray, sq_a: np.ndarray, sq_b: np.ndarray,
-                      sigma: float) -> np.ndarray:
+def _kernel_from_gram(
+    gram: np.ndarray, sq_a: np.ndarray, sq_b: np.ndarray, sigma: float
+) -> np.ndarray:
     dist = sq_a[:, None] + sq_b[None, :] - 2.0 * gram
     np.maximum(dist, 0.0, out=dist)
     dist *= -1.0 / (2.0 * sigma * sigma)
@@ -67,7 +68,7 @@ class DenseKernel:
         step = max(1, min(dim, chunk_elems // max(n, 1)))
         gram = np.zeros((n, n), dtype=np.float64)
         for start in range(0, dim, step):
-            part = np.ascontiguousarray(rows[:, start:start + step], dtype=np.float64)
+            part = np.ascontiguousarray(rows[:, start : start + step], dtype=np.float64)
             gram += _matmul_t(part, part)
         gram += gram.T  # exactly symmetric (gemm need not be)
         gram *= 0.5
@@ -104,7 +105,7 @@ class RowKernel:
         self.block_rows = max(1, block_rows)
         self.sq = np.empty(n, dtype=np.float64)
         for start, block in self._blocks():
-            self.sq[start:start + len(block)] = np.einsum("ij,ij->i", block, block)
+            self.sq[start : start + len(block)] = np.einsum("ij,ij->i", block, block)
         self.colsum = np.zeros(n, dtype=np.float64)
         for start, block in self._blocks():
             rows = np.arange(start, start + len(block))
@@ -117,13 +118,13 @@ class RowKernel:
             stop = min(self.n, start + self.block_rows)
             yield start, np.ascontiguousarray(self.read(np.arange(start, stop)), dtype=np.float64)
 
-    def _against_all(self, block: np.ndarray, sq_block: np.ndarray,
-                     rows: np.ndarray) -> np.ndarray:
+    def _against_all(self, block: np.ndarray, sq_block: np.ndarray, rows: np.ndarray) -> np.ndarray:
         out = np.empty((len(block), self.n), dtype=np.float64)
         for start, other in self._blocks():
             stop = start + len(other)
-            out[:, start:stop] = _kernel_from_gram(_matmul_t(block, other), sq_block,
-                                                   self.sq[start:stop], self.sigma)
+            out[:, start:stop] = _kernel_from_gram(
+                _matmul_t(block, other), sq_block, self.sq[start:stop], self.sigma
+            )
         out[np.arange(len(rows)), rows] = 1.0  # k(x, x) = exp(0) exactly
         return out
 

@@ -25,8 +25,9 @@ def naive_greedy_mmd(kernel: np.ndarray, budget: int) -> np.ndarray:
     k_xx = kernel.mean()
     for _ in range(budget):
         candidates = np.setdiff1d(everything, selected)
-        trial = np.concatenate([np.tile(selected, (len(candidates), 1)), candidates[:, None]],
-                               axis=1)
+        trial = np.concatenate(
+            [np.tile(selected, (len(candidates), 1)), candidates[:, None]], axis=1
+        )
         k_xy = kernel[:, trial].mean(axis=(0, 2))
         k_yy = kernel[trial[:, :, None], trial[:, None, :]].mean(axis=(1, 2))
         mmd = k_xx + k_yy - 2.0 * k_xy
@@ -42,8 +43,9 @@ def naive_kernel(rows: np.ndarray, sigma: float) -> np.ndarray:
     return np.exp(-dist / (2.0 * sigma**2))
 
 
-def naive_transferability(centroids: np.ndarray, n_layers: int, hidden: int,
-                          threshold: float = 0.9) -> np.ndarray:
+def naive_transferability(
+    centroids: np.ndarray, n_layers: int, hidden: int, threshold: float = 0.9
+) -> np.ndarray:
     lang = np.asarray(centroids, dtype=np.float64).reshape(-1, n_layers, 2 * hidden)[:, :, hidden:]
     lang = lang.reshape(len(lang), n_layers * hidden)
     norms = np.linalg.norm(lang, axis=1, keepdims=True)
@@ -56,9 +58,16 @@ def naive_transferability(centroids: np.ndarray, n_layers: int, hidden: int,
         return np.where(counts > 0, sim.sum(axis=1) / counts, 0.0)
 
 
-def naive_select(features: np.ndarray, assignments: np.ndarray, centroids: np.ndarray,
-                 n_layers: int, hidden: int, target: int, tau: float = 0.1,
-                 sigma: float = 1.0) -> np.ndarray:
+def naive_select(
+    features: np.ndarray,
+    assignments: np.ndarray,
+    centroids: np.ndarray,
+    n_layers: int,
+    hidden: int,
+    target: int,
+    tau: float = 0.1,
+    sigma: float = 1.0,
+) -> np.ndarray:
     clusters = np.unique(assignments)
     kernels, density = [], np.zeros(len(clusters))
     for k, cluster in enumerate(clusters):
@@ -79,6 +88,6 @@ def naive_select(features: np.ndarray, assignments: np.ndarray, centroids: np.nd
             picked = members[naive_greedy_mmd(kernels[k], want)]
         chosen.append(picked)
         remaining -= len(picked)
-        tail = np.exp(score[t + 1:] / tau)
-        ratio[t + 1:] = tail / tail.sum()
+        tail = np.exp(score[t + 1 :] / tau)
+        ratio[t + 1 :] = tail / tail.sum()
     return np.concatenate(chosen).astype(np.int64) if chosen else np.zeros(0, dtype=np.int64)

@@ -46,14 +46,16 @@ def _advise(features: np.ndarray, ordered: np.ndarray) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
-            os.posix_fadvise(fd, offset + a * row_bytes, (b - a) * row_bytes,
-                             os.POSIX_FADV_WILLNEED)
+            os.posix_fadvise(
+                fd, offset + a * row_bytes, (b - a) * row_bytes, os.POSIX_FADV_WILLNEED
+            )
     finally:
         os.close(fd)
 
 
-def plan_waves(clusters: Sequence[int], sizes: Mapping[int, int], row_bytes: int,
-               wave_bytes: int) -> list[list[int]]:
+def plan_waves(
+    clusters: Sequence[int], sizes: Mapping[int, int], row_bytes: int, wave_bytes: int
+) -> list[list[int]]:
     """Consecutive groups of `clusters` whose rows take at most `wave_bytes` (a cluster larger
     than that is a wave of its own)."""
     waves: list[list[int]] = []
@@ -71,19 +73,23 @@ def plan_waves(clusters: Sequence[int], sizes: Mapping[int, int], row_bytes: int
     return waves
 
 
-def read_waves(features: np.ndarray, members: Mapping[int, np.ndarray],
-               waves: Sequence[Sequence[int]],
-               prefetch: bool = True) -> Iterator[dict[int, np.ndarray]]:
+def read_waves(
+    features: np.ndarray,
+    members: Mapping[int, np.ndarray],
+    waves: Sequence[Sequence[int]],
+    prefetch: bool = True,
+) -> Iterator[dict[int, np.ndarray]]:
     """For each wave, {cluster: its rows of `features`} (views into one buffer per wave).
 
     With `prefetch` the next wave is read in a background thread: two waves in memory.
     """
+
     def load(wave: Sequence[int]) -> dict[int, np.ndarray]:
         rows = np.concatenate([members[c] for c in wave])
         data = gather(features, rows)
         out, offset = {}, 0
         for c in wave:
-            out[c] = data[offset:offset + len(members[c])]
+            out[c] = data[offset : offset + len(members[c])]
             offset += len(members[c])
         return out
 

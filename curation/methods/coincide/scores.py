@@ -1,8 +1,8 @@
 """COINCIDE's cluster scores and budget allocation (specs/coincide.md sections 3 and 4).
 
 Transferability S_i comes from the centroids' language halves; the density D_i of each cluster
-is computed next to its kernel (curation/methods/coincide/mmd.py). `allocate` turns S / D into how many
-samples each cluster gets, visiting clusters in descending softmax share exactly as the
+is computed next to its kernel (curation/methods/coincide/mmd.py). `allocate` turns S / D into
+how many samples each cluster gets, visiting clusters in descending softmax share exactly as the
 reference implementation does.
 """
 
@@ -30,8 +30,10 @@ class FeatureLayout:
     def language(self, vectors: np.ndarray) -> np.ndarray:
         """The language halves of `vectors` (rows), concatenated over layers: (rows, L * hidden)."""
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise ValueError(f"vectors of shape {vectors.shape} do not match the layout "
-                             f"{self.n_layers} layers x 2 x {self.hidden} = {self.dim} columns")
+            raise ValueError(
+                f"vectors of shape {vectors.shape} do not match the layout "
+                f"{self.n_layers} layers x 2 x {self.hidden} = {self.dim} columns"
+            )
         blocks = vectors.reshape(len(vectors), self.n_layers, 2, self.hidden)
         return blocks[:, :, 1, :].reshape(len(vectors), self.n_layers * self.hidden)
 
@@ -53,12 +55,13 @@ def transferability(
     lang /= np.where(norms > 0, norms, 1.0)[:, None]  # a zero row stays zero: cosine 0
     out = np.zeros(len(lang), dtype=np.float64)
     for start in range(0, len(lang), block_rows):
-        sim = lang[start:start + block_rows] @ lang.T
+        sim = lang[start : start + block_rows] @ lang.T
         keep = sim <= threshold
         counts = keep.sum(axis=1)
         sums = np.where(keep, sim, 0.0).sum(axis=1)
-        out[start:start + block_rows] = np.divide(sums, counts, out=np.zeros_like(sums),
-                                                  where=counts > 0)
+        out[start : start + block_rows] = np.divide(
+            sums, counts, out=np.zeros_like(sums), where=counts > 0
+        )
     return out
 
 
@@ -123,7 +126,16 @@ def allocate(
         share = float(softmax(score[t:] / tau)[0])
         requested = round(remaining * share)
         taken = int(sizes[k]) if requested > sizes[k] else requested
-        plans.append(ClusterPlan(int(clusters[k]), int(sizes[k]), float(transfer[k]),
-                                 float(density[k]), share, requested, taken))
+        plans.append(
+            ClusterPlan(
+                int(clusters[k]),
+                int(sizes[k]),
+                float(transfer[k]),
+                float(density[k]),
+                share,
+                requested,
+                taken,
+            )
+        )
         remaining -= taken
     return plans

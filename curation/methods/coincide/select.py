@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 from tqdm import tqdm
 
+from curation.data.threads import torch_threads
 from curation.methods.coincide.mmd import ClusterKernel, DenseKernel, RowKernel, density, greedy_mmd
 from curation.methods.coincide.rows import gather, plan_waves, read_waves
 from curation.methods.coincide.scores import (
@@ -30,7 +31,6 @@ from curation.methods.coincide.scores import (
     allocate,
     transferability,
 )
-from curation.data.threads import torch_threads
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -53,6 +53,7 @@ class CoincideResult:
 
     def details(self) -> dict[str, Any]:
         """Compact provenance: totals and one column per field, clusters in visiting order."""
+
         def column(name: str, digits: int | None = None) -> list:
             values = [getattr(p, name) for p in self.plans]
             return [float(f"{v:.{digits}g}") for v in values] if digits else values
@@ -129,8 +130,9 @@ def select_coincide(
     bar = _progress(progress, "coincide density", len(clusters) - len(densities))
     # kernel products single-threaded whatever `workers` is: the same bits either way
     with torch_threads(1):
-        for cluster, kernel in reader.kernels([c for c in clusters if sizes[c] > 1],
-                                              lambda c, k: k):
+        for cluster, kernel in reader.kernels(
+            [c for c in clusters if sizes[c] > 1], lambda c, k: k
+        ):
             densities[cluster] = density(kernel)
             size = 8 * sizes[cluster] ** 2
             if isinstance(kernel, DenseKernel) and cached_bytes + size <= memory.cache_bytes:
@@ -139,8 +141,14 @@ def select_coincide(
             bar.update()
         bar.close()
         clock.lap("density")
-        plans = allocate(clusters, [sizes[c] for c in clusters], transfer,
-                         np.array([densities[c] for c in clusters]), target, tau)
+        plans = allocate(
+            clusters,
+            [sizes[c] for c in clusters],
+            transfer,
+            np.array([densities[c] for c in clusters]),
+            target,
+            tau,
+        )
         clock.lap("allocation")
 
         taken = {p.cluster: p.taken for p in plans if not p.whole and p.taken > 0}
@@ -148,16 +156,21 @@ def select_coincide(
         bar = _progress(progress, "coincide greedy MMD", len(taken))
         with bar:
             cached = [c for c in taken if c in cache]
-            for c, local in zip(cached, _ordered_map(
-                    lambda c: greedy_mmd(cache.pop(c), taken[c]), cached, workers), strict=True):
+            for c, local in zip(
+                cached,
+                _ordered_map(lambda c: greedy_mmd(cache.pop(c), taken[c]), cached, workers),
+                strict=True,
+            ):
                 picks[c] = members[c][local]
                 bar.update()
             rest = sorted(c for c in taken if c not in picks)
             for c, local in reader.kernels(rest, lambda c, k: greedy_mmd(k, taken[c])):
                 picks[c] = members[c][local]
                 bar.update()
-    chosen = [members[p.cluster] if p.whole else picks.get(p.cluster, members[p.cluster][:0])
-              for p in plans]
+    chosen = [
+        members[p.cluster] if p.whole else picks.get(p.cluster, members[p.cluster][:0])
+        for p in plans
+    ]
     indices = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
     clock.lap("greedy_mmd")
     return CoincideResult(indices.astype(np.int64, copy=False), target, plans, clock.laps)
@@ -166,8 +179,14 @@ def select_coincide(
 class _ClusterReader:
     """Kernels of clusters, their rows read from `features` in waves (file order)."""
 
-    def __init__(self, features: np.ndarray, members: dict[int, np.ndarray], sigma: float,
-                 memory: MemoryBudget, workers: int) -> None:
+    def __init__(
+        self,
+        features: np.ndarray,
+        members: dict[int, np.ndarray],
+        sigma: float,
+        memory: MemoryBudget,
+        workers: int,
+    ) -> None:
         self.features, self.members, self.sigma = features, members, sigma
         self.memory, self.workers = memory, workers
         self.row_bytes = features.shape[1] * features.itemsize
@@ -177,8 +196,9 @@ class _ClusterReader:
         limit = self.memory.kernel_bytes
         return 8 * n * n <= limit and n * self.row_bytes <= limit
 
-    def kernels(self, clusters: list[int],
-                fn: Callable[[int, ClusterKernel], R]) -> Iterator[tuple[int, R]]:
+    def kernels(
+        self, clusters: list[int], fn: Callable[[int, ClusterKernel], R]
+    ) -> Iterator[tuple[int, R]]:
         """(cluster, fn(cluster, its kernel)) for every cluster: the ones whose kernel fits
         first, wave by wave, then the big ones, row by row."""
         sizes = {c: len(self.members[c]) for c in clusters}
@@ -190,7 +210,9 @@ class _ClusterReader:
             wave = list(data)
             results = _ordered_map(
                 lambda c, data=data: fn(c, DenseKernel(data[c], self.sigma, chunk)),
-                wave, self.workers)
+                wave,
+                self.workers,
+            )
             yield from zip(wave, results, strict=True)
         for c in clusters:
             if not self.dense(c):
@@ -206,14 +228,18 @@ class _ClusterReader:
         return RowKernel(read, n, self.sigma, block_rows)
 
 
-def _check_inputs(features: np.ndarray, assignments: np.ndarray, centroids: np.ndarray,
-                  layout: FeatureLayout) -> int:
+def _check_inputs(
+    features: np.ndarray, assignments: np.ndarray, centroids: np.ndarray, layout: FeatureLayout
+) -> int:
     if features.ndim != 2 or features.shape[1] != layout.dim:
-        raise ValueError(f"features of shape {features.shape} do not match the layout ("
-                         f"{layout.n_layers} layers, hidden {layout.hidden}: {layout.dim} columns)")
+        raise ValueError(
+            f"features of shape {features.shape} do not match the layout ("
+            f"{layout.n_layers} layers, hidden {layout.hidden}: {layout.dim} columns)"
+        )
     if assignments.shape != (len(features),):
-        raise ValueError(f"assignments of shape {assignments.shape} for {len(features)} "
-                         "feature rows")
+        raise ValueError(
+            f"assignments of shape {assignments.shape} for {len(features)} feature rows"
+        )
     if not np.issubdtype(assignments.dtype, np.integer):
         raise ValueError(f"assignments must be integer cluster ids, got {assignments.dtype}")
     if centroids.ndim != 2 or centroids.shape[1] != layout.dim:
@@ -227,7 +253,7 @@ def _members(assignments: np.ndarray) -> dict[int, np.ndarray]:
     """Cluster id -> its pool positions (ascending), for the ids present, in ascending id order."""
     order = np.argsort(assignments, kind="stable")
     ids, starts, counts = np.unique(assignments[order], return_index=True, return_counts=True)
-    return {int(c): order[s:s + n] for c, s, n in zip(ids.tolist(), starts, counts, strict=True)}
+    return {int(c): order[s : s + n] for c, s, n in zip(ids.tolist(), starts, counts, strict=True)}
 
 
 class _Clock:

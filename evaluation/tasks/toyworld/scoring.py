@@ -16,8 +16,17 @@ from typing import Any
 from PIL import Image
 
 NUMBER_WORDS = {
-    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
 }
 ARTICLES = {"a", "an", "the"}
 _LETTER = re.compile(r"^\s*\(?([A-Za-z])(?:[).:,]|\s|$)")
@@ -27,8 +36,9 @@ def doc_to_visual(doc: Mapping[str, Any]) -> list[Image.Image]:
     return [doc["image"].convert("RGB")]
 
 
-def doc_to_text(doc: Mapping[str, Any],
-                lmms_eval_specific_kwargs: Mapping[str, str] | None = None) -> str:
+def doc_to_text(
+    doc: Mapping[str, Any], lmms_eval_specific_kwargs: Mapping[str, str] | None = None
+) -> str:
     kwargs = lmms_eval_specific_kwargs or {}
     return f"{kwargs.get('pre_prompt', '')}{doc['question']}{kwargs.get('post_prompt', '')}"
 
@@ -55,8 +65,9 @@ def aggregate_tail(items: Sequence[Mapping[str, Any]]) -> float:
     return _mean([item["score"] for item in items if item["longtail"] == "tail"])
 
 
-def score_answer(prediction: str, answer: str, answer_type: str,
-                 keywords: Sequence[str] = ()) -> float:
+def score_answer(
+    prediction: str, answer: str, answer_type: str, keywords: Sequence[str] = ()
+) -> float:
     if answer_type == "caption":
         text = f" {normalize(prediction)} "
         phrases = [normalize(k) for k in keywords if normalize(k)]

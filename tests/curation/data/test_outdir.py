@@ -34,8 +34,18 @@ def _dead_pid() -> int:
 def _write_lock(out_dir: Path, **holder) -> Path:
     lock = lock_path(out_dir)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.write_text(json.dumps({"host": socket.gethostname(), "started": "then", "time": 0.0,
-                                "slurm_job_id": None, "token": "theirs", **holder}))
+    lock.write_text(
+        json.dumps(
+            {
+                "host": socket.gethostname(),
+                "started": "then",
+                "time": 0.0,
+                "slurm_job_id": None,
+                "token": "theirs",
+                **holder,
+            }
+        )
+    )
     return lock
 
 
@@ -138,8 +148,11 @@ def test_only_stale_temporaries_of_the_output_are_removed(tmp_path):
     assert sorted(p.name for p in removed) == [".tmp-out.abcd1234", ".tmp-out.old"]
     (tmp_path / ".tmp-out.new12345").mkdir()  # a writer newer than the cleaner
     assert remove_stale_tmp(tmp_path, before=time.time() - 60, name="out") == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".tmp-out.new12345",
-                                                           ".tmp-out.v2.abcd1234", "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".tmp-out.new12345",
+        ".tmp-out.v2.abcd1234",
+        "out",
+    ]
 
 
 def test_claim_refuses_foreign_content_unless_forced(tmp_path):

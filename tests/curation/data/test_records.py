@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curation.data.limits import RecordLimits
 from curation.data.jsonstream import JsonStreamError, iter_json_array
+from curation.data.limits import RecordLimits
 from curation.data.records import (
     REASONS,
     Malformed,
@@ -94,11 +94,19 @@ CASES = [
     ("invalid_utf8", "invalid_utf8", bad(source="caf@").replace(b"caf@", b"caf\xe9"), "'bad'"),
     ("malformed_json", "malformed_json", b'{"id": "bad", "conversations": [', "?"),
     ("too_deep", "too_deep", bad(extra=json.loads("[" * 40 + "]" * 40)), "'bad'"),
-    ("too_deep_for_json", "too_deep", b'{"id": "bad", "x": ' + b"[" * 10**5 + b"]" * 10**5 + b"}",
-     "?"),
+    (
+        "too_deep_for_json",
+        "too_deep",
+        b'{"id": "bad", "x": ' + b"[" * 10**5 + b"]" * 10**5 + b"}",
+        "?",
+    ),
     ("too_many_turns", "too_many_turns", bad(conversations=[human("a"), gpt("b")] * 501), "'bad'"),
-    ("turn_too_long", "turn_too_long", bad(conversations=[human("a" * 100_001), gpt("b")]),
-     "'bad'"),
+    (
+        "turn_too_long",
+        "turn_too_long",
+        bad(conversations=[human("a" * 100_001), gpt("b")]),
+        "'bad'",
+    ),
     ("image_dot_dot", "image_outside_root", bad_image("../images/ok.png"), "'bad'"),
     ("image_absolute", "image_outside_root", bad_image("/etc/passwd"), "'bad'"),
     ("image_too_large", "image_too_large", bad_image("huge.png"), "'bad'"),
@@ -118,6 +126,7 @@ def image_root(tmp_path: Path) -> Path:
 
 def png_header(width: int, height: int) -> bytes:
     """The first bytes of a PNG of this size: enough for PIL to read its size, no pixels."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
@@ -385,9 +394,19 @@ def test_streaming_a_large_json_list_keeps_memory_small(tmp_path: Path) -> None:
 @pytest.mark.parametrize("chunk_chars", [1, 2, 3, 5, 8, 13, 1 << 16])
 def test_json_array_parser_is_independent_of_chunk_boundaries(chunk_chars: int) -> None:
     values = [
-        12345678901234567890, -1.5e10, 1.25, 1e-7, 0, True, False, None, "a\"b\\ \u00e9 😀",
-        {"nested": [1, {"y": "\n"}], "empty": {}}, [], "",
-    ]  # fmt: skip
+        12345678901234567890,
+        -1.5e10,
+        1.25,
+        1e-7,
+        0,
+        True,
+        False,
+        None,
+        'a"b\\ \u00e9 😀',
+        {"nested": [1, {"y": "\n"}], "empty": {}},
+        [],
+        "",
+    ]
     text = " [\n" + ",  \n".join(json.dumps(v) for v in values) + "\n] \n"
     parsed = [value for _, value in iter_json_array(io.StringIO(text), chunk_chars)]
     assert parsed == values
@@ -436,8 +455,9 @@ def test_pool_stats_in_one_pass_and_as_a_table() -> None:
 # --- image paths and caps (RecordRules) --------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["../images/ok.png", "../images/nope.png", "/tmp/ok.png",
-                                  "a/../../images/ok.png"])
+@pytest.mark.parametrize(
+    "name", ["../images/ok.png", "../images/nope.png", "/tmp/ok.png", "a/../../images/ok.png"]
+)
 def test_outside_image_paths_are_refused_without_touching_the_file(
     tmp_path: Path, image_root: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

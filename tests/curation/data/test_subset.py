@@ -213,7 +213,6 @@ def test_cli_train_on_a_broken_subset_is_one_line(tmp_path, pool_file, capsys):
 
     subset = _write(tmp_path / "subset", pool_file, [1, 2]).path
     np.save(subset / INDICES, np.array([1, "x"], dtype=object), allow_pickle=True)
-    code = main(["train", f"subset={subset}", f"out_dir={tmp_path / 'run'}",
-                 "wandb.mode=disabled"])
+    code = main(["train", f"subset={subset}", f"out_dir={tmp_path / 'run'}", "wandb.mode=disabled"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and f"{subset / INDICES}: " in err

@@ -22,11 +22,16 @@ from curation.features.extract import (
 )
 
 REPO = Path(__file__).resolve().parents[3]
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220),
-           "yellow": (230, 220, 40)}
+COLOURS = {
+    "red": (220, 30, 30),
+    "green": (30, 200, 40),
+    "blue": (30, 40, 220),
+    "yellow": (230, 220, 40),
+}
 KINDS = ("coincide", "last_token", "mean_last", "answer_stats")
-REQUEST = FeatureRequest(layers=(0, 1), kinds=KINDS, batch_size=4, chunk_size=8,
-                         max_length=256, device="cpu")
+REQUEST = FeatureRequest(
+    layers=(0, 1), kinds=KINDS, batch_size=4, chunk_size=8, max_length=256, device="cpu"
+)
 
 
 def _write_pool(root: Path, n: int = 30) -> list[dict]:
@@ -37,16 +42,24 @@ def _write_pool(root: Path, n: int = 30) -> list[dict]:
     for i in range(n):
         colour = names[i % 4]
         if i % 7 == 3:
-            records.append({"id": f"text{i}", "conversations": [
-                {"from": "human", "value": f"Name colour number {i}."},
-                {"from": "gpt", "value": colour}]})
+            records.append(
+                {
+                    "id": f"text{i}",
+                    "conversations": [
+                        {"from": "human", "value": f"Name colour number {i}."},
+                        {"from": "gpt", "value": colour},
+                    ],
+                }
+            )
             continue
         size = (32, 24 + 4 * (i % 3))  # not square: padded to square like LLaVA-1.5
         pixels = np.array(COLOURS[colour], dtype=np.float64) * rng.uniform(0.7, 1.0)
         image = np.clip(pixels + rng.normal(0, 12, size=(size[1], size[0], 3)), 0, 255)
         Image.fromarray(image.astype(np.uint8)).save(root / "images" / f"{i}.png")
-        turns = [{"from": "human", "value": "What colour is the picture?\n<image>"},
-                 {"from": "gpt", "value": colour}]
+        turns = [
+            {"from": "human", "value": "What colour is the picture?\n<image>"},
+            {"from": "gpt", "value": colour},
+        ]
         if i % 2:
             turns += [{"from": "human", "value": "Are you sure?"}, {"from": "gpt", "value": "Yes."}]
         records.append({"id": f"img{i}", "image": f"images/{i}.png", "conversations": turns})
@@ -65,8 +78,9 @@ def world(tmp_path_factory):
     model.save_pretrained(root / "ref")
     processor.save_pretrained(root / "ref")
     reference = hf_reference(root / "ref")
-    clean = extract_features(records, root, reference, REQUEST, root / "clean", "pool-sha",
-                             progress=False)
+    clean = extract_features(
+        records, root, reference, REQUEST, root / "clean", "pool-sha", progress=False
+    )
     return {"root": root, "records": records, "reference": reference, "clean": clean}
 
 
@@ -121,13 +135,24 @@ def test_answer_tokens_are_the_tokens_training_puts_loss_on(world):
 def test_a_batched_vector_equals_the_record_alone(world):
     """Padding and batch-mates do not leak into a record's features."""
     features, records = world["clean"], world["records"]
-    alone = FeatureRequest(layers=(0, 1), kinds=("coincide",), batch_size=1, chunk_size=1,
-                           device="cpu")
+    alone = FeatureRequest(
+        layers=(0, 1), kinds=("coincide",), batch_size=1, chunk_size=1, device="cpu"
+    )
     for i in (1, 3, 5):  # an image record with two answers, a text-only one, a short one
-        single = extract_features(records[i:i + 1], world["root"], world["reference"], alone,
-                                  world["root"] / f"alone{i}", f"sha{i}", progress=False)
-        assert np.allclose(single.load("coincide")[0].astype(np.float32),
-                           features.load("coincide")[i].astype(np.float32), atol=2e-3)
+        single = extract_features(
+            records[i : i + 1],
+            world["root"],
+            world["reference"],
+            alone,
+            world["root"] / f"alone{i}",
+            f"sha{i}",
+            progress=False,
+        )
+        assert np.allclose(
+            single.load("coincide")[0].astype(np.float32),
+            features.load("coincide")[i].astype(np.float32),
+            atol=2e-3,
+        )
 
 
 def test_the_hooked_module_is_the_attention_output_projection(world):
@@ -141,7 +166,8 @@ def test_the_hooked_module_is_the_attention_output_projection(world):
     square.paste(image, ((side - image.size[0]) // 2, (side - image.size[1]) // 2))
     text = processor.apply_chat_template(
         [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "x"}]}],
-        tokenize=False)
+        tokenize=False,
+    )
     inputs = processor(text=text, images=[square], return_tensors="pt")
     captured = {}
     layer = model.model.language_model.layers[0].self_attn.o_proj
@@ -169,8 +195,15 @@ def test_shards_give_the_same_bytes_as_one_pass(world, tmp_path):
 def test_another_thread_count_changes_at_most_the_last_bits(world, tmp_path):
     """Thread counts change GEMM reduction order, so only closeness is guaranteed."""
     one_thread = dataclasses.replace(REQUEST, cpu_threads=1)
-    other = extract_features(world["records"], world["root"], world["reference"], one_thread,
-                             tmp_path, "pool-sha", progress=False)
+    other = extract_features(
+        world["records"],
+        world["root"],
+        world["reference"],
+        one_thread,
+        tmp_path,
+        "pool-sha",
+        progress=False,
+    )
     for kind in KINDS:
         got, want = other.load(kind).astype(np.float64), world["clean"].load(kind)
         assert np.allclose(got, want, rtol=1e-3, atol=1e-3, equal_nan=True), kind
@@ -178,10 +211,16 @@ def test_another_thread_count_changes_at_most_the_last_bits(world, tmp_path):
 
 KERNEL_PATHS = {  # environment variables that pin torch's, oneDNN's and MKL's code paths
     "native": {},
-    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
-             "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
-    "baseline": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
-                 "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+    "avx2": {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    },
+    "baseline": {
+        "ATEN_CPU_CAPABILITY": "default",
+        "ONEDNN_MAX_CPU_ISA": "SSE41",
+        "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+    },
 }
 
 SHARD_SCRIPT = textwrap.dedent("""
@@ -215,8 +254,14 @@ def test_shard_layout_invariance_holds_on_every_kernel_path(world, tmp_path):
         out = tmp_path / name
         out.mkdir()
         env = {**os.environ, "PYTHONPATH": str(REPO), **variables}
-        proc = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, str(world["root"]), str(out)],
-                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", SHARD_SCRIPT, str(world["root"]), str(out)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
         features[name] = np.load(out / "last_token.npy").astype(np.float64)
@@ -237,16 +282,16 @@ def test_a_finished_set_is_read_without_loading_the_model(world):
     assert again.path == world["clean"].path
     # a request for fewer kinds of the same pass is served by the bigger set
     for kinds in (("last_token",), ("coincide", "answer_stats")):
-        fewer = FeatureRequest(layers=(0, 1), kinds=kinds, batch_size=4, chunk_size=8,
-                               max_length=256)
-        served = extract_features(*args, fewer, world["root"] / "clean", "pool-sha",
-                                  progress=False)
+        fewer = FeatureRequest(
+            layers=(0, 1), kinds=kinds, batch_size=4, chunk_size=8, max_length=256
+        )
+        served = extract_features(*args, fewer, world["root"] / "clean", "pool-sha", progress=False)
         assert served.path == world["clean"].path
-    other_layers = FeatureRequest(layers=(1,), kinds=("coincide",), batch_size=4, chunk_size=8,
-                                  max_length=256)
+    other_layers = FeatureRequest(
+        layers=(1,), kinds=("coincide",), batch_size=4, chunk_size=8, max_length=256
+    )
     with pytest.raises(AssertionError, match="should not be loaded"):
-        extract_features(*args, other_layers, world["root"] / "clean", "pool-sha",
-                         progress=False)
+        extract_features(*args, other_layers, world["root"] / "clean", "pool-sha", progress=False)
 
 
 KILL_SCRIPT = textwrap.dedent("""
@@ -274,15 +319,28 @@ KILL_SCRIPT = textwrap.dedent("""
 def test_killed_midway_then_resumed_gives_identical_features(world, tmp_path):
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(world["root"]), str(cache), "20"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(world["root"]), str(cache), "20"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]
     folder = next((cache / "features").iterdir())
     assert not (folder / "meta.json").exists()
     done = sorted(p.name for p in (folder / "parts").iterdir() if not p.name.startswith("."))
     assert done == ["chunk-0000000", "chunk-0000001"]  # records 0-15 done, killed at 20
-    resumed = extract_features(world["records"], world["root"], world["reference"], REQUEST,
-                               cache, "pool-sha", progress=False)
+    resumed = extract_features(
+        world["records"],
+        world["root"],
+        world["reference"],
+        REQUEST,
+        cache,
+        "pool-sha",
+        progress=False,
+    )
     for kind in KINDS:
         assert _bytes(resumed, kind) == _bytes(world["clean"], kind)
     assert not any(p.name.startswith(".tmp") for p in resumed.path.iterdir())
@@ -293,13 +351,29 @@ def test_bad_requests_and_records(world, tmp_path):
         FeatureRequest(kinds=("pixels",))
     bad_layers = FeatureRequest(layers=(0, 5), kinds=("coincide",), device="cpu")
     with pytest.raises(FeatureError, match="layers"):
-        extract_features(world["records"][:2], world["root"], world["reference"], bad_layers,
-                         tmp_path, "x", progress=False)
-    missing = [{"id": "m", "image": "images/none.png", "conversations": [
-        {"from": "human", "value": "<image>\nHi"}, {"from": "gpt", "value": "Hi"}]}]
+        extract_features(
+            world["records"][:2],
+            world["root"],
+            world["reference"],
+            bad_layers,
+            tmp_path,
+            "x",
+            progress=False,
+        )
+    missing = [
+        {
+            "id": "m",
+            "image": "images/none.png",
+            "conversations": [
+                {"from": "human", "value": "<image>\nHi"},
+                {"from": "gpt", "value": "Hi"},
+            ],
+        }
+    ]
     with pytest.raises(FeatureError, match="none.png"):
-        extract_features(missing, world["root"], world["reference"], REQUEST, tmp_path, "y",
-                         progress=False)
+        extract_features(
+            missing, world["root"], world["reference"], REQUEST, tmp_path, "y", progress=False
+        )
 
 
 def test_fingerprint_ignores_export_provenance_but_not_weights(world, tmp_path):

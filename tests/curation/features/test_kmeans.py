@@ -7,8 +7,9 @@ from curation.features import kmeans as km
 from curation.features.kmeans import array_sha256, assign, spherical_kmeans
 
 
-def _blobs(seed: int = 0, k: int = 6, per: int = 60,
-           dim: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def _blobs(
+    seed: int = 0, k: int = 6, per: int = 60, dim: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(k, dim))
     labels = np.repeat(np.arange(k), per)

@@ -25,10 +25,14 @@ from typing import Any
 from tqdm import tqdm
 
 from configs.compose import ConfigError, choice
+from curation.data.fileio import atomic_write_json, sha256_file, sha256_json
 from curation.methods.adr.entities.objects import FORMATS, AnnotationError, load_annotations
 from curation.methods.adr.entities.table import EntityTable, co_occurrence_lists
-from curation.methods.adr.entities.text import VQA_QUESTION_TYPES, LeadingWordsQuestionTypes, LexiconNouns
-from curation.data.fileio import atomic_write_json, sha256_file, sha256_json
+from curation.methods.adr.entities.text import (
+    VQA_QUESTION_TYPES,
+    LeadingWordsQuestionTypes,
+    LexiconNouns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,6 @@ CACHE_VERSION = 1  # bump when the table format changes
 PART_SIZE = 20_000  # records per resumable part of an extraction
 
 Extractor = Callable[[Sequence[Mapping[str, Any]]], list[list[str]]]
-
 
 
 @dataclass
@@ -120,8 +123,9 @@ def entity_tables(
     """One table per requested perspective, in the order asked."""
     unknown = [p for p in perspectives if p not in PERSPECTIVES]
     if unknown:
-        raise EntityError(f"unknown perspective(s) {', '.join(unknown)}; "
-                          f"choose from {', '.join(PERSPECTIVES)}")  # fmt: skip
+        raise EntityError(
+            f"unknown perspective(s) {', '.join(unknown)}; choose from {', '.join(PERSPECTIVES)}"
+        )
     tables: dict[str, EntityTable] = {}
     for perspective in perspectives:
         if perspective == "co_occurrence":
@@ -132,16 +136,18 @@ def entity_tables(
     return {p: tables[p] for p in perspectives}
 
 
-def extract_lists(source: EntitySource, cfg: EntityConfig, perspective: str,
-                  records: Sequence[Mapping[str, Any]]) -> list[list[str]]:  # fmt: skip
+def extract_lists(
+    source: EntitySource, cfg: EntityConfig, perspective: str, records: Sequence[Mapping[str, Any]]
+) -> list[list[str]]:
     """Entities of arbitrary records (e.g. synthetic ones) with the pool's backend."""
     if perspective == "co_occurrence":
         return co_occurrence_lists(extract_lists(source, cfg, "object", records))
     return _run(_extractor(source, cfg, perspective), records, perspective, progress=False)
 
 
-def _co_occurrence_table(source: EntitySource, cfg: EntityConfig,
-                         objects: EntityTable | None) -> EntityTable:  # fmt: skip
+def _co_occurrence_table(
+    source: EntitySource, cfg: EntityConfig, objects: EntityTable | None
+) -> EntityTable:
     objects = objects or _table(source, cfg, "object")
     lists = co_occurrence_lists(objects.entities_of(i) for i in range(objects.n_samples))
     return EntityTable.from_lists("co_occurrence", lists)
@@ -156,14 +162,20 @@ def _table(source: EntitySource, cfg: EntityConfig, perspective: str) -> EntityT
     return _cached(source, cfg, perspective, build)
 
 
-def _run(extractor: Extractor, records: Sequence[Mapping[str, Any]], perspective: str,
-         progress: bool, parts: Path | None = None,
-         chunk: int = 256) -> list[list[str]]:  # fmt: skip
+def _run(
+    extractor: Extractor,
+    records: Sequence[Mapping[str, Any]],
+    perspective: str,
+    progress: bool,
+    parts: Path | None = None,
+    chunk: int = 256,
+) -> list[list[str]]:
     """Entities of every record; with `parts`, every PART_SIZE records are saved there as
     they finish, so a killed extraction (hours with the model backends) resumes."""
     out: list[list[str]] = []
-    with tqdm(total=len(records), desc=f"entities:{perspective}", unit=" samples",
-              disable=not progress) as bar:  # fmt: skip
+    with tqdm(
+        total=len(records), desc=f"entities:{perspective}", unit=" samples", disable=not progress
+    ) as bar:
         for part_start in range(0, len(records), PART_SIZE):
             part_file = parts / f"{part_start:012d}.json" if parts is not None else None
             if part_file is not None and part_file.is_file():
@@ -173,7 +185,7 @@ def _run(extractor: Extractor, records: Sequence[Mapping[str, Any]], perspective
                 continue
             lists = []
             for start in range(part_start, min(part_start + PART_SIZE, len(records)), chunk):
-                batch = records[start:min(start + chunk, part_start + PART_SIZE)]
+                batch = records[start : min(start + chunk, part_start + PART_SIZE)]
                 lists.extend(extractor(batch))
                 bar.update(len(batch))
             if part_file is not None:
@@ -182,15 +194,22 @@ def _run(extractor: Extractor, records: Sequence[Mapping[str, Any]], perspective
     return out
 
 
-def _cached(source: EntitySource, cfg: EntityConfig, perspective: str,
-            build: Callable[..., EntityTable]) -> EntityTable:  # fmt: skip
+def _cached(
+    source: EntitySource, cfg: EntityConfig, perspective: str, build: Callable[..., EntityTable]
+) -> EntityTable:
     """The cached table, or build(parts_dir) and cache it (co-occurrence: build())."""
     resumable = perspective != "co_occurrence"
     if source.cache_dir is None or not cfg.cache:
         return build(None) if resumable else build()
-    key = sha256_json({"version": CACHE_VERSION, "code": _code_sha256(),
-                       "perspective": perspective, "settings": _settings(source, cfg, perspective),
-                       "ids": sha256_json([str(r.get("id")) for r in source.records])})
+    key = sha256_json(
+        {
+            "version": CACHE_VERSION,
+            "code": _code_sha256(),
+            "perspective": perspective,
+            "settings": _settings(source, cfg, perspective),
+            "ids": sha256_json([str(r.get("id")) for r in source.records]),
+        }
+    )
     path = Path(source.cache_dir) / "entities" / f"{perspective}-{key[:16]}.npz"
     if path.is_file():
         table = EntityTable.load(path)
@@ -218,8 +237,11 @@ def _settings(source: EntitySource, cfg: EntityConfig, perspective: str) -> dict
         return {"object": _settings(source, cfg, "object")}
     node = asdict(getattr(cfg, perspective))
     settings: dict[str, Any] = {"backend": node["backend"], **node}
-    if "llm" in node["backend"] or (perspective == "object" and cfg.object.backend ==
-                                    "grounding_dino" and cfg.object.prompt_with_llm_objects):
+    if "llm" in node["backend"] or (
+        perspective == "object"
+        and cfg.object.backend == "grounding_dino"
+        and cfg.object.prompt_with_llm_objects
+    ):
         settings["llm"] = asdict(cfg.llm)
     for key in ("lexicon", "question_types"):
         if node.get(key):
@@ -235,14 +257,19 @@ def annotation_path(source: EntitySource, cfg: ObjectEntities) -> Path:
         if not path.is_file():
             raise EntityError(f"entities.object.annotations: no such file: {path}")
         return path
-    candidates = [d / "annotations.jsonl" for d in (source.image_root,
-                  source.pool_path.parent if source.pool_path else None) if d is not None]
+    candidates = [
+        d / "annotations.jsonl"
+        for d in (source.image_root, source.pool_path.parent if source.pool_path else None)
+        if d is not None
+    ]
     for path in candidates:
         if path.is_file():
             return path
-    raise EntityError("entities.object.backend=annotations needs an annotation file: set "
-                      "entities.object.annotations=PATH (none found at "
-                      f"{', '.join(map(str, candidates)) or 'the image root'})")
+    raise EntityError(
+        "entities.object.backend=annotations needs an annotation file: set "
+        "entities.object.annotations=PATH (none found at "
+        f"{', '.join(map(str, candidates)) or 'the image root'})"
+    )
 
 
 def _extractor(source: EntitySource, cfg: EntityConfig, perspective: str) -> Extractor:
@@ -286,8 +313,10 @@ def _object_extractor(source: EntitySource, cfg: EntityConfig) -> Extractor:
         labels = index.lookup(record)
         if labels is None:
             if cfg.object.missing == "error" and "image" in record:
-                raise EntityError(f"{path}: no annotation for record id={record.get('id')!r} "
-                                  f"(image {record.get('image')!r})")
+                raise EntityError(
+                    f"{path}: no annotation for record id={record.get('id')!r} "
+                    f"(image {record.get('image')!r})"
+                )
             return []
         return labels
 

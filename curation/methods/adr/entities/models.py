@@ -16,7 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from curation.methods.adr.entities.extract import EntityConfig, EntityError, LLMConfig, TokenEntities
+from curation.methods.adr.entities.extract import (
+    EntityConfig,
+    EntityError,
+    LLMConfig,
+    TokenEntities,
+)
 from curation.methods.adr.entities.objects import normalise_label
 from curation.methods.adr.entities.text import LexiconNouns, turn_texts
 
@@ -28,28 +33,42 @@ class StanzaNouns:
         try:
             import stanza
         except ImportError:
-            raise EntityError("entities.token.backend=stanza needs the stanza package "
-                              "(pip install stanza; then stanza.download('en')), or use "
-                              "entities.token.backend=lexicon") from None  # fmt: skip
-        kwargs: dict[str, Any] = {"processors": "tokenize,mwt,pos,lemma", "use_gpu": cfg.stanza_gpu,
-                                  "download_method": None, "verbose": False}  # fmt: skip
+            raise EntityError(
+                "entities.token.backend=stanza needs the stanza package "
+                "(pip install stanza; then stanza.download('en')), or use "
+                "entities.token.backend=lexicon"
+            ) from None
+        kwargs: dict[str, Any] = {
+            "processors": "tokenize,mwt,pos,lemma",
+            "use_gpu": cfg.stanza_gpu,
+            "download_method": None,
+            "verbose": False,
+        }
         if cfg.stanza_dir:
             kwargs["dir"] = cfg.stanza_dir
         try:
             self.nlp = stanza.Pipeline(cfg.stanza_lang, **kwargs)
         except Exception as err:  # stanza raises several types for missing resources
-            raise EntityError(f"stanza could not load its '{cfg.stanza_lang}' models "
-                              f"({type(err).__name__}: {err}); run stanza.download"
-                              f"('{cfg.stanza_lang}') first") from None  # fmt: skip
+            raise EntityError(
+                f"stanza could not load its '{cfg.stanza_lang}' models "
+                f"({type(err).__name__}: {err}); run stanza.download"
+                f"('{cfg.stanza_lang}') first"
+            ) from None
 
     def batch(self, records: Records) -> list[list[str]]:
         import stanza
 
         texts = ["\n\n".join(turn_texts(record)) for record in records]
         docs = self.nlp.bulk_process([stanza.Document([], text=t) for t in texts])
-        return [[word.lemma.lower() for sentence in doc.sentences for word in sentence.words
-                 if (word.xpos or "").startswith("NN") and word.lemma]
-                for doc in docs]  # fmt: skip
+        return [
+            [
+                word.lemma.lower()
+                for sentence in doc.sentences
+                for word in sentence.words
+                if (word.xpos or "").startswith("NN") and word.lemma
+            ]
+            for doc in docs
+        ]
 
 
 # --- instruction LLM -------------------------------------------------------------------------
@@ -92,8 +111,12 @@ class LLMEntities:
     template. Tests and other runtimes (vLLM, an API) pass their own.
     """
 
-    def __init__(self, cfg: LLMConfig, perspective: str,
-                 complete: Callable[[list[str]], list[str]] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: LLMConfig,
+        perspective: str,
+        complete: Callable[[list[str]], list[str]] | None = None,
+    ) -> None:
         self.perspective = perspective
         self.complete = complete or TransformersChat(cfg).complete
 
@@ -114,13 +137,18 @@ class TransformersChat:
 
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(
-                cfg.model, padding_side="left", local_files_only=cfg.local_files_only)
+                cfg.model, padding_side="left", local_files_only=cfg.local_files_only
+            )
             self.model = AutoModelForCausalLM.from_pretrained(
-                cfg.model, dtype=getattr(torch, cfg.dtype), device_map=cfg.device,
-                local_files_only=cfg.local_files_only)
+                cfg.model,
+                dtype=getattr(torch, cfg.dtype),
+                device_map=cfg.device,
+                local_files_only=cfg.local_files_only,
+            )
         except (OSError, ValueError) as err:
-            raise EntityError(f"entities.llm.model={cfg.model!r} cannot be loaded: "
-                              f"{str(err).splitlines()[0]}") from None  # fmt: skip
+            raise EntityError(
+                f"entities.llm.model={cfg.model!r} cannot be loaded: {str(err).splitlines()[0]}"
+            ) from None
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.cfg = cfg
@@ -130,15 +158,23 @@ class TransformersChat:
 
         answers: list[str] = []
         for start in range(0, len(prompts), self.cfg.batch_size):
-            chats = [self.tokenizer.apply_chat_template([{"role": "user", "content": p}],
-                                                        tokenize=False, add_generation_prompt=True)
-                     for p in prompts[start:start + self.cfg.batch_size]]  # fmt: skip
-            inputs = self.tokenizer(chats, return_tensors="pt", padding=True,
-                                    add_special_tokens=False).to(self.model.device)
+            chats = [
+                self.tokenizer.apply_chat_template(
+                    [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+                )
+                for p in prompts[start : start + self.cfg.batch_size]
+            ]
+            inputs = self.tokenizer(
+                chats, return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(self.model.device)
             with torch.inference_mode():
-                out = self.model.generate(**inputs, max_new_tokens=self.cfg.max_new_tokens,
-                                          do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
-            new = out[:, inputs["input_ids"].shape[1]:]
+                out = self.model.generate(
+                    **inputs,
+                    max_new_tokens=self.cfg.max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                )
+            new = out[:, inputs["input_ids"].shape[1] :]
             answers.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
         return answers
 
@@ -160,22 +196,30 @@ def match_phrase(label: str, phrases: list[str]) -> str | None:
 class GroundingDinoObjects:
     """Objects detected in each image, prompted with the sample's nouns (+ LLM objects)."""
 
-    def __init__(self, cfg: EntityConfig, image_root: Path | None,
-                 nouns: Callable[[Records], list[list[str]]] | None = None,
-                 llm: LLMEntities | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: EntityConfig,
+        image_root: Path | None,
+        nouns: Callable[[Records], list[list[str]]] | None = None,
+        llm: LLMEntities | None = None,
+    ) -> None:
         import torch
         from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
         self.cfg, self.image_root, self.torch = cfg.object, image_root, torch
         try:
             local = cfg.object.local_files_only
-            self.processor = AutoProcessor.from_pretrained(cfg.object.detector,
-                                                           local_files_only=local)
+            self.processor = AutoProcessor.from_pretrained(
+                cfg.object.detector, local_files_only=local
+            )
             self.model = AutoModelForZeroShotObjectDetection.from_pretrained(
-                cfg.object.detector, local_files_only=local)
+                cfg.object.detector, local_files_only=local
+            )
         except (OSError, ValueError) as err:
-            raise EntityError(f"entities.object.detector={cfg.object.detector!r} cannot be "
-                              f"loaded: {str(err).splitlines()[0]}") from None  # fmt: skip
+            raise EntityError(
+                f"entities.object.detector={cfg.object.detector!r} cannot be "
+                f"loaded: {str(err).splitlines()[0]}"
+            ) from None
         self.model.to(cfg.object.device).eval()
         lexicon = LexiconNouns.from_file(cfg.token.lexicon or None)
         self.nouns = nouns or (lambda records: [lexicon(r) for r in records])
@@ -211,7 +255,11 @@ class GroundingDinoObjects:
         with self.torch.inference_mode():
             outputs = self.model(**inputs)
         found = self.processor.post_process_grounded_object_detection(
-            outputs, inputs["input_ids"], threshold=self.cfg.box_threshold,
-            text_threshold=self.cfg.text_threshold, target_sizes=[image.size[::-1]])[0]
+            outputs,
+            inputs["input_ids"],
+            threshold=self.cfg.box_threshold,
+            text_threshold=self.cfg.text_threshold,
+            target_sizes=[image.size[::-1]],
+        )[0]
         names = found.get("text_labels", found.get("labels", []))
         return list(dict.fromkeys(filter(None, (match_phrase(str(n), labels) for n in names))))

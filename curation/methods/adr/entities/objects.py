@@ -36,8 +36,9 @@ def object_label(obj: Any, label_format: str = "") -> str:
         try:
             label = label_format.format(**obj)
         except KeyError as err:
-            raise AnnotationError(f"label_format {label_format!r} needs field {err} "
-                                  f"missing from object {dict(obj)!r}") from None
+            raise AnnotationError(
+                f"label_format {label_format!r} needs field {err} missing from object {dict(obj)!r}"
+            ) from None
     elif "colour" in obj and "shape" in obj:
         label = f"{obj['colour']} {obj['shape']}"  # ToyWorld's object entity
     else:
@@ -45,8 +46,9 @@ def object_label(obj: Any, label_format: str = "") -> str:
         if label is None and obj.get("names"):
             label = obj["names"][0]
         if label is None:
-            raise AnnotationError(f"object {dict(obj)!r} has no name, label or category; "
-                                  "set label_format")
+            raise AnnotationError(
+                f"object {dict(obj)!r} has no name, label or category; set label_format"
+            )
     return normalise_label(str(label))
 
 
@@ -67,8 +69,14 @@ class AnnotationIndex:
         self.by_name: dict[str, list[str]] = {}
         self.by_stem: dict[str, list[str]] = {}  # VG: numeric image ids
 
-    def add(self, labels: list[str], *, record_id: Any = None, image: str | None = None,
-            image_id: Any = None) -> None:
+    def add(
+        self,
+        labels: list[str],
+        *,
+        record_id: Any = None,
+        image: str | None = None,
+        image_id: Any = None,
+    ) -> None:
         labels = list(dict.fromkeys(label for label in labels if label))
         if record_id is not None:
             self.by_id[str(record_id)] = labels
@@ -135,8 +143,9 @@ def _load_jsonl(path: Path, label_format: str) -> AnnotationIndex:
                 entry = json.loads(line)
                 objects = entry["objects"]
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise AnnotationError(f"{path}: line {line_no}: expected a JSON object with "
-                                      "'objects'") from None
+                raise AnnotationError(
+                    f"{path}: line {line_no}: expected a JSON object with 'objects'"
+                ) from None
             labels = _labels(path, line_no, objects, label_format)
             index.add(labels, record_id=entry.get("id"), image=entry.get("image"))
     return index

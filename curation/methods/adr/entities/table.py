@@ -32,13 +32,17 @@ class EntityTable:
         column = {entity: j for j, entity in enumerate(vocab)}
         lengths = np.fromiter((len(e) for e in lists), dtype=np.int64, count=len(lists))
         rows = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
-        cols = np.fromiter((column[e] for entities in lists for e in entities), dtype=np.int64,
-                           count=int(lengths.sum()))  # fmt: skip
+        cols = np.fromiter(
+            (column[e] for entities in lists for e in entities),
+            dtype=np.int64,
+            count=int(lengths.sum()),
+        )
         return cls.from_pairs(perspective, vocab, rows, cols, len(lists))
 
     @classmethod
-    def from_pairs(cls, perspective: str, vocab: list[str], rows: np.ndarray, cols: np.ndarray,
-                   n_samples: int) -> EntityTable:  # fmt: skip
+    def from_pairs(
+        cls, perspective: str, vocab: list[str], rows: np.ndarray, cols: np.ndarray, n_samples: int
+    ) -> EntityTable:
         """(sample, entity column) pairs, one per mention; duplicates add up."""
         data = np.ones(rows.shape[0], dtype=np.int32)
         matrix = sp.csr_matrix((data, (rows, cols)), shape=(n_samples, len(vocab)), dtype=np.int32)
@@ -75,8 +79,11 @@ class EntityTable:
     def entities_of(self, sample: int) -> list[str]:
         start, end = self.matrix.indptr[sample], self.matrix.indptr[sample + 1]
         cols, reps = self.matrix.indices[start:end], self.matrix.data[start:end]
-        return [self.vocab[j] for j, r in zip(cols.tolist(), reps.tolist(), strict=True)
-                for _ in range(r)]  # fmt: skip
+        return [
+            self.vocab[j]
+            for j, r in zip(cols.tolist(), reps.tolist(), strict=True)
+            for _ in range(r)
+        ]
 
     def rows(self, indices: np.ndarray) -> EntityTable:
         """The table restricted to some samples (in the given order), same columns."""
@@ -85,22 +92,34 @@ class EntityTable:
     def stack(self, other: EntityTable) -> EntityTable:
         """Rows of self then other, over the union of their vocabularies."""
         vocab = sorted(set(self.vocab) | set(other.vocab))
-        return EntityTable(self.perspective, vocab,
-                           sp.vstack([self._reindexed(vocab), other._reindexed(vocab)]).tocsr())
+        return EntityTable(
+            self.perspective,
+            vocab,
+            sp.vstack([self._reindexed(vocab), other._reindexed(vocab)]).tocsr(),
+        )
 
     def _reindexed(self, vocab: list[str]) -> sp.csr_matrix:
         position = {entity: j for j, entity in enumerate(vocab)}
         mapping = np.array([position[e] for e in self.vocab], dtype=np.int64)
         coo = self.matrix.tocoo()
-        return sp.csr_matrix((coo.data, (coo.row, mapping[coo.col])),
-                             shape=(self.n_samples, len(vocab)), dtype=np.int32)
+        return sp.csr_matrix(
+            (coo.data, (coo.row, mapping[coo.col])),
+            shape=(self.n_samples, len(vocab)),
+            dtype=np.int32,
+        )
 
     def save(self, path: str | Path) -> None:
         vocab = np.frombuffer(json.dumps(self.vocab, ensure_ascii=False).encode(), dtype=np.uint8)
         with atomic_open(path, "wb") as handle:
-            np.savez(handle, indptr=self.matrix.indptr, indices=self.matrix.indices,
-                     data=self.matrix.data, shape=np.array(self.matrix.shape, dtype=np.int64),
-                     vocab=vocab, perspective=np.frombuffer(self.perspective.encode(), np.uint8))
+            np.savez(
+                handle,
+                indptr=self.matrix.indptr,
+                indices=self.matrix.indices,
+                data=self.matrix.data,
+                shape=np.array(self.matrix.shape, dtype=np.int64),
+                vocab=vocab,
+                perspective=np.frombuffer(self.perspective.encode(), np.uint8),
+            )
 
     @classmethod
     def load(cls, path: str | Path) -> EntityTable:
@@ -117,5 +136,5 @@ def co_occurrence_lists(object_lists: Iterable[Sequence[str]]) -> list[list[str]
     pairs = []
     for objects in object_lists:
         distinct = sorted(set(objects))
-        pairs.append([f"{a},{b}" for i, a in enumerate(distinct) for b in distinct[i + 1:]])
+        pairs.append([f"{a},{b}" for i, a in enumerate(distinct) for b in distinct[i + 1 :]])
     return pairs

@@ -28,8 +28,11 @@ _BOUNDARY = re.compile(r"[.?!;:\n]")
 
 
 def turn_texts(record: Mapping[str, Any], roles: Sequence[str] = ("human", "gpt")) -> list[str]:
-    return [turn["value"].replace(IMAGE_TOKEN, " ") for turn in record["conversations"]
-            if turn["from"] in roles]  # fmt: skip
+    return [
+        turn["value"].replace(IMAGE_TOKEN, " ")
+        for turn in record["conversations"]
+        if turn["from"] in roles
+    ]
 
 
 # --- nouns -----------------------------------------------------------------------------------
@@ -92,7 +95,7 @@ class LexiconNouns:
     def nouns(self, text: str) -> list[str]:
         matches = list(_WORD.finditer(text))
         words = [m.group().lower() for m in matches]
-        gaps = [text[matches[i].end():matches[i + 1].start()] for i in range(len(words) - 1)]
+        gaps = [text[matches[i].end() : matches[i + 1].start()] for i in range(len(words) - 1)]
         found = []
         previous, previous_noun = "", False
         for i, word in enumerate(words):
@@ -109,8 +112,9 @@ class LexiconNouns:
             previous, previous_noun = word, noun
         return found
 
-    def _is_noun(self, word: str, after_determiner: bool, opens_phrase: bool, following: str,
-                 alone: bool) -> bool:  # fmt: skip
+    def _is_noun(
+        self, word: str, after_determiner: bool, opens_phrase: bool, following: str, alone: bool
+    ) -> bool:
         if word in self.extra_nouns:
             return True
         if word in CLOSED_CLASS or len(word) < 2:
@@ -118,9 +122,15 @@ class LexiconNouns:
         if word in ADJECTIVES:
             # An adjective that ends its phrase after a determiner or adjective is a noun:
             # "the square", "to the left of"; "the square box", "the red one" are adjectives.
-            ends_phrase = not following or following not in ("one", "ones") and (
-                following in CLOSED_CLASS
-                or is_verb_form(following) and following not in ADJECTIVES)  # fmt: skip
+            ends_phrase = (
+                not following
+                or following not in ("one", "ones")
+                and (
+                    following in CLOSED_CLASS
+                    or is_verb_form(following)
+                    and following not in ADJECTIVES
+                )
+            )
             return opens_phrase and ends_phrase
         if word.endswith("ly") or "'" in word and not word.endswith("'s"):
             return False
@@ -140,19 +150,71 @@ class LexiconNouns:
 
 # VQAv2's 65 question types (the leading words of its questions), longest match wins.
 VQA_QUESTION_TYPES = (
-    "how many", "is the", "what", "what color is the", "what is the", "is this", "is this a",
-    "what is", "are the", "what kind of", "is there a", "what type of", "is it",
-    "what are the", "where is the", "is there", "does the", "what color are the",
-    "are these", "are there", "which", "is", "what is the man", "is the man", "are", "how",
-    "does this", "what is on the", "what does the", "how many people are", "what is in the",
-    "what is this", "do", "what are", "are they", "what time", "what sport is",
-    "are there any", "is he", "what color is", "why", "where are the", "what color",
-    "who is", "what animal is", "is the woman", "is this an", "do you",
-    "how many people are in", "what room is", "has", "is this person", "what is the woman",
-    "can you", "why is the", "is the person", "what is the color of the",
-    "what is the person", "could", "was", "is that a", "what number is", "what is the name",
+    "how many",
+    "is the",
+    "what",
+    "what color is the",
+    "what is the",
+    "is this",
+    "is this a",
+    "what is",
+    "are the",
+    "what kind of",
+    "is there a",
+    "what type of",
+    "is it",
+    "what are the",
+    "where is the",
+    "is there",
+    "does the",
+    "what color are the",
+    "are these",
+    "are there",
+    "which",
+    "is",
+    "what is the man",
+    "is the man",
+    "are",
+    "how",
+    "does this",
+    "what is on the",
+    "what does the",
+    "how many people are",
+    "what is in the",
+    "what is this",
+    "do",
+    "what are",
+    "are they",
+    "what time",
+    "what sport is",
+    "are there any",
+    "is he",
+    "what color is",
+    "why",
+    "where are the",
+    "what color",
+    "who is",
+    "what animal is",
+    "is the woman",
+    "is this an",
+    "do you",
+    "how many people are in",
+    "what room is",
+    "has",
+    "is this person",
+    "what is the woman",
+    "can you",
+    "why is the",
+    "is the person",
+    "what is the color of the",
+    "what is the person",
+    "could",
+    "was",
+    "is that a",
+    "what number is",
+    "what is the name",
     "what brand",
-)  # fmt: skip
+)
 
 # Format instructions appended to LLaVA-665K questions; they are not the question.
 _INSTRUCTION_LINES = re.compile(

@@ -35,8 +35,9 @@ def unique_image_samples(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
     return np.array(["image" in r and uses[r["image"]] == 1 for r in records], dtype=bool)
 
 
-def tail_candidates(records: Sequence[Mapping[str, Any]], tables: Mapping[str, EntityTable],
-                    taus: Mapping[str, int]) -> np.ndarray:  # fmt: skip
+def tail_candidates(
+    records: Sequence[Mapping[str, Any]], tables: Mapping[str, EntityTable], taus: Mapping[str, int]
+) -> np.ndarray:
     return np.flatnonzero(tail_samples(tables, taus) & unique_image_samples(records))
 
 
@@ -45,8 +46,10 @@ def draw_sources(candidates: np.ndarray, count: int, seed: int) -> list[tuple[in
     if count <= 0:
         return []
     if candidates.size == 0:
-        raise ValueError(f"{count} synthetic samples asked for, but no sample has a tail "
-                         "entity and an image of its own")  # fmt: skip
+        raise ValueError(
+            f"{count} synthetic samples asked for, but no sample has a tail "
+            "entity and an image of its own"
+        )
     rng = np.random.default_rng(seed)
     drawn: list[tuple[int, int]] = []
     repeat = 0

@@ -49,8 +49,10 @@ _TURN = re.compile(r"^\s*(user|human|question|assistant|gpt|answer)\s*:\s*(.*)$"
 def template_conversation(caption: str, seed: int) -> list[dict[str, str]]:
     rng = np.random.default_rng(seed)
     instruction = DESCRIBE_INSTRUCTIONS[int(rng.integers(len(DESCRIBE_INSTRUCTIONS)))]
-    return [{"from": "human", "value": f"{IMAGE_TOKEN}\n{instruction}"},
-            {"from": "gpt", "value": caption}]  # fmt: skip
+    return [
+        {"from": "human", "value": f"{IMAGE_TOKEN}\n{instruction}"},
+        {"from": "gpt", "value": caption},
+    ]
 
 
 def parse_conversation(text: str) -> list[dict[str, str]] | None:

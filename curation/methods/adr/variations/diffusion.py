@@ -80,8 +80,12 @@ class SDVariationConfig:
 
 def to_tensor(images: Sequence[Image.Image], resolution: int) -> torch.Tensor:
     """RGB images -> (N, 3, R, R) in [-1, 1]."""
-    arrays = [np.asarray(im.convert("RGB").resize((resolution, resolution), Image.BICUBIC),
-                         dtype=np.float32) for im in images]  # fmt: skip
+    arrays = [
+        np.asarray(
+            im.convert("RGB").resize((resolution, resolution), Image.BICUBIC), dtype=np.float32
+        )
+        for im in images
+    ]
     batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
     return batch / 127.5 - 1.0
 
@@ -95,18 +99,24 @@ def _build_unet(cfg: UNetConfig) -> Any:
     from diffusers import UNet2DModel
 
     n = len(cfg.block_out_channels)
-    return UNet2DModel(sample_size=cfg.resolution, in_channels=3, out_channels=3,
-                       block_out_channels=tuple(cfg.block_out_channels),
-                       layers_per_block=cfg.layers_per_block,
-                       down_block_types=("DownBlock2D",) * n, up_block_types=("UpBlock2D",) * n,
-                       norm_num_groups=min(8, min(cfg.block_out_channels)))  # fmt: skip
+    return UNet2DModel(
+        sample_size=cfg.resolution,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=tuple(cfg.block_out_channels),
+        layers_per_block=cfg.layers_per_block,
+        down_block_types=("DownBlock2D",) * n,
+        up_block_types=("UpBlock2D",) * n,
+        norm_num_groups=min(8, min(cfg.block_out_channels)),
+    )
 
 
 SIGMA_DATA = 0.5
 
 
-def predict_x0(unet: Any, x_t: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor,
-               precondition: bool) -> torch.Tensor:  # fmt: skip
+def predict_x0(
+    unet: Any, x_t: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor, precondition: bool
+) -> torch.Tensor:
     """The UNet's estimate of the clean image (prediction_type="sample")."""
     out = unet(x_t, t).sample
     if not precondition:
@@ -118,9 +128,14 @@ def predict_x0(unet: Any, x_t: torch.Tensor, t: torch.Tensor, alphas_cumprod: to
     return c_skip * x_t / abar.sqrt() + c_out * out
 
 
-def train_unet(images: Sequence[Image.Image], cfg: UNetConfig, seed: int, out_dir: Path,
-               progress: bool = False,
-               weights: Sequence[float] | None = None) -> dict[str, Any]:  # fmt: skip
+def train_unet(
+    images: Sequence[Image.Image],
+    cfg: UNetConfig,
+    seed: int,
+    out_dir: Path,
+    progress: bool = False,
+    weights: Sequence[float] | None = None,
+) -> dict[str, Any]:
     """Train an x0-prediction UNet on the images; write it (safetensors) into out_dir.
 
     `weights` (one per image) make batches draw images in proportion to them.
@@ -146,35 +161,58 @@ def train_unet(images: Sequence[Image.Image], cfg: UNetConfig, seed: int, out_di
         if torch.rand((), generator=generator) < 0.5:
             x0 = x0.flip(-1)  # horizontal flips: a cheap augmentation for small pools
         noise = torch.randn(x0.shape, generator=generator)
-        t = torch.randint(0, max(1, int(cfg.train_max_noise * cfg.num_train_timesteps)),
-                          (x0.shape[0],), generator=generator)  # fmt: skip
-        predicted = predict_x0(unet, scheduler.add_noise(x0, noise, t), t,
-                               scheduler.alphas_cumprod, cfg.precondition)
+        t = torch.randint(
+            0,
+            max(1, int(cfg.train_max_noise * cfg.num_train_timesteps)),
+            (x0.shape[0],),
+            generator=generator,
+        )
+        predicted = predict_x0(
+            unet, scheduler.add_noise(x0, noise, t), t, scheduler.alphas_cumprod, cfg.precondition
+        )
         loss = torch.nn.functional.mse_loss(predicted, x0)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
         losses.append(float(loss.detach()))
-    info = {"train_images": int(data.shape[0]), "steps": cfg.train_steps,
-            "seconds": round(time.perf_counter() - start, 2),
-            "loss_first": losses[0] if losses else None,
-            "loss_last": float(np.mean(losses[-20:])) if losses else None}  # fmt: skip
+    info = {
+        "train_images": int(data.shape[0]),
+        "steps": cfg.train_steps,
+        "seconds": round(time.perf_counter() - start, 2),
+        "loss_first": losses[0] if losses else None,
+        "loss_last": float(np.mean(losses[-20:])) if losses else None,
+    }
     with atomic_directory(out_dir) as tmp:
         unet.save_pretrained(tmp, safe_serialization=True)
         atomic_write_json(tmp / "training.json", {**info, "config": asdict(cfg), "seed": seed})
     return info
 
 
-def cached_unet(images: Sequence[Image.Image], image_keys: Sequence[str], cfg: UNetConfig,
-                seed: int, cache_dir: Path, progress: bool = False,
-                weights: Sequence[float] | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+def cached_unet(
+    images: Sequence[Image.Image],
+    image_keys: Sequence[str],
+    cfg: UNetConfig,
+    seed: int,
+    cache_dir: Path,
+    progress: bool = False,
+    weights: Sequence[float] | None = None,
+) -> tuple[Path, dict[str, Any]]:
     """The trained UNet for these images, weights and settings, trained once per pool."""
-    settings = {k: v for k, v in asdict(cfg).items()
-                if k not in ("strength", "inference_steps", "batch_size_generate",
-                             "train_weighting", "mirror")}  # fmt: skip
+    settings = {
+        k: v
+        for k, v in asdict(cfg).items()
+        if k
+        not in ("strength", "inference_steps", "batch_size_generate", "train_weighting", "mirror")
+    }
     rounded = None if weights is None else [round(float(w), 6) for w in weights]
-    key = sha256_json({"config": settings, "seed": seed, "images": sha256_json(list(image_keys)),
-                       "weights": rounded})
+    key = sha256_json(
+        {
+            "config": settings,
+            "seed": seed,
+            "images": sha256_json(list(image_keys)),
+            "weights": rounded,
+        }
+    )
     out_dir = Path(cache_dir) / "adr_unet" / key[:16]
     if not (out_dir / "training.json").is_file():
         train_unet(images, cfg, seed, out_dir, progress, weights)
@@ -198,8 +236,9 @@ class SDEditVariations:
 
         self.unet = UNet2DModel.from_pretrained(unet_dir, use_safetensors=True).eval()
         self.cfg = cfg
-        self.scheduler = DDIMScheduler(num_train_timesteps=cfg.num_train_timesteps,
-                                       prediction_type="sample", clip_sample=True)  # fmt: skip
+        self.scheduler = DDIMScheduler(
+            num_train_timesteps=cfg.num_train_timesteps, prediction_type="sample", clip_sample=True
+        )
         self.scheduler.set_timesteps(cfg.inference_steps)
         steps = self.scheduler.timesteps
         start = int(round(cfg.strength * cfg.num_train_timesteps))
@@ -207,27 +246,40 @@ class SDEditVariations:
         if self.timesteps.numel() == 0:
             raise ValueError(f"strength {cfg.strength} leaves no denoising step")
 
-    def __call__(self, sources: Sequence[Image.Image], seeds: Sequence[int],
-                 n_candidates: int) -> list[list[Image.Image]]:  # fmt: skip
+    def __call__(
+        self, sources: Sequence[Image.Image], seeds: Sequence[int], n_candidates: int
+    ) -> list[list[Image.Image]]:
         """n_candidates variations per source; candidate c of source i uses seeds[i] + c."""
         x0 = self.starts(sources, seeds, n_candidates)
-        noise = torch.cat([torch.randn((1, *x0.shape[1:]), generator=torch.Generator()
-                                       .manual_seed(int(s) + c))
-                           for s in seeds for c in range(n_candidates)])  # fmt: skip
+        noise = torch.cat(
+            [
+                torch.randn((1, *x0.shape[1:]), generator=torch.Generator().manual_seed(int(s) + c))
+                for s in seeds
+                for c in range(n_candidates)
+            ]
+        )
         x = self.scheduler.add_noise(x0, noise, self.timesteps[:1].repeat(x0.shape[0]))
         with torch.inference_mode():
             for t in self.timesteps:
-                predicted = predict_x0(self.unet, x, t.repeat(x.shape[0]),
-                                       self.scheduler.alphas_cumprod, self.cfg.precondition)
+                predicted = predict_x0(
+                    self.unet,
+                    x,
+                    t.repeat(x.shape[0]),
+                    self.scheduler.alphas_cumprod,
+                    self.cfg.precondition,
+                )
                 x = self.scheduler.step(predicted, t, x, eta=0.0).prev_sample
         images = to_images(x)
         sizes = [im.size for im in sources for _ in range(n_candidates)]
-        images = [im if im.size == size else im.resize(size, Image.BICUBIC)
-                  for im, size in zip(images, sizes, strict=True)]  # fmt: skip
-        return [images[i * n_candidates:(i + 1) * n_candidates] for i in range(len(sources))]
+        images = [
+            im if im.size == size else im.resize(size, Image.BICUBIC)
+            for im, size in zip(images, sizes, strict=True)
+        ]
+        return [images[i * n_candidates : (i + 1) * n_candidates] for i in range(len(sources))]
 
-    def starts(self, sources: Sequence[Image.Image], seeds: Sequence[int],
-               n_candidates: int) -> torch.Tensor:  # fmt: skip
+    def starts(
+        self, sources: Sequence[Image.Image], seeds: Sequence[int], n_candidates: int
+    ) -> torch.Tensor:
         """The clean images the candidates are noised from: each source n_candidates times,
         mirrored where `mirrored` says so."""
         x0 = to_tensor(sources, self.cfg.resolution).repeat_interleave(n_candidates, dim=0)
@@ -235,20 +287,29 @@ class SDEditVariations:
         x0[flip] = x0[flip].flip(-1)
         return x0
 
-    def targets(self, sources: Sequence[Image.Image], seeds: Sequence[int],
-                n_candidates: int) -> list[list[Image.Image]]:  # fmt: skip
+    def targets(
+        self, sources: Sequence[Image.Image], seeds: Sequence[int], n_candidates: int
+    ) -> list[list[Image.Image]]:
         """What each candidate should still look like: its source, mirrored when it started
         from the mirror image (the best-of-N filter compares with these)."""
         flips = iter(mirrored(seeds, n_candidates, self.cfg.mirror))
-        return [[source.transpose(Image.FLIP_LEFT_RIGHT) if next(flips) else source
-                 for _ in range(n_candidates)] for source in sources]  # fmt: skip
+        return [
+            [
+                source.transpose(Image.FLIP_LEFT_RIGHT) if next(flips) else source
+                for _ in range(n_candidates)
+            ]
+            for source in sources
+        ]
 
 
 def mirrored(seeds: Sequence[int], n_candidates: int, share: float) -> list[bool]:
     """Which candidates start from the mirrored source: candidate c of seed s is mirrored with
     probability `share`, drawn from (s, c) alone."""
-    return [bool(np.random.default_rng([int(s), c, 0x6D]).random() < share)
-            for s in seeds for c in range(n_candidates)]  # fmt: skip
+    return [
+        bool(np.random.default_rng([int(s), c, 0x6D]).random() < share)
+        for s in seeds
+        for c in range(n_candidates)
+    ]
 
 
 class SDImageVariations:
@@ -262,42 +323,55 @@ class SDImageVariations:
         self.cfg = cfg
         try:
             self.pipe = StableDiffusionImageVariationPipeline.from_pretrained(
-                cfg.model, revision=cfg.revision or None, dtype=getattr(torch, cfg.dtype),
-                safety_checker=None, requires_safety_checker=False,
-                local_files_only=cfg.local_files_only).to(cfg.device)
+                cfg.model,
+                revision=cfg.revision or None,
+                dtype=getattr(torch, cfg.dtype),
+                safety_checker=None,
+                requires_safety_checker=False,
+                local_files_only=cfg.local_files_only,
+            ).to(cfg.device)
         except (OSError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise SynthesisError(f"params.synthesis.sd.model={cfg.model!r} cannot be loaded: "
-                                 f"{first}") from None
+            raise SynthesisError(
+                f"params.synthesis.sd.model={cfg.model!r} cannot be loaded: {first}"
+            ) from None
         self.pipe.set_progress_bar_config(disable=True)
 
-    def __call__(self, sources: Sequence[Image.Image], seeds: Sequence[int],
-                 n_candidates: int) -> list[list[Image.Image]]:  # fmt: skip
+    def __call__(
+        self, sources: Sequence[Image.Image], seeds: Sequence[int], n_candidates: int
+    ) -> list[list[Image.Image]]:
         out = []
         for source, seed in zip(sources, seeds, strict=True):
             image = source.convert("RGB").resize((self.cfg.input_size,) * 2, Image.BICUBIC)
             generator = torch.Generator(device="cpu").manual_seed(int(seed))
-            result = self.pipe(image=image, guidance_scale=self.cfg.guidance_scale,
-                               num_images_per_prompt=n_candidates, generator=generator,
-                               num_inference_steps=self.cfg.inference_steps)  # fmt: skip
+            result = self.pipe(
+                image=image,
+                guidance_scale=self.cfg.guidance_scale,
+                num_images_per_prompt=n_candidates,
+                generator=generator,
+                num_inference_steps=self.cfg.inference_steps,
+            )
             out.append(list(result.images))
         return out
 
-    def targets(self, sources: Sequence[Image.Image], seeds: Sequence[int],
-                n_candidates: int) -> list[list[Image.Image]]:  # fmt: skip
+    def targets(
+        self, sources: Sequence[Image.Image], seeds: Sequence[int], n_candidates: int
+    ) -> list[list[Image.Image]]:
         return [[source] * n_candidates for source in sources]
 
 
-def grid(pairs: Sequence[tuple[Image.Image, Image.Image]], scale: int = 4,
-         columns: int = 4) -> Image.Image:  # fmt: skip
+def grid(
+    pairs: Sequence[tuple[Image.Image, Image.Image]], scale: int = 4, columns: int = 4
+) -> Image.Image:
     """source | variation pairs side by side, `columns` pairs per row, upscaled."""
     if not pairs:
         return Image.new("RGB", (1, 1))
     w, h = pairs[0][0].size
     cell_w, cell_h, gap = w * scale, h * scale, max(2, scale)
     rows = math.ceil(len(pairs) / columns)
-    canvas = Image.new("RGB", (columns * (2 * cell_w + 3 * gap), rows * (cell_h + gap) + gap),
-                       (255, 255, 255))  # fmt: skip
+    canvas = Image.new(
+        "RGB", (columns * (2 * cell_w + 3 * gap), rows * (cell_h + gap) + gap), (255, 255, 255)
+    )
     for k, (source, variation) in enumerate(pairs):
         r, c = divmod(k, columns)
         x, y = c * (2 * cell_w + 3 * gap) + gap, r * (cell_h + gap) + gap

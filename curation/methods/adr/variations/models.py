@@ -35,8 +35,13 @@ def _normalise(features: torch.Tensor) -> np.ndarray:
 class ReferenceLVLM:
     """A LLaVA-style model as captioner and image embedder."""
 
-    def __init__(self, name_or_path: str, device: str = "cpu", local_files_only: bool = True,
-                 batch_size: int = 16) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name_or_path: str,
+        device: str = "cpu",
+        local_files_only: bool = True,
+        batch_size: int = 16,
+    ) -> None:
         from curation.features.extract import hf_reference
 
         try:
@@ -50,28 +55,34 @@ class ReferenceLVLM:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
-    def caption(self, images: Sequence[Image.Image], prompt: str,
-                max_new_tokens: int) -> list[str]:  # fmt: skip
-        conversation = [{"role": "user", "content": [{"type": "image"},
-                                                     {"type": "text", "text": prompt}]}]
+    def caption(self, images: Sequence[Image.Image], prompt: str, max_new_tokens: int) -> list[str]:
+        conversation = [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
+        ]
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True)
         captions: list[str] = []
         for start in range(0, len(images), self.batch_size):
-            batch = [im.convert("RGB") for im in images[start:start + self.batch_size]]
-            inputs = self.processor(images=batch, text=[text] * len(batch), return_tensors="pt",
-                                    padding=True).to(self.device)  # fmt: skip
+            batch = [im.convert("RGB") for im in images[start : start + self.batch_size]]
+            inputs = self.processor(
+                images=batch, text=[text] * len(batch), return_tensors="pt", padding=True
+            ).to(self.device)
             with torch.inference_mode():
-                out = self.model.generate(**inputs, do_sample=False, max_new_tokens=max_new_tokens,
-                                          pad_token_id=self.tokenizer.pad_token_id)  # fmt: skip
-            new = out[:, inputs["input_ids"].shape[1]:]
+                out = self.model.generate(
+                    **inputs,
+                    do_sample=False,
+                    max_new_tokens=max_new_tokens,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                )
+            new = out[:, inputs["input_ids"].shape[1] :]
             texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             captions.extend(text.strip() for text in texts)
         return captions
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """L2-normalised pooled vision-tower features (the CLS token after the last norm)."""
-        pixels = self.processor.image_processor([im.convert("RGB") for im in images],
-                                                return_tensors="pt")["pixel_values"]  # fmt: skip
+        pixels = self.processor.image_processor(
+            [im.convert("RGB") for im in images], return_tensors="pt"
+        )["pixel_values"]
         tower = self.model.model.vision_tower
         with torch.inference_mode():
             out = tower(pixels.to(self.device, tower.dtype))
@@ -80,23 +91,27 @@ class ReferenceLVLM:
 
 
 class ClipEmbedder:
-    def __init__(self, name_or_path: str, device: str = "cpu",
-                 local_files_only: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, name_or_path: str, device: str = "cpu", local_files_only: bool = True
+    ) -> None:
         from transformers import AutoImageProcessor, CLIPModel
 
         try:
             self.processor = AutoImageProcessor.from_pretrained(
-                name_or_path, backend="pil", local_files_only=local_files_only)
-            self.model = CLIPModel.from_pretrained(name_or_path,
-                                                   local_files_only=local_files_only).to(device)
+                name_or_path, backend="pil", local_files_only=local_files_only
+            )
+            self.model = CLIPModel.from_pretrained(
+                name_or_path, local_files_only=local_files_only
+            ).to(device)
         except (OSError, ValueError) as err:
             raise _load_error("CLIP model", name_or_path, err) from None
         self.model.eval()
         self.device = device
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
-        pixels = self.processor([im.convert("RGB") for im in images],
-                                return_tensors="pt")["pixel_values"]  # fmt: skip
+        pixels = self.processor([im.convert("RGB") for im in images], return_tensors="pt")[
+            "pixel_values"
+        ]
         with torch.inference_mode():
             features: Any = self.model.get_image_features(pixel_values=pixels.to(self.device))
         if not isinstance(features, torch.Tensor):  # some versions return an output object

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curation.methods.adr.entities.table import EntityTable
+from curation.data.records import write_records
 from curation.method import CurationContext
+from curation.methods.adr.entities.table import EntityTable
 from curation.methods.adr.rebalance import (
     AdrRebalance,
     RebalanceError,
@@ -15,7 +16,6 @@ from curation.methods.adr.rebalance import (
     pass_probability,
     rebalance,
 )
-from curation.data.records import write_records
 from curation.run import curate
 
 # Three perspectives over six samples; token lists repeat entities (mentions).
@@ -130,9 +130,16 @@ def _pool(tmp_path, n=60):
         shape = shapes[int(rng.integers(len(shapes)))]
         image = f"img/{i}.png"
         Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / image)
-        records.append({"id": f"s{i}", "image": image, "conversations": [
-            {"from": "human", "value": f"<image>\nIs there a {shape}?"},
-            {"from": "gpt", "value": f"Yes, there is a {shape}."}]})
+        records.append(
+            {
+                "id": f"s{i}",
+                "image": image,
+                "conversations": [
+                    {"from": "human", "value": f"<image>\nIs there a {shape}?"},
+                    {"from": "gpt", "value": f"Yes, there is a {shape}."},
+                ],
+            }
+        )
         annotations.append({"id": f"s{i}", "objects": [shape, "square"]})
     write_records(tmp_path / "pool.json", records)
     (tmp_path / "annotations.jsonl").write_text("\n".join(map(json.dumps, annotations)) + "\n")
@@ -141,9 +148,17 @@ def _pool(tmp_path, n=60):
 
 def _curate(pool, out, seed=42):
     method = AdrRebalance(RebalanceParams(perspectives=["object", "co_occurrence"]))
-    return curate(method, pool_path=pool, image_root=pool.parent, budget=None, seed=seed,
-                  out_dir=out, cache_root=pool.parent / "cache", config={"method": "adr_dr"},
-                  progress=False)
+    return curate(
+        method,
+        pool_path=pool,
+        image_root=pool.parent,
+        budget=None,
+        seed=seed,
+        out_dir=out,
+        cache_root=pool.parent / "cache",
+        config={"method": "adr_dr"},
+        progress=False,
+    )
 
 
 def test_same_seed_gives_byte_identical_subset(tmp_path):
@@ -164,9 +179,16 @@ def test_method_reports_tail_shares(tmp_path):
     from curation.data.records import load_records
 
     records = load_records(pool).records
-    ctx = CurationContext(pool_path=pool, image_root=tmp_path, records=records, pool_sha256="x",
-                          cache_dir=tmp_path / "cache", run_dir=tmp_path / "run", seed=3,
-                          progress=False)  # fmt: skip
+    ctx = CurationContext(
+        pool_path=pool,
+        image_root=tmp_path,
+        records=records,
+        pool_sha256="x",
+        cache_dir=tmp_path / "cache",
+        run_dir=tmp_path / "run",
+        seed=3,
+        progress=False,
+    )
     selection = AdrRebalance(RebalanceParams(perspectives=["object"])).select(ctx, None)
     shares = selection.details["rebalance"]["perspectives"]["object"]
     assert shares["tail_share_after"] > shares["tail_share_before"]
@@ -181,8 +203,9 @@ def toyworld(tmp_path_factory):
     from toyworld.make import make_world
 
     out = tmp_path_factory.mktemp("adr-dr") / "world"
-    make_world(ToyWorldConfig(out_dir=str(out), pool_size=800, benchmark_items_per_skill=2),
-               progress=False)
+    make_world(
+        ToyWorldConfig(out_dir=str(out), pool_size=800, benchmark_items_per_skill=2), progress=False
+    )
     return out
 
 
@@ -190,17 +213,21 @@ def toyworld(tmp_path_factory):
 def test_offline_entities_agree_with_toyworld_ground_truth(toyworld):
     from collections import Counter
 
-    from curation.methods.adr.entities.extract import EntityConfig, EntitySource, entity_tables
     from curation.data.records import load_records
+    from curation.methods.adr.entities.extract import EntityConfig, EntitySource, entity_tables
 
     records = load_records(toyworld / "pool.json").records
     truth = {row["id"]: row for row in map(json.loads, open(toyworld / "entities.jsonl"))}
-    tables = entity_tables(EntitySource(records, image_root=toyworld), EntityConfig(),
-                           ["token", "object", "co_occurrence"])
+    tables = entity_tables(
+        EntitySource(records, image_root=toyworld),
+        EntityConfig(),
+        ["token", "object", "co_occurrence"],
+    )
     for perspective in ("object", "co_occurrence"):
         for i, record in enumerate(records):
-            assert sorted(tables[perspective].entities_of(i)) == \
-                sorted(truth[record["id"]][perspective])
+            assert sorted(tables[perspective].entities_of(i)) == sorted(
+                truth[record["id"]][perspective]
+            )
     found = expected = common = 0
     for i, record in enumerate(records):
         mine, gold = Counter(tables["token"].entities_of(i)), Counter(truth[record["id"]]["token"])
@@ -214,9 +241,17 @@ def test_dr_on_toyworld_moves_mass_from_head_to_tail(toyworld, tmp_path):
     from curation.methods.adr.entities.extract import EntityConfig, EntitySource, entity_tables
     from curation.methods.adr.longtail_report import write_report
 
-    subset = curate(AdrRebalance(RebalanceParams()), pool_path=toyworld / "pool.json",
-                    image_root=toyworld, budget=None, seed=42, out_dir=tmp_path / "dr",
-                    cache_root=tmp_path / "cache", config={"method": "adr_dr"}, progress=False)
+    subset = curate(
+        AdrRebalance(RebalanceParams()),
+        pool_path=toyworld / "pool.json",
+        image_root=toyworld,
+        budget=None,
+        seed=42,
+        out_dir=tmp_path / "dr",
+        cache_root=tmp_path / "cache",
+        config={"method": "adr_dr"},
+        progress=False,
+    )
     details = subset.manifest["details"]["rebalance"]
     assert 0.3 * 800 < details["kept"] < 800
     records = json.loads((subset.path / "subset.json").read_text())
@@ -245,18 +280,46 @@ def test_analyze_command_before_and_after(toyworld, tmp_path, capsys):
     from experiments.cli import main
 
     out = tmp_path / "dr"
-    assert main(["curate", "method=adr_dr", f"data.toyworld.out_dir={toyworld}",
-                 f"out_dir={out}", f"cache_dir={tmp_path / 'cache'}", "progress=false"]) == 0
-    assert main(["analyze", f"subset={out}", f"cache_dir={tmp_path / 'cache'}",
-                 "progress=false"]) == 0
+    assert (
+        main(
+            [
+                "curate",
+                "method=adr_dr",
+                f"data.toyworld.out_dir={toyworld}",
+                f"out_dir={out}",
+                f"cache_dir={tmp_path / 'cache'}",
+                "progress=false",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["analyze", f"subset={out}", f"cache_dir={tmp_path / 'cache'}", "progress=false"]) == 0
+    )
     printed = capsys.readouterr().out
     assert "interrogation" in printed and "subset tail" in printed
     written = sorted(p.name for p in (out / "longtail").iterdir())
-    assert written == ["config.yaml", "longtail.json", "longtail.txt",
-                       "rank_frequency_co_occurrence.png", "rank_frequency_interrogation.png",
-                       "rank_frequency_object.png", "rank_frequency_token.png"]
-    assert main(["analyze", f"data.toyworld.out_dir={toyworld}", f"out_dir={tmp_path / 'pool'}",
-                 f"cache_dir={tmp_path / 'cache'}", "progress=false"]) == 0
+    assert written == [
+        "config.yaml",
+        "longtail.json",
+        "longtail.txt",
+        "rank_frequency_co_occurrence.png",
+        "rank_frequency_interrogation.png",
+        "rank_frequency_object.png",
+        "rank_frequency_token.png",
+    ]
+    assert (
+        main(
+            [
+                "analyze",
+                f"data.toyworld.out_dir={toyworld}",
+                f"out_dir={tmp_path / 'pool'}",
+                f"cache_dir={tmp_path / 'cache'}",
+                "progress=false",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "pool" / "rank_frequency_token.png").is_file()
 
 

@@ -5,9 +5,18 @@ import pytest
 import torch
 from PIL import Image
 
-from curation.methods.adr.entities.table import EntityTable
 from curation.data.records import RecordRules, validate_record
-from curation.methods.adr.variations.candidates import draw_sources, tail_candidates, unique_image_samples
+from curation.methods.adr.entities.table import EntityTable
+from curation.methods.adr.variations.candidates import (
+    draw_sources,
+    tail_candidates,
+    unique_image_samples,
+)
+from curation.methods.adr.variations.captions import (
+    ConversationWriter,
+    parse_conversation,
+    template_conversation,
+)
 from curation.methods.adr.variations.diffusion import (
     SDEditVariations,
     UNetConfig,
@@ -18,12 +27,13 @@ from curation.methods.adr.variations.diffusion import (
     to_tensor,
 )
 from curation.methods.adr.variations.models import best_of
-from curation.methods.adr.variations.captions import ConversationWriter, parse_conversation, template_conversation
 
 
 def _rec(i, image=None):
-    record = {"id": f"s{i}", "conversations": [{"from": "human", "value": "q"},
-                                               {"from": "gpt", "value": "a"}]}
+    record = {
+        "id": f"s{i}",
+        "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}],
+    }
     if image:
         record["image"] = image
     return record
@@ -38,8 +48,9 @@ def test_candidates_need_a_tail_entity_and_an_image_of_their_own():
     tokens = EntityTable.from_lists("token", [["x"] * 5, ["x"], [], ["y"], ["x"]])
     # object counts: cat 2, emu 3 (tau 3: cat is tail); token: x 7, y 1 (tau 2: y is tail)
     assert unique_image_samples(records).tolist() == [True, False, False, True, False]
-    found = tail_candidates(records, {"object": objects, "token": tokens},
-                            {"object": 3, "token": 2})
+    found = tail_candidates(
+        records, {"object": objects, "token": tokens}, {"object": 3, "token": 2}
+    )
     assert found.tolist() == [0, 3]  # 1, 2 share an image; 4 has none
 
 
@@ -80,8 +91,9 @@ def test_template_conversation_is_valid_llava():
 
 
 def test_parse_llm_conversation_and_fallback():
-    text = ("User: What is red?\nAssistant: The circle.\nIt is large.\nUser: How many?\n"
-            "Assistant: Two.")
+    text = (
+        "User: What is red?\nAssistant: The circle.\nIt is large.\nUser: How many?\nAssistant: Two."
+    )
     turns = parse_conversation(text)
     assert [t["from"] for t in turns] == ["human", "gpt", "human", "gpt"]
     assert turns[0]["value"] == "<image>\nWhat is red?"
@@ -110,7 +122,7 @@ def _images(n, size=16):
     for i in range(n):
         array = np.full((size, size, 3), 30, np.uint8)
         x, y = rng.integers(0, size - 6, size=2)
-        array[y:y + 6, x:x + 6] = (200, 40 + 20 * i, 40)
+        array[y : y + 6, x : x + 6] = (200, 40 + 20 * i, 40)
         out.append(Image.fromarray(array))
     return out
 
@@ -124,8 +136,14 @@ def test_tensor_roundtrip():
 
 @pytest.mark.slow
 def test_unet_is_cached_and_sdedit_is_seeded(tmp_path):
-    cfg = UNetConfig(resolution=16, block_out_channels=[8, 16], train_steps=3, batch_size=4,
-                     inference_steps=10, strength=0.5)
+    cfg = UNetConfig(
+        resolution=16,
+        block_out_channels=[8, 16],
+        train_steps=3,
+        batch_size=4,
+        inference_steps=10,
+        strength=0.5,
+    )
     images = _images(6)
     keys = [f"{i}.png" for i in range(6)]
     first, info = cached_unet(images, keys, cfg, 0, tmp_path)
@@ -176,8 +194,10 @@ def adr_run(tmp_path_factory):
     from toyworld.make import make_world
 
     root = tmp_path_factory.mktemp("adr")
-    world = make_world(ToyWorldConfig(out_dir=str(root / "world"), pool_size=160,
-                                      benchmark_items_per_skill=2), progress=False)
+    world = make_world(
+        ToyWorldConfig(out_dir=str(root / "world"), pool_size=160, benchmark_items_per_skill=2),
+        progress=False,
+    )
     params = AdrParams()
     unet = params.synthesis.unet
     unet.block_out_channels, unet.train_steps, unet.batch_size = [16, 32, 32], 30, 16
@@ -189,9 +209,17 @@ def adr_run(tmp_path_factory):
 
     def run(out, count=-1):
         params.synthesis.count = count
-        return curate(Adr(params), pool_path=world / "pool.json", image_root=world, budget=None,
-                      seed=42, out_dir=out, cache_root=root / "cache", config={"method": "adr"},
-                      progress=False)
+        return curate(
+            Adr(params),
+            pool_path=world / "pool.json",
+            image_root=world,
+            budget=None,
+            seed=42,
+            out_dir=out,
+            cache_root=root / "cache",
+            config={"method": "adr"},
+            progress=False,
+        )
 
     return world, run(root / "adr"), run
 
@@ -204,7 +232,7 @@ def test_adr_refills_to_pool_size_with_new_captioned_images(adr_run):
     synthesis = subset.manifest["details"]["synthesis"]
     assert counts["synthetic"] == synthesis["count"] == 160 - counts["from_pool"] > 0
     records = json.loads((subset.path / "subset.json").read_text())
-    synthetic = records[counts["from_pool"]:]
+    synthetic = records[counts["from_pool"] :]
     pool = {r["id"]: r for r in json.loads((world / "pool.json").read_text())}
     work = subset.path.with_name(subset.path.name + ".work")
     for record, origin in zip(synthetic, synthesis["samples"], strict=True):
@@ -241,8 +269,10 @@ def test_adr_makes_a_configured_number_of_samples(adr_run):
     assert five.manifest["counts"]["synthetic"] == 5
     assert five.manifest["counts"]["from_pool"] == subset.manifest["counts"]["from_pool"]
     # the UNet and the tiny reference trained for the first run are reused from the cache
-    assert five.manifest["details"]["synthesis"]["unet_dir"] == \
-        subset.manifest["details"]["synthesis"]["unet_dir"]
+    assert (
+        five.manifest["details"]["synthesis"]["unet_dir"]
+        == subset.manifest["details"]["synthesis"]["unet_dir"]
+    )
 
 
 # --- the paper's components, with tiny random weights ----------------------------------------
@@ -263,23 +293,54 @@ def test_sd_image_variation_path_with_a_tiny_pipeline(tmp_path):
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4,
-        out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=8,
-        norm_num_groups=4, attention_head_dim=2)  # fmt: skip
-    vae = AutoencoderKL(block_out_channels=[8], latent_channels=4, norm_num_groups=4,
-                        down_block_types=["DownEncoderBlock2D"],
-                        up_block_types=["UpDecoderBlock2D"])  # fmt: skip
-    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=8, projection_dim=8, num_hidden_layers=1, num_attention_heads=2,
-        image_size=16, patch_size=8, intermediate_size=16))  # fmt: skip
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=8,
+        norm_num_groups=4,
+        attention_head_dim=2,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[8],
+        latent_channels=4,
+        norm_num_groups=4,
+        down_block_types=["DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D"],
+    )
+    encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=8,
+            projection_dim=8,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=16,
+            patch_size=8,
+            intermediate_size=16,
+        )
+    )
     StableDiffusionImageVariationPipeline(
-        vae=vae, image_encoder=encoder, unet=unet, scheduler=PNDMScheduler(skip_prk_steps=True),
-        safety_checker=None, feature_extractor=CLIPImageProcessor(crop_size=16, size=16),
-        requires_safety_checker=False).save_pretrained(tmp_path / "sd")  # fmt: skip
-    generate = SDImageVariations(SDVariationConfig(
-        model=str(tmp_path / "sd"), revision="", input_size=16, inference_steps=2, device="cpu",
-        dtype="float32"))  # fmt: skip
+        vae=vae,
+        image_encoder=encoder,
+        unet=unet,
+        scheduler=PNDMScheduler(skip_prk_steps=True),
+        safety_checker=None,
+        feature_extractor=CLIPImageProcessor(crop_size=16, size=16),
+        requires_safety_checker=False,
+    ).save_pretrained(tmp_path / "sd")
+    generate = SDImageVariations(
+        SDVariationConfig(
+            model=str(tmp_path / "sd"),
+            revision="",
+            input_size=16,
+            inference_steps=2,
+            device="cpu",
+            dtype="float32",
+        )
+    )
     out = generate(_images(2), [3, 4], 2)
     assert [len(group) for group in out] == [2, 2]
     assert not np.array_equal(np.asarray(out[0][0]), np.asarray(out[0][1]))
@@ -292,11 +353,23 @@ def test_clip_embedder_with_a_tiny_model(tmp_path):
     from curation.methods.adr.variations.models import ClipEmbedder
 
     config = CLIPConfig(
-        text_config={"hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
-                     "intermediate_size": 16, "vocab_size": 50},
-        vision_config={"hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "intermediate_size": 16, "image_size": 16, "patch_size": 8},
-        projection_dim=8)  # fmt: skip
+        text_config={
+            "hidden_size": 8,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 16,
+            "vocab_size": 50,
+        },
+        vision_config={
+            "hidden_size": 8,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 16,
+            "image_size": 16,
+            "patch_size": 8,
+        },
+        projection_dim=8,
+    )
     CLIPModel(config).save_pretrained(tmp_path / "clip")
     CLIPImageProcessor(crop_size=16, size=16).save_pretrained(tmp_path / "clip")
     embed = ClipEmbedder(str(tmp_path / "clip")).embed

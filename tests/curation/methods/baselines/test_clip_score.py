@@ -23,11 +23,21 @@ COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 
 def _record(i: int, colour: str | None) -> dict:
     if colour is None:
-        return {"id": f"t{i}", "conversations": [
-            {"from": "human", "value": "Name a colour."}, {"from": "gpt", "value": "Red."}]}
-    return {"id": f"r{i}", "image": f"{i}.png", "conversations": [
-        {"from": "human", "value": "<image>\nWhat colour is it?"},
-        {"from": "gpt", "value": f"It is {colour}."}]}
+        return {
+            "id": f"t{i}",
+            "conversations": [
+                {"from": "human", "value": "Name a colour."},
+                {"from": "gpt", "value": "Red."},
+            ],
+        }
+    return {
+        "id": f"r{i}",
+        "image": f"{i}.png",
+        "conversations": [
+            {"from": "human", "value": "<image>\nWhat colour is it?"},
+            {"from": "gpt", "value": f"It is {colour}."},
+        ],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +72,12 @@ def test_tiny_tokenizer_ends_every_text_with_eos_even_when_truncated():
 def test_tiny_clip_training_is_deterministic_and_cached(pool, tmp_path):
     root, records = pool
     recipe = TinyClipRecipe(steps=3, batch_size=4)
-    first, fingerprint = resolve_clip("tiny", records, root, "a" * 64, tmp_path / "c1", recipe,
-                                      progress=False)
-    second, same = resolve_clip("tiny", records, root, "a" * 64, tmp_path / "c2", recipe,
-                                progress=False)
+    first, fingerprint = resolve_clip(
+        "tiny", records, root, "a" * 64, tmp_path / "c1", recipe, progress=False
+    )
+    second, same = resolve_clip(
+        "tiny", records, root, "a" * 64, tmp_path / "c2", recipe, progress=False
+    )
     assert fingerprint == same and fingerprint.startswith("tiny:")
     weights = [(tmp_path / c).glob("clip/tiny-*/model.safetensors") for c in ("c1", "c2")]
     first_bytes, second_bytes = (next(w).read_bytes() for w in weights)
@@ -77,24 +89,55 @@ def test_tiny_clip_training_is_deterministic_and_cached(pool, tmp_path):
 
 def test_scores_are_cosines_nan_for_text_only_and_cached(pool, tmp_path):
     root, records = pool
-    path, fingerprint = resolve_clip("tiny", records, root, "b" * 64, tmp_path,
-                                     TinyClipRecipe(steps=2, batch_size=4), progress=False)
-    scores = clip_scores(records, root, path, fingerprint, "conversation", tmp_path, "b" * 64,
-                         batch_size=3, progress=False)
+    path, fingerprint = resolve_clip(
+        "tiny",
+        records,
+        root,
+        "b" * 64,
+        tmp_path,
+        TinyClipRecipe(steps=2, batch_size=4),
+        progress=False,
+    )
+    scores = clip_scores(
+        records,
+        root,
+        path,
+        fingerprint,
+        "conversation",
+        tmp_path,
+        "b" * 64,
+        batch_size=3,
+        progress=False,
+    )
     assert np.isnan(scores[4]) and np.isfinite(np.delete(scores, 4)).all()
     assert (np.abs(np.delete(scores, 4)) <= 1 + 1e-6).all()
     cached = list((tmp_path / "clip_scores").glob("*.npy"))
     assert len(cached) == 1
-    again = clip_scores(records, root, "/nonexistent", fingerprint, "conversation", tmp_path,
-                        "b" * 64, progress=False)  # served from the cache: no model loaded
+    again = clip_scores(
+        records,
+        root,
+        "/nonexistent",
+        fingerprint,
+        "conversation",
+        tmp_path,
+        "b" * 64,
+        progress=False,
+    )  # served from the cache: no model loaded
     assert again.tobytes() == scores.tobytes()
 
 
 def test_method_ranks_text_only_records_last(pool, tmp_path):
     root, records = pool
-    ctx = CurationContext(pool_path=root / "pool.json", image_root=root, records=records,
-                          pool_sha256="c" * 64, cache_dir=tmp_path, run_dir=tmp_path, seed=0,
-                          progress=False)
+    ctx = CurationContext(
+        pool_path=root / "pool.json",
+        image_root=root,
+        records=records,
+        pool_sha256="c" * 64,
+        cache_dir=tmp_path,
+        run_dir=tmp_path,
+        seed=0,
+        progress=False,
+    )
     params = ClipScoreParams(clip_steps=2, clip_batch_size=4)
     selection = ClipScoreSelection(params).select(ctx, 9)
     assert selection.indices.tolist()[-1] == 4

@@ -6,7 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from curation.methods.baselines.d2_pruning import d2_select, forward_messages, knn_graph, reverse_greedy
+from curation.methods.baselines.d2_pruning import (
+    d2_select,
+    forward_messages,
+    knn_graph,
+    reverse_greedy,
+)
 
 # five points on a line; with k=1 the nearest neighbours are 0<->1, 2<->3 and 4->3
 POINTS = np.array([[0.0], [1.0], [3.0], [3.5], [10.0]])
@@ -59,8 +64,9 @@ def test_d2_select_clips_missing_and_negative_importance():
     importance = np.array([np.nan, -0.5, 0.2, 0.1, 0.3])
     order, scores = d2_select(POINTS, importance, budget=3, n_neighbors=1)
     # 0: nothing (NaN) + e^-1 * nothing (clipped -0.5); 2: 0.2 + e^-0.5 * 0.1
-    np.testing.assert_allclose(scores, [0.0, 0.0, 0.2 + E(-0.5) * 0.1, 0.1 + E(-0.5) * 0.2,
-                                        0.3 + E(-6.5) * 0.1])
+    np.testing.assert_allclose(
+        scores, [0.0, 0.0, 0.2 + E(-0.5) * 0.1, 0.1 + E(-0.5) * 0.2, 0.3 + E(-6.5) * 0.1]
+    )
     # take 4 (s3 -> 0.1990), then 2 (0.2607; s3 -> 0.1990 - e^-0.2 * 0.2607 = -0.0144),
     # then 0 (0, tied with 1: the lower position) before 3
     assert order.tolist() == [4, 2, 0]
@@ -71,7 +77,14 @@ def test_more_neighbours_than_the_pool_allows_is_a_config_error(tmp_path):
     from curation.method import CurationContext
     from curation.methods.baselines.d2_pruning import D2Params, D2Selection
 
-    ctx = CurationContext(pool_path=tmp_path / "pool.json", image_root=None, records=[{}] * 5,
-                          pool_sha256="0" * 64, cache_dir=tmp_path, run_dir=tmp_path, seed=0)
+    ctx = CurationContext(
+        pool_path=tmp_path / "pool.json",
+        image_root=None,
+        records=[{}] * 5,
+        pool_sha256="0" * 64,
+        cache_dir=tmp_path,
+        run_dir=tmp_path,
+        seed=0,
+    )
     with pytest.raises(ConfigError, match="params.n_neighbors"):
         D2Selection(D2Params(n_neighbors=5)).select(ctx, 2)

@@ -13,8 +13,10 @@ from experiments.cli import main
 POOL_SIZE, BUDGET = 600, 120
 MODEL_BASED = ("el2n", "perplexity", "semdedup", "d2_pruning", "self_sup", "self_filter")
 # a small, fast reference (1 epoch) and tiny CLIP (60 steps): the code paths of the defaults
-FAST = {"clip_score": ["params.clip_steps=60"],
-        **{m: ["params.reference_epochs=1", "params.device=cpu"] for m in MODEL_BASED}}
+FAST = {
+    "clip_score": ["params.clip_steps=60"],
+    **{m: ["params.reference_epochs=1", "params.device=cpu"] for m in MODEL_BASED},
+}
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +30,20 @@ def toyworld(tmp_path_factory):
 
 def _curate(root: Path, method: str, name: str, seed: int = 0) -> Path:
     out = root / "subsets" / f"{method}-{name}"
-    code = main(["curate", f"method={method}", "budget=0.2", f"seed={seed}",
-                 f"data.toyworld.out_dir={root / 'world'}", f"data.toyworld.pool_size={POOL_SIZE}",
-                 f"cache_dir={root / 'cache'}", f"out_dir={out}", "progress=false",
-                 *FAST[method]])
+    code = main(
+        [
+            "curate",
+            f"method={method}",
+            "budget=0.2",
+            f"seed={seed}",
+            f"data.toyworld.out_dir={root / 'world'}",
+            f"data.toyworld.pool_size={POOL_SIZE}",
+            f"cache_dir={root / 'cache'}",
+            f"out_dir={out}",
+            "progress=false",
+            *FAST[method],
+        ]
+    )
     assert code == 0
     return out
 
@@ -60,14 +72,19 @@ def test_curate_is_deterministic_end_to_end(toyworld, method):
     assert manifest["method"] == method
     assert manifest["config"]["params"]  # the resolved parameters, next to the details
     assert len(json.dumps(manifest["details"])) < 6000  # compact
-    histograms = [v["histogram"] for v in manifest["details"].values()
-                  if isinstance(v, dict) and "histogram" in v]
+    histograms = [
+        v["histogram"]
+        for v in manifest["details"].values()
+        if isinstance(v, dict) and "histogram" in v
+    ]
     assert histograms, f"{method} records no score summary"
     if method in MODEL_BASED:
         (features,) = (_pool_cache(toyworld) / "features").iterdir()  # one pass for all
         assert manifest["details"]["features"]["path"] == str(features)
-        assert manifest["details"]["reference"]["name"].endswith("export") or \
-            "tiny-" in manifest["details"]["reference"]["name"]
+        assert (
+            manifest["details"]["reference"]["name"].endswith("export")
+            or "tiny-" in manifest["details"]["reference"]["name"]
+        )
 
 
 @pytest.mark.slow
@@ -83,14 +100,22 @@ def test_tiny_clip_scores_matched_pairs_above_mismatched(toyworld):
     records = json.loads((toyworld / "world" / "pool.json").read_text(encoding="utf-8"))
     records = [r for r in records if "image" in r][:128]
     model, tokenizer, images = load_clip(str(model_dir))
-    text = tokenizer([record_text(r, "conversation") for r in records], padding=True,
-                     truncation=True, max_length=77, return_tensors="pt")
-    pixels = images(images=[load_image(r, toyworld / "world", i) for i, r in enumerate(records)],
-                    return_tensors="pt")["pixel_values"]
+    text = tokenizer(
+        [record_text(r, "conversation") for r in records],
+        padding=True,
+        truncation=True,
+        max_length=77,
+        return_tensors="pt",
+    )
+    pixels = images(
+        images=[load_image(r, toyworld / "world", i) for i, r in enumerate(records)],
+        return_tensors="pt",
+    )["pixel_values"]
     with torch.inference_mode():
         a = model.get_image_features(pixel_values=pixels).pooler_output
-        b = model.get_text_features(input_ids=text["input_ids"],
-                                    attention_mask=text["attention_mask"]).pooler_output
+        b = model.get_text_features(
+            input_ids=text["input_ids"], attention_mask=text["attention_mask"]
+        ).pooler_output
     cosine = torch.nn.functional.normalize(a, dim=1) @ torch.nn.functional.normalize(b, dim=1).T
     matched = cosine.diagonal().mean()
     mismatched = (cosine.sum() - cosine.diagonal().sum()) / (len(records) ** 2 - len(records))

@@ -21,13 +21,16 @@ def test_ranking_is_ascending_with_ties_in_pool_order():
     assert ranking(np.array([1.0, 0.0, 1.0, 0.0])).tolist() == [1, 3, 0, 2]
 
 
-@pytest.mark.parametrize(("band", "budget", "expected"), [
-    ("low", 2, [3, 0]),
-    ("high", 2, [4, 2]),
-    ("middle", 2, [5, 1]),  # ranks 2..3 of 6: two skipped at each end
-    ("middle", 3, [0, 5, 1]),  # ranks 1..3: one skipped below, two above (odd remainder)
-    ("high", 6, [3, 0, 5, 1, 4, 2]),
-])
+@pytest.mark.parametrize(
+    ("band", "budget", "expected"),
+    [
+        ("low", 2, [3, 0]),
+        ("high", 2, [4, 2]),
+        ("middle", 2, [5, 1]),  # ranks 2..3 of 6: two skipped at each end
+        ("middle", 3, [0, 5, 1]),  # ranks 1..3: one skipped below, two above (odd remainder)
+        ("high", 6, [3, 0, 5, 1, 4, 2]),
+    ],
+)
 def test_bands_keep_the_right_ranks(band, budget, expected):
     assert select_band(SCORES, budget, band).tolist() == expected
 
@@ -61,16 +64,33 @@ def _fake_pass(tmp_path, monkeypatch, stats: np.ndarray):
     np.save(tmp_path / "answer_stats.npy", stats.astype(np.float32))
     features = FeatureSet(tmp_path, {"kinds": ["answer_stats"], "sha256": {"answer_stats": "x"}})
     reference = Reference("fingerprint", load=lambda: None, name="fake")
-    monkeypatch.setattr("curation.methods.baselines.answer_band.reference_features",
-                        lambda params, ctx: (features, reference))
-    return CurationContext(pool_path=tmp_path / "pool.json", image_root=None,
-                           records=[{}] * len(stats), pool_sha256="0" * 64,
-                           cache_dir=tmp_path, run_dir=tmp_path, seed=0, progress=False)
+    monkeypatch.setattr(
+        "curation.methods.baselines.answer_band.reference_features",
+        lambda params, ctx: (features, reference),
+    )
+    return CurationContext(
+        pool_path=tmp_path / "pool.json",
+        image_root=None,
+        records=[{}] * len(stats),
+        pool_sha256="0" * 64,
+        cache_dir=tmp_path,
+        run_dir=tmp_path,
+        seed=0,
+        progress=False,
+    )
 
 
 # columns: mean_nll, el2n, aum, n_answer_tokens; NLL and EL2N rank the records in opposite orders
-STATS = np.array([[0.5, 0.4, 0.1, 3], [0.1, 0.9, 0.2, 3], [0.3, 0.2, 0.3, 3],
-                  [0.4, 0.6, 0.4, 3], [0.2, 0.8, 0.5, 3], [np.nan, np.nan, np.nan, 0]])
+STATS = np.array(
+    [
+        [0.5, 0.4, 0.1, 3],
+        [0.1, 0.9, 0.2, 3],
+        [0.3, 0.2, 0.3, 3],
+        [0.4, 0.6, 0.4, 3],
+        [0.2, 0.8, 0.5, 3],
+        [np.nan, np.nan, np.nan, 0],
+    ]
+)
 
 
 def test_el2n_uses_the_el2n_column(tmp_path, monkeypatch):
@@ -85,8 +105,10 @@ def test_el2n_uses_the_el2n_column(tmp_path, monkeypatch):
 
 def test_perplexity_uses_the_nll_column(tmp_path, monkeypatch):
     ctx = _fake_pass(tmp_path, monkeypatch, STATS)
-    assert PerplexitySelection(PerplexityParams(band="high")).select(ctx, 2).indices.tolist() \
-        == [3, 0]
+    assert PerplexitySelection(PerplexityParams(band="high")).select(ctx, 2).indices.tolist() == [
+        3,
+        0,
+    ]
     middle = PerplexitySelection(PerplexityParams(band="middle")).select(ctx, 1)
     assert middle.indices.tolist() == [2]
     assert middle.details["selected_scores"]["min"] == pytest.approx(0.3)

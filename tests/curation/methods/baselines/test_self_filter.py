@@ -12,12 +12,14 @@ def test_score_net_weights_fall_as_the_loss_rises():
     x = rng.normal(size=(400, 8))
     losses = 2.0 + x[:, 0] + 0.1 * rng.normal(size=400)  # the loss is readable from feature 0
     losses[::50] = np.nan  # no answer token: not trained on, still scored
-    weight = train_score_net(x, losses, ScoreNetRecipe(hidden=16, epochs=20, batch_size=32,
-                                                       lr=3e-3, seed=0))
+    weight = train_score_net(
+        x, losses, ScoreNetRecipe(hidden=16, epochs=20, batch_size=32, lr=3e-3, seed=0)
+    )
     assert np.isfinite(weight).all()
     assert spearmanr(-weight, x[:, 0]).statistic > 0.9  # difficulty = -weight tracks the loss
-    again = train_score_net(x, losses, ScoreNetRecipe(hidden=16, epochs=20, batch_size=32,
-                                                      lr=3e-3, seed=0))
+    again = train_score_net(
+        x, losses, ScoreNetRecipe(hidden=16, epochs=20, batch_size=32, lr=3e-3, seed=0)
+    )
     assert again.tobytes() == weight.tobytes()
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from curation.features.extract import FeatureSet, Reference
+from curation.features.reference_pass import unit_rows
 from curation.method import CurationContext
 from curation.methods.baselines.self_sup import SelfSupParams, SelfSupSelection, prototypicality
-from curation.features.reference_pass import unit_rows
 
 
 def test_prototypicality_is_cosine_distance_to_the_nearest_centroid():
@@ -21,12 +21,20 @@ def test_prototypicality_is_cosine_distance_to_the_nearest_centroid():
 def _context(tmp_path, monkeypatch, vectors: np.ndarray) -> CurationContext:
     np.save(tmp_path / "mean_last.npy", vectors.astype(np.float32))
     features = FeatureSet(tmp_path, {"kinds": ["mean_last"], "sha256": {"mean_last": "planted"}})
-    monkeypatch.setattr("curation.methods.baselines.self_sup.reference_features",
-                        lambda params, ctx: (features, Reference("fp", lambda: None, "fake")))
-    return CurationContext(pool_path=tmp_path / "pool.json", image_root=None,
-                           records=[{}] * len(vectors), pool_sha256="0" * 64,
-                           cache_dir=tmp_path / "cache", run_dir=tmp_path, seed=0,
-                           progress=False)
+    monkeypatch.setattr(
+        "curation.methods.baselines.self_sup.reference_features",
+        lambda params, ctx: (features, Reference("fp", lambda: None, "fake")),
+    )
+    return CurationContext(
+        pool_path=tmp_path / "pool.json",
+        image_root=None,
+        records=[{}] * len(vectors),
+        pool_sha256="0" * 64,
+        cache_dir=tmp_path / "cache",
+        run_dir=tmp_path,
+        seed=0,
+        progress=False,
+    )
 
 
 @pytest.fixture

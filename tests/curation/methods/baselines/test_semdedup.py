@@ -55,8 +55,10 @@ def test_a_point_is_dropped_only_for_a_kept_neighbour():
     assert sorted(kept.tolist()) == [0, 2]
     assert redundancy[1] == pytest.approx(np.cos(np.radians(30)), abs=1e-6)
     assert redundancy[2] == pytest.approx(0.5, abs=1e-6)  # only a (kept) counts for c
-    assert semdedup(x, np.zeros(3, dtype=np.int64), np.array([[0.0, 1.0]]), 2).indices.tolist() \
-        == [0, 2]
+    assert semdedup(x, np.zeros(3, dtype=np.int64), np.array([[0.0, 1.0]]), 2).indices.tolist() == [
+        0,
+        2,
+    ]
 
 
 @pytest.mark.parametrize("budget", [3, 10, 25, 41, 65, 66])

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curation.features.extract import FeatureRequest, extract_features, hf_reference
 from curation.data.fileio import sha256_file
+from curation.data.records import load_records
+from curation.features.extract import FeatureRequest, extract_features, hf_reference
 from curation.method import BudgetError
 from curation.methods.coincide.method import CoincideParams, CoincideSelection
-from curation.data.records import load_records
 from curation.run import curate
 
 CONFIGS = Path(__file__).resolve().parents[4] / "configs"
@@ -26,10 +26,12 @@ def _draw(shape: str, colour: tuple[int, int, int], rng: np.random.Generator) ->
     canvas = np.full((32, 32, 3), 235.0) + rng.normal(0, 8, size=(32, 32, 3))
     yy, xx = np.mgrid[:32, :32]
     cy, cx = rng.integers(11, 21, size=2)
-    mask = {"circle": (yy - cy) ** 2 + (xx - cx) ** 2 < 64,
-            "square": (abs(yy - cy) < 7) & (abs(xx - cx) < 7),
-            "cross": (abs(yy - cy) < 2) | (abs(xx - cx) < 2),
-            "bar": abs(yy - cy) < 3}[shape]
+    mask = {
+        "circle": (yy - cy) ** 2 + (xx - cx) ** 2 < 64,
+        "square": (abs(yy - cy) < 7) & (abs(xx - cx) < 7),
+        "cross": (abs(yy - cy) < 2) | (abs(xx - cx) < 2),
+        "bar": abs(yy - cy) < 3,
+    }[shape]
     canvas[mask] = colour
     return Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
 
@@ -47,14 +49,27 @@ def pool(tmp_path_factory):
     for i in range(120):
         shape, colour = SHAPES[i % 4], list(COLOURS)[i % 3]
         if i % 10 == 9:
-            records.append({"id": f"t{i}", "conversations": [
-                {"from": "human", "value": f"What does a {shape} look like?"},
-                {"from": "gpt", "value": f"A {shape} is a simple shape."}]})
+            records.append(
+                {
+                    "id": f"t{i}",
+                    "conversations": [
+                        {"from": "human", "value": f"What does a {shape} look like?"},
+                        {"from": "gpt", "value": f"A {shape} is a simple shape."},
+                    ],
+                }
+            )
             continue
         _draw(shape, COLOURS[colour], rng).save(root / "images" / f"{i}.png")
-        records.append({"id": f"r{i}", "image": f"images/{i}.png", "conversations": [
-            {"from": "human", "value": "<image>\nWhat is in the picture?"},
-            {"from": "gpt", "value": f"A {colour} {shape}."}]})
+        records.append(
+            {
+                "id": f"r{i}",
+                "image": f"images/{i}.png",
+                "conversations": [
+                    {"from": "human", "value": "<image>\nWhat is in the picture?"},
+                    {"from": "gpt", "value": f"A {colour} {shape}."},
+                ],
+            }
+        )
     (root / "pool.json").write_text(json.dumps(records))
     model, processor = build_tiny_llava(list(record_texts(records)), seed=0)
     model.save_pretrained(root / "ref")
@@ -63,16 +78,33 @@ def pool(tmp_path_factory):
 
 
 def _params(pool: Path, **overrides) -> CoincideParams:
-    values = dict(reference=str(pool / "ref"), layers=[0, 1], k=8, niter=20, batch_size=16,
-                  chunk_size=32, max_length=256, device="cpu", kmeans_device="cpu",
-                  cpu_threads=1)
+    values = dict(
+        reference=str(pool / "ref"),
+        layers=[0, 1],
+        k=8,
+        niter=20,
+        batch_size=16,
+        chunk_size=32,
+        max_length=256,
+        device="cpu",
+        kmeans_device="cpu",
+        cpu_threads=1,
+    )
     return CoincideParams(**{**values, **overrides})
 
 
 def _run(pool: Path, out: Path, cache: Path, **overrides):
-    return curate(CoincideSelection(_params(pool, **overrides)), pool_path=pool / "pool.json",
-                  image_root=pool, budget=0.25, seed=1234, out_dir=out, cache_root=cache,
-                  config={"method": "coincide"}, progress=False)
+    return curate(
+        CoincideSelection(_params(pool, **overrides)),
+        pool_path=pool / "pool.json",
+        image_root=pool,
+        budget=0.25,
+        seed=1234,
+        out_dir=out,
+        cache_root=cache,
+        config={"method": "coincide"},
+        progress=False,
+    )
 
 
 @pytest.mark.slow
@@ -83,13 +115,28 @@ def test_same_features_and_seed_give_byte_identical_indices(pool, tmp_path):
 
     # the same features, extracted as 3 shards (SLURM-array style) before the run merges them
     records = load_records(pool / "pool.json", image_root=pool).records
-    request = FeatureRequest(layers=(0, 1), kinds=("coincide",), batch_size=16, chunk_size=32,
-                             max_length=256, device="cpu", cpu_threads=1)  # as _params
+    request = FeatureRequest(
+        layers=(0, 1),
+        kinds=("coincide",),
+        batch_size=16,
+        chunk_size=32,
+        max_length=256,
+        device="cpu",
+        cpu_threads=1,
+    )  # as _params
     pool_cache = tmp_path / "cache3" / sha256_file(pool / "pool.json")[:16]
     for shard in range(3):
-        extract_features(records, pool, hf_reference(pool / "ref"), request, pool_cache,
-                         sha256_file(pool / "pool.json"), shard=shard, num_shards=3,
-                         progress=False)
+        extract_features(
+            records,
+            pool,
+            hf_reference(pool / "ref"),
+            request,
+            pool_cache,
+            sha256_file(pool / "pool.json"),
+            shard=shard,
+            num_shards=3,
+            progress=False,
+        )
     sharded = _run(pool, tmp_path / "d", tmp_path / "cache3")
 
     expected = (tmp_path / "a" / "indices.npy").read_bytes()
@@ -126,9 +173,21 @@ def test_toyworld_end_to_end_from_the_pool(tmp_path):
     from experiments.cli import main
 
     world, cache, out = tmp_path / "world", tmp_path / "cache", tmp_path / "coincide"
-    code = main(["curate", "method=coincide", "seed=1234", *_yaml_params_as_overrides(
-        "coincide_toyworld"), "params.k=24", f"out_dir={out}", f"data.toyworld.out_dir={world}",
-        "data.toyworld.pool_size=1200", f"cache_dir={cache}", "budget=0.2", "progress=false"])
+    code = main(
+        [
+            "curate",
+            "method=coincide",
+            "seed=1234",
+            *_yaml_params_as_overrides("coincide_toyworld"),
+            "params.k=24",
+            f"out_dir={out}",
+            f"data.toyworld.out_dir={world}",
+            "data.toyworld.pool_size=1200",
+            f"cache_dir={cache}",
+            "budget=0.2",
+            "progress=false",
+        ]
+    )
     assert code in (0, None)
     chosen = np.load(out / "indices.npy")
     assert len(chosen) == 240 == len(set(chosen.tolist()))
@@ -142,4 +201,4 @@ def test_toyworld_end_to_end_from_the_pool(tmp_path):
     assert "tiny-" in details["reference"]["name"]
     per_cluster = details["per_cluster"]
     assert sum(per_cluster["size"]) == 1200 and sum(per_cluster["taken"]) == 240
-    assert all(0 <= t <= s for t, s in zip(per_cluster["taken"], per_cluster["size"]))
+    assert all(0 <= t <= s for t, s in zip(per_cluster["taken"], per_cluster["size"], strict=True))

@@ -47,8 +47,7 @@ def test_visit_order_is_descending_share_then_ascending_id():
 
 
 def test_non_contiguous_ids_keep_their_numbers():
-    plans = allocate(np.array([3, 7, 42]), [4, 4, 4], np.array([0.2, 0.2, 0.2]), np.ones(3), 6,
-                     0.1)
+    plans = allocate(np.array([3, 7, 42]), [4, 4, 4], np.array([0.2, 0.2, 0.2]), np.ones(3), 6, 0.1)
     assert [p.cluster for p in plans] == [3, 7, 42]
     assert [p.taken for p in plans] == [2, 2, 2]
 
@@ -108,8 +107,12 @@ def test_transferability_in_blocks_equals_whole():
     rng = np.random.default_rng(2)
     cent = rng.normal(size=(37, 8))
     layout = FeatureLayout(2, 2)
-    assert np.allclose(transferability(cent, layout, block_rows=5), transferability(cent, layout),
-                       atol=1e-14, rtol=0)
+    assert np.allclose(
+        transferability(cent, layout, block_rows=5),
+        transferability(cent, layout),
+        atol=1e-14,
+        rtol=0,
+    )
 
 
 def test_layout_checks_the_width():

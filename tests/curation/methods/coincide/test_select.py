@@ -27,18 +27,24 @@ def _pool(seed: int, n: int, n_centroids: int, used: int):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(1, 120), st.integers(1, 12), st.integers(1, 12),
-       st.floats(0, 1), st.sampled_from([0.05, 0.1, 1.0]))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 120),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.floats(0, 1),
+    st.sampled_from([0.05, 0.1, 1.0]),
+)
 def test_selection_equals_the_naive_algorithm(seed, n, n_centroids, used, fraction, tau):
     x, assignments, centroids = _pool(seed, n, n_centroids, used)
     target = int(fraction * n)
-    expected = naive_select(x, assignments, centroids, LAYOUT.n_layers, LAYOUT.hidden, target,
-                            tau)
+    expected = naive_select(x, assignments, centroids, LAYOUT.n_layers, LAYOUT.hidden, target, tau)
     fast = select_coincide(x, assignments, centroids, LAYOUT, fraction=fraction, tau=tau)
     assert fast.indices.dtype == np.int64
     assert np.array_equal(fast.indices, expected)
-    bounded = select_coincide(x, assignments, centroids, LAYOUT, target=target, tau=tau,
-                              memory=TINY_MEMORY)
+    bounded = select_coincide(
+        x, assignments, centroids, LAYOUT, target=target, tau=tau, memory=TINY_MEMORY
+    )
     assert np.array_equal(bounded.indices, expected)
 
 
@@ -48,8 +54,14 @@ def test_memory_mapped_float16_features(tmp_path):
     np.save(path, x.astype(np.float16))
     mapped = np.load(path, mmap_mode="r")
     result = select_coincide(mapped, assignments, centroids, LAYOUT, fraction=0.3)
-    expected = naive_select(np.asarray(mapped, dtype=np.float64), assignments, centroids,
-                            LAYOUT.n_layers, LAYOUT.hidden, 90)
+    expected = naive_select(
+        np.asarray(mapped, dtype=np.float64),
+        assignments,
+        centroids,
+        LAYOUT.n_layers,
+        LAYOUT.hidden,
+        90,
+    )
     assert np.array_equal(result.indices, expected)
     assert len(result.indices) == 90 == len(set(result.indices.tolist()))
 
@@ -69,8 +81,13 @@ def test_gather_reads_rows_in_any_order(tmp_path):
     x = rng.normal(size=(1000, 4))
     np.save(tmp_path / "x.npy", x)
     mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
-    for rows in (rng.permutation(1000)[:700], rng.permutation(1000)[:9], np.array([5]),
-                 np.arange(0), np.arange(100, 200)):
+    for rows in (
+        rng.permutation(1000)[:700],
+        rng.permutation(1000)[:9],
+        np.array([5]),
+        np.arange(0),
+        np.arange(100, 200),
+    ):
         assert np.array_equal(gather(mapped, rows), x[rows])
         assert np.array_equal(gather(mapped[10:], rows[rows < 990]), x[10:][rows[rows < 990]])
     assert np.array_equal(gather(x, np.array([3, 1])), x[[3, 1]])
@@ -98,7 +115,7 @@ def test_non_contiguous_cluster_ids_and_empty_centroids():
     # cluster by cluster, in visiting order
     start = 0
     for p in result.plans:
-        chunk = result.indices[start:start + p.taken]
+        chunk = result.indices[start : start + p.taken]
         assert set(assignments[chunk].tolist()) <= {p.cluster}
         start += p.taken
 

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from curation.data.longtail import tau_threshold
 from curation.methods.adr.entities.extract import (
     EntityConfig,
     EntityError,
@@ -14,12 +15,13 @@ from curation.methods.adr.entities.models import LLMEntities, StanzaNouns, parse
 from curation.methods.adr.entities.objects import AnnotationError, load_annotations, object_label
 from curation.methods.adr.entities.table import EntityTable, co_occurrence_lists
 from curation.methods.adr.entities.text import LeadingWordsQuestionTypes, LexiconNouns, singular
-from curation.data.longtail import tau_threshold
 
 
 def _record(rid, human, gpt, image=None):
-    record = {"id": rid, "conversations": [{"from": "human", "value": human},
-                                           {"from": "gpt", "value": gpt}]}
+    record = {
+        "id": rid,
+        "conversations": [{"from": "human", "value": human}, {"from": "gpt", "value": gpt}],
+    }
     if image:
         record["image"] = image
         record["conversations"][0]["value"] = "<image>\n" + human
@@ -29,11 +31,23 @@ def _record(rid, human, gpt, image=None):
 # --- text backends ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("plural, lemma", [
-    ("circles", "circle"), ("boxes", "box"), ("berries", "berry"), ("people", "person"),
-    ("children", "child"), ("leaves", "leaf"), ("glasses", "glass"), ("bus", "bus"),
-    ("dishes", "dish"), ("tomatoes", "tomato"), ("shoes", "shoe"), ("gloves", "glove"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "plural, lemma",
+    [
+        ("circles", "circle"),
+        ("boxes", "box"),
+        ("berries", "berry"),
+        ("people", "person"),
+        ("children", "child"),
+        ("leaves", "leaf"),
+        ("glasses", "glass"),
+        ("bus", "bus"),
+        ("dishes", "dish"),
+        ("tomatoes", "tomato"),
+        ("shoes", "shoe"),
+        ("gloves", "glove"),
+    ],
+)
 def test_singular(plural, lemma):
     assert singular(plural) == lemma
 
@@ -46,8 +60,11 @@ def test_lexicon_nouns_count_every_mention_and_lemmatise():
 
 def test_lexicon_nouns_adjectives_and_verbs_by_context():
     nouns = LexiconNouns()
-    assert nouns.nouns("Is there a green heart to the left of the square?") == \
-        ["heart", "left", "square"]
+    assert nouns.nouns("Is there a green heart to the left of the square?") == [
+        "heart",
+        "left",
+        "square",
+    ]
     assert nouns.nouns("The square box is red.") == ["box"]
     assert nouns.nouns("Describe the picture and answer the question.") == ["picture", "question"]
     assert nouns.nouns("What color is the circle?") == ["color", "circle"]
@@ -61,16 +78,32 @@ def test_lexicon_file_adds_nouns(tmp_path):
 
 def test_question_types_longest_vqa_prefix_and_instructions():
     qt = LeadingWordsQuestionTypes()
-    assert qt.question_type("<image>\nWhat color is the circle?\nAnswer the question using a "
-                            "single word or phrase.") == "what color is the"
+    assert (
+        qt.question_type(
+            "<image>\nWhat color is the circle?\nAnswer the question using a single word or phrase."
+        )
+        == "what color is the"
+    )
     assert qt.question_type("How many stars are there?") == "how many"
     assert qt.question_type("Please describe this picture.") == "describe"
-    assert qt.question_type("Which one?\nA. red\nB. blue\nAnswer with the option's letter from "
-                            "the given choices directly.") == "which"
-    record = {"id": "x", "conversations": [
-        {"from": "human", "value": "<image>\nIs there a star?"}, {"from": "gpt", "value": "Yes"},
-        {"from": "human", "value": "Is there a moon?"}, {"from": "gpt", "value": "No"},
-        {"from": "human", "value": "Describe it."}, {"from": "gpt", "value": "..."}]}
+    assert (
+        qt.question_type(
+            "Which one?\nA. red\nB. blue\nAnswer with the option's letter from "
+            "the given choices directly."
+        )
+        == "which"
+    )
+    record = {
+        "id": "x",
+        "conversations": [
+            {"from": "human", "value": "<image>\nIs there a star?"},
+            {"from": "gpt", "value": "Yes"},
+            {"from": "human", "value": "Is there a moon?"},
+            {"from": "gpt", "value": "No"},
+            {"from": "human", "value": "Describe it."},
+            {"from": "gpt", "value": "..."},
+        ],
+    }
     assert qt(record) == ["is there a", "describe"]  # de-duplicated, in order
 
 
@@ -79,10 +112,17 @@ def test_question_types_longest_vqa_prefix_and_instructions():
 
 def test_annotations_jsonl_toyworld_labels(tmp_path):
     path = tmp_path / "annotations.jsonl"
-    rows = [{"id": "a", "image": "images/a.png", "objects": [
-        {"shape": "circle", "colour": "red", "size": "small", "bbox": [0, 0, 4, 4]},
-        {"shape": "circle", "colour": "red", "size": "large", "bbox": [5, 5, 9, 9]},
-        {"shape": "star", "colour": "blue", "size": "small", "bbox": [1, 1, 3, 3]}]}]
+    rows = [
+        {
+            "id": "a",
+            "image": "images/a.png",
+            "objects": [
+                {"shape": "circle", "colour": "red", "size": "small", "bbox": [0, 0, 4, 4]},
+                {"shape": "circle", "colour": "red", "size": "large", "bbox": [5, 5, 9, 9]},
+                {"shape": "star", "colour": "blue", "size": "small", "bbox": [1, 1, 3, 3]},
+            ],
+        }
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     index = load_annotations(path)
     assert index.lookup({"id": "a"}) == ["red circle", "blue star"]
@@ -94,17 +134,28 @@ def test_annotations_jsonl_toyworld_labels(tmp_path):
 
 def test_annotations_coco_and_vg_join_by_file_name(tmp_path):
     coco = tmp_path / "instances.json"
-    coco.write_text(json.dumps({
-        "images": [{"id": 7, "file_name": "000000000007.jpg"}],
-        "annotations": [{"image_id": 7, "category_id": 1}, {"image_id": 7, "category_id": 2},
-                        {"image_id": 7, "category_id": 1}],
-        "categories": [{"id": 1, "name": "Dogs"}, {"id": 2, "name": "frisbee"}]}))
+    coco.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 7, "file_name": "000000000007.jpg"}],
+                "annotations": [
+                    {"image_id": 7, "category_id": 1},
+                    {"image_id": 7, "category_id": 2},
+                    {"image_id": 7, "category_id": 1},
+                ],
+                "categories": [{"id": 1, "name": "Dogs"}, {"id": 2, "name": "frisbee"}],
+            }
+        )
+    )
     index = load_annotations(coco)
-    assert index.lookup({"id": "q", "image": "coco/train2017/000000000007.jpg"}) == \
-        ["dog", "frisbee"]
+    assert index.lookup({"id": "q", "image": "coco/train2017/000000000007.jpg"}) == [
+        "dog",
+        "frisbee",
+    ]
     vg = tmp_path / "objects.json"
-    vg.write_text(json.dumps([{"image_id": 2345, "objects": [{"names": ["trees"]},
-                                                             {"name": "man"}]}]))
+    vg.write_text(
+        json.dumps([{"image_id": 2345, "objects": [{"names": ["trees"]}, {"name": "man"}]}])
+    )
     index = load_annotations(vg)
     assert index.lookup({"id": "2345", "image": "vg/VG_100K/2345.jpg"}) == ["tree", "man"]
 
@@ -130,7 +181,7 @@ def test_table_counts_mentions_and_reverse_index():
     assert table.samples_of("cat").tolist() == [0, 2]
     index = table.reverse_index()
     dog = table.vocab.index("dog")
-    assert index.indices[index.indptr[dog]:index.indptr[dog + 1]].tolist() == [0]
+    assert index.indices[index.indptr[dog] : index.indptr[dog + 1]].tolist() == [0]
 
 
 def test_table_save_load_roundtrip_without_pickle(tmp_path):
@@ -171,9 +222,16 @@ def tiny_pool(tmp_path):
         _record("b", "How many stars are there?", "Two stars.", image="b.png"),
         _record("c", "Tell me a joke.", "No."),
     ]
-    (tmp_path / "annotations.jsonl").write_text("\n".join(json.dumps(r) for r in [
-        {"id": "a", "image": "a.png", "objects": ["circle", "star", "moon"]},
-        {"id": "b", "image": "b.png", "objects": [{"name": "stars"}]}]) + "\n")
+    (tmp_path / "annotations.jsonl").write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"id": "a", "image": "a.png", "objects": ["circle", "star", "moon"]},
+                {"id": "b", "image": "b.png", "objects": [{"name": "stars"}]},
+            ]
+        )
+        + "\n"
+    )
     return EntitySource(records, image_root=tmp_path, cache_dir=tmp_path / "cache")
 
 
@@ -221,10 +279,15 @@ def test_unknown_perspective():
 
 
 def test_parse_llm_lists():
-    assert parse_list("1. Dogs\n2. red frisbees\n- none", singularise=True) == \
-        ["dog", "red frisbee"]
-    assert parse_list("What color is it? -> what color, be there, Describe.", False) == \
-        ["what color", "be there", "describe"]
+    assert parse_list("1. Dogs\n2. red frisbees\n- none", singularise=True) == [
+        "dog",
+        "red frisbee",
+    ]
+    assert parse_list("What color is it? -> what color, be there, Describe.", False) == [
+        "what color",
+        "be there",
+        "describe",
+    ]
 
 
 def test_llm_backend_with_injected_completion():
@@ -267,15 +330,26 @@ def test_transformers_chat_runs_a_tiny_causal_lm(tmp_path):
     words = ["<unk>", "<pad>", "</s>", "list", "the", "objects", "dog", "cat", ",", "none"]
     backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>",
-                                        pad_token="<pad>", eos_token="</s>")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="</s>"
+    )
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
     tokenizer.save_pretrained(tmp_path)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(words), hidden_size=16, intermediate_size=32,
-                                 num_hidden_layers=1, num_attention_heads=2,
-                                 num_key_value_heads=2)).save_pretrained(tmp_path)
-    chat = TransformersChat(LLMConfig(model=str(tmp_path), device="cpu", dtype="float32",
-                                      max_new_tokens=4, batch_size=2))
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(words),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
+    ).save_pretrained(tmp_path)
+    chat = TransformersChat(
+        LLMConfig(
+            model=str(tmp_path), device="cpu", dtype="float32", max_new_tokens=4, batch_size=2
+        )
+    )
     answers = chat.complete(["list the objects", "dog", "cat cat cat"])
     assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
     assert answers == chat.complete(["list the objects", "dog", "cat cat cat"])  # greedy
@@ -320,15 +394,39 @@ def test_grounding_dino_backend_with_a_tiny_random_detector(tmp_path):
         image_processor=GroundingDinoImageProcessor(size={"shortest_edge": 32, "longest_edge": 32}),
         tokenizer=BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")),
     ).save_pretrained(tmp_path)
-    GroundingDinoForObjectDetection(GroundingDinoConfig(
-        backbone_config=SwinConfig(embed_dim=8, depths=[1, 1], num_heads=[1, 1], window_size=2,
-                                   image_size=32, patch_size=4, out_features=["stage1", "stage2"]),
-        text_config=BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1,
-                               num_attention_heads=2, intermediate_size=16),
-        d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16, num_queries=5,
-        num_feature_levels=2, encoder_n_points=1, decoder_n_points=1, max_text_len=16,
-        use_timm_backbone=False)).save_pretrained(tmp_path)  # fmt: skip
+    GroundingDinoForObjectDetection(
+        GroundingDinoConfig(
+            backbone_config=SwinConfig(
+                embed_dim=8,
+                depths=[1, 1],
+                num_heads=[1, 1],
+                window_size=2,
+                image_size=32,
+                patch_size=4,
+                out_features=["stage1", "stage2"],
+            ),
+            text_config=BertConfig(
+                vocab_size=len(words),
+                hidden_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                intermediate_size=16,
+            ),
+            d_model=32,
+            encoder_layers=1,
+            decoder_layers=2,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=16,
+            decoder_ffn_dim=16,
+            num_queries=5,
+            num_feature_levels=2,
+            encoder_n_points=1,
+            decoder_n_points=1,
+            max_text_len=16,
+            use_timm_backbone=False,
+        )
+    ).save_pretrained(tmp_path)
     Image.new("RGB", (32, 32), (200, 0, 0)).save(tmp_path / "a.png")
     cfg = EntityConfig()
     cfg.object.detector, cfg.object.prompt_with_llm_objects = str(tmp_path), False
