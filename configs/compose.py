@@ -34,10 +34,12 @@ from omegaconf.errors import (
     ValidationError,
 )
 
+from configs.errors import UserError
+
 CONFIG_ROOT = Path(os.environ.get("VLMDATA_CONFIGS", Path(__file__).resolve().parent))
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config problem, one line, naming the key."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from configs.errors import UserError
 from curation.method import CurationMethod
 
 METHODS: dict[str, str] = {
@@ -27,7 +28,7 @@ METHODS: dict[str, str] = {
 }
 
 
-class UnknownMethodError(ValueError):
+class UnknownMethodError(UserError, ValueError):
     pass
 
 

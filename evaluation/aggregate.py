@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from configs.errors import InputNotFoundError
 from evaluation.errors import EvalError
 
 Scores = Mapping[str, Any]  # a scores.json document
@@ -38,7 +39,7 @@ def load_scores(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / "scores.json"
     if not path.is_file():
-        raise FileNotFoundError(f"scores not found: {path}")
+        raise InputNotFoundError(f"scores not found: {path}")
     try:
         scores = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

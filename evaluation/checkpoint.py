@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from configs.errors import InputNotADirectoryError, InputNotFoundError
 from curation.data.fileio import sha256_file, sha256_json
 from evaluation.errors import EvalError
 
@@ -17,9 +18,13 @@ def check_checkpoint(path: str | Path) -> Path:
     """The checkpoint as an absolute path, or a one-line error naming what is missing."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint directory not found: {path} (config key 'checkpoint')")
+        raise InputNotFoundError(
+            f"checkpoint directory not found: {path} (config key 'checkpoint')"
+        )
     if not path.is_dir():
-        raise NotADirectoryError(f"checkpoint is not a directory: {path} (config key 'checkpoint')")
+        raise InputNotADirectoryError(
+            f"checkpoint is not a directory: {path} (config key 'checkpoint')"
+        )
     config = _read_json(path / "config.json", "checkpoint")
     if config.get("model_type") != "llava":
         raise EvalError(

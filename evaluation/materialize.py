@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from configs.errors import InputNotFoundError
 from curation.data.fileio import atomic_write_text
 from evaluation.config import EvalConfig, TaskSpec
 from evaluation.errors import EvalError
@@ -81,10 +82,10 @@ def local_data_files(data_root: str, spec: TaskSpec, split: str) -> str:
     """<data_root>/<spec.data_files>, checked to match at least one file."""
     root = Path(data_root).expanduser().resolve()
     if not root.is_dir():
-        raise FileNotFoundError(f"data_root is not a directory: {root} (config key 'data_root')")
+        raise InputNotFoundError(f"data_root is not a directory: {root} (config key 'data_root')")
     pattern = spec.data_files.format(task=spec.name, split=split)
     if not any(root.glob(pattern)):
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"task '{spec.name}': no local data at {root / pattern} (config key 'data_root')"
         )
     return str(root / pattern)

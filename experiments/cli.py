@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from configs.errors import UserError
 from experiments.commands import analyze as analyze_commands
 from experiments.commands import curate as curate_commands
 from experiments.commands import data as data_commands
@@ -16,7 +17,6 @@ from experiments.commands import eval as eval_commands
 from experiments.commands import experiments as experiment_commands
 from experiments.commands import toyworld as toyworld_commands
 from experiments.commands import train as train_commands
-from experiments.errors import is_user_error
 
 # Explicit list (no import magic): each module adds its subcommands with register(subparsers).
 COMMAND_MODULES = [
@@ -49,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except Exception as exc:
-        if not is_user_error(exc):
-            raise
+    except UserError as exc:
         message = " ".join(str(exc).split("\n")).strip() or type(exc).__name__
         message += "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
         print(f"vlmdata: error: {message}", file=sys.stderr)

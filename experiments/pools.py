@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from configs.errors import InputNotADirectoryError, InputNotFoundError
 from experiments.schemas import DataConfig
 from toyworld.make import make_world
 
@@ -15,11 +16,11 @@ def prepare_pool(data: DataConfig, progress: bool = True) -> tuple[Path, Path | 
             make_world(data.toyworld, progress=progress)
         return world / "pool.json", world
     if not data.pool:
-        raise FileNotFoundError("data.pool is not set: point it at a LLaVA JSON/JSONL file")
+        raise InputNotFoundError("data.pool is not set: point it at a LLaVA JSON/JSONL file")
     pool = Path(data.pool)
     if not pool.is_file():
-        raise FileNotFoundError(f"data.pool: no such file: {pool}")
+        raise InputNotFoundError(f"data.pool: no such file: {pool}")
     root = Path(data.image_root) if data.image_root else None
     if root is not None and not root.is_dir():
-        raise NotADirectoryError(f"data.image_root: no such directory: {root}")
+        raise InputNotADirectoryError(f"data.image_root: no such directory: {root}")
     return pool, root

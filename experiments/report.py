@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from configs.errors import InputNotFoundError
 from curation.data.fileio import atomic_write_json, atomic_write_text
 from evaluation.aggregate import PARTS, load_scores, mean_relative_gain, relative_performance
 from experiments import plots
@@ -26,7 +27,7 @@ REPORT_DIR = "report"
 def load_runs(sweep_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     plan_path = sweep_dir / "plan.json"
     if not plan_path.is_file():
-        raise FileNotFoundError(f"{sweep_dir}: not a sweep directory (no plan.json)")
+        raise InputNotFoundError(f"{sweep_dir}: not a sweep directory (no plan.json)")
     plan = json.loads(plan_path.read_text(encoding="utf-8"))
     runs = []
     for run in plan["runs"]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from configs.errors import InputNotFoundError
 from curation.data.longtail import DEFAULT_Q_BY_PERSPECTIVE, sorted_by_count
 from toyworld.entities import PERSPECTIVES
 from toyworld.stats import count_entities, summarise
@@ -21,7 +22,7 @@ def describe_world(world_dir: str | Path, out_dir: str | Path | None = None) -> 
     world_dir = Path(world_dir)
     entities_path = world_dir / "entities.jsonl"
     if not entities_path.is_file():
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"{world_dir} is not a ToyWorld: no entities.jsonl (run `vlmdata toyworld make`)"
         )
     out_dir = Path(out_dir) if out_dir is not None else world_dir / "describe"

@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from configs.errors import OutputExistsError
 from curation.data import longtail
 from curation.data.fileio import (
     atomic_directory,
@@ -76,7 +77,7 @@ def make_world(cfg: ToyWorldConfig, progress: bool = True, force: bool = False) 
         return out_dir
 
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "world.json").is_file():
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{out_dir} exists and is not a ToyWorld (no world.json); refusing to replace it: "
             "choose another out_dir"
         )

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from PIL import Image, ImageFile
 
+from configs.errors import UserError
 
-class ImageLoadError(ValueError):
+
+class ImageLoadError(UserError, ValueError):
     """An image file that is missing or cannot be decoded (message names the file)."""
 
 

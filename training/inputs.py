@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from configs.compose import ConfigError
+from configs.errors import InputNotADirectoryError
 from curation.data.limits import RecordLimits
 from curation.data.records import RecordRules, load_records
 from curation.data.subset import RECORDS, read_subset, work_dir
@@ -72,7 +73,7 @@ def load_training_inputs(
     """
     records_path, root, pool_path = resolve_inputs(subset, records, image_root)
     if not root.is_dir():
-        raise NotADirectoryError(f"image root is not a directory: {root}")
+        raise InputNotADirectoryError(f"image root is not a directory: {root}")
     result = load_records(
         records_path,
         image_root=root if verify_images else None,

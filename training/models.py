@@ -36,6 +36,7 @@ from transformers import (
 )
 from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
 
+from configs.errors import InputNotFoundError, UserError
 from training.config import ModelConfig, TinyModelConfig
 from training.template import IMAGE_TOKEN, VICUNA_V1_CHAT_TEMPLATE
 from training.tokenizer import train_bpe_tokenizer
@@ -49,7 +50,7 @@ PROJECTOR_KEYS = {  # LLaVA's mlp2x_gelu projector -> transformers' LlavaMultiMo
 }
 
 
-class ModelSourceError(ValueError):
+class ModelSourceError(UserError, ValueError):
     """A model source that cannot be used as given (one line naming the file or key)."""
 
 
@@ -128,7 +129,7 @@ def load_projector_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"projector file not found: {path}")
+        raise InputNotFoundError(f"projector file not found: {path}")
     if path.suffix == ".safetensors":
         raw = load_file(str(path))
     else:

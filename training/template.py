@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from configs.errors import UserError
+
 SYSTEM = (
     "A chat between a curious user and an artificial intelligence assistant. "
     "The assistant gives helpful, detailed, and polite answers to the user's questions."
@@ -47,7 +49,7 @@ VICUNA_V1_CHAT_TEMPLATE = (
 )
 
 
-class TemplateError(ValueError):
+class TemplateError(UserError, ValueError):
     """A conversation that the template cannot render (the message names the problem)."""
 
 

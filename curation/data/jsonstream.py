@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from configs.errors import UserError
+
 CHUNK_CHARS = 1 << 16
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _PENDING = re.compile(r"[ \t\n\r]*|\.|[eE][-+]?")
@@ -30,7 +32,7 @@ class TooDeep:
     detail: str = "JSON nesting deeper than Python's decoder can go"
 
 
-class JsonStreamError(ValueError):
+class JsonStreamError(UserError, ValueError):
     """The text is not one well-formed JSON array; `offset` counts characters from 0."""
 
     def __init__(

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from configs.errors import UserError
 from curation.data.fileio import TMP_PREFIX, atomic_write_json, remove_stale_tmp
 
 FORCE = "--force"
@@ -47,7 +48,7 @@ UNREADABLE_LOCK_S = 30.0
 _held: dict[str, tuple[int, float]] = {}  # lock path -> (depth, acquired at) in this process
 
 
-class OutputDirError(FileExistsError):
+class OutputDirError(UserError, FileExistsError):
     """An output directory that must not be written as asked (one line naming it)."""
 
 

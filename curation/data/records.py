@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from configs.errors import UserError
 from curation.data.fileio import atomic_open
 from curation.data.jsonstream import JsonStreamError, TooDeep, iter_json_array
 from curation.data.limits import RecordLimits
@@ -66,11 +67,11 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, default=repr)
 PathLike = str | os.PathLike
 
 
-class PoolFormatError(ValueError):
+class PoolFormatError(UserError, ValueError):
     """The pool file as a whole cannot be read: missing, wrong suffix, not a JSON list."""
 
 
-class RecordError(ValueError):
+class RecordError(UserError, ValueError):
     """One record is invalid; the message is one line naming path, position, id and reason."""
 
     def __init__(self, path: PathLike, position: int, record_id: Any, problem: Problem) -> None:

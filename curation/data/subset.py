@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from configs.errors import UserError
 from curation.data.fileio import atomic_directory, atomic_write_json, sha256_file
 from curation.data.records import write_records
 
@@ -34,7 +35,7 @@ MANIFEST = "manifest.json"
 WORK_SUFFIX = ".work"  # curation's work folder beside a subset: <dir>.work (see curation.run)
 
 
-class SubsetError(ValueError):
+class SubsetError(UserError, ValueError):
     """A subset that cannot be written or read as asked."""
 
 

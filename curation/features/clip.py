@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from configs.errors import InputNotFoundError, UserError
 from curation.data.fileio import atomic_directory, atomic_open, sha256_json
 from curation.features.extract import directory_sha256, torch_threads
 
@@ -41,7 +42,7 @@ SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")  # eos id 3: CLIP pools at
 CLIP_VERSION = 1
 
 
-class ClipImageError(ValueError):
+class ClipImageError(UserError, ValueError):
     """An image CLIP-Score cannot read (one line, names the record)."""
 
 
@@ -105,7 +106,7 @@ def resolve_clip(
 ) -> tuple[str, str]:
     """(path or hub name, fingerprint) of the CLIP model `clip` names."""
     if not clip:
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"params.clip is empty: give a CLIP checkpoint (directory or "
             f"cached hub name, e.g. openai/clip-vit-large-patch14-336) or "
             f"'{TINY}'"
@@ -133,7 +134,7 @@ def load_clip(name_or_path: str, device: str = "cpu") -> tuple[Any, Any, Any]:
         )
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"CLIP model {name_or_path!r} is not available offline (params.clip): {first}"
         ) from None
     return model.to(device).eval(), tokenizer, images

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from configs.errors import UserError
 from curation.data.fileio import TMP_PREFIX, atomic_directory, atomic_write_json, sha256_json
 from curation.data.messages import record_to_messages
 from curation.data.threads import torch_threads
@@ -61,7 +62,7 @@ IMAGE_TOKEN = "<image>"
 _SENTINEL = "\x00"
 
 
-class FeatureError(ValueError):
+class FeatureError(UserError, ValueError):
     """A record or reference model the feature pass cannot handle (one line, names it)."""
 
 

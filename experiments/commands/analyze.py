@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from configs.compose import compose, to_object
+from configs.errors import InputNotFoundError
 from curation.data.fileio import save_resolved, sha256_file
 from curation.data.records import RecordRules, load_records
 from curation.data.subset import SubsetError, read_subset
@@ -106,7 +107,7 @@ def _pool(run: AnalyzeConfig) -> tuple[Path, Path | None]:
     if run.subset and not run.data.pool:
         pool = Path(str(read_subset(run.subset).manifest["pool"]["path"]))
         if not pool.is_file():
-            raise FileNotFoundError(f"subset={run.subset}: its pool {pool} is gone; set data.pool")
+            raise InputNotFoundError(f"subset={run.subset}: its pool {pool} is gone; set data.pool")
         return pool, Path(run.data.image_root) if run.data.image_root else pool.parent
     return prepare_pool(run.data, progress=run.progress)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from configs.compose import compose, config_path, resolved_dict, to_object
+from configs.errors import InputNotADirectoryError
 from experiments.commands import add_command, add_overrides
 from experiments.executors.local import run_local
 from experiments.plan import plan_run
@@ -162,7 +163,7 @@ def _print_report(out: Path) -> None:
 def _sync(args: argparse.Namespace) -> int:
     root = Path(args.dir)
     if not root.is_dir():
-        raise NotADirectoryError(f"no such directory: {root}")
+        raise InputNotADirectoryError(f"no such directory: {root}")
     runs = sorted(p for p in root.rglob("offline-run-*") if p.is_dir())
     print(f"{len(runs)} offline W&B runs under {root}")
     if args.dry_run or not runs:

@@ -1,18 +1,73 @@
-import importlib
+"""The CLI reports a UserError as one line and exit 2; anything else is a bug with a traceback."""
 
-from experiments.errors import USER_ERRORS, is_user_error
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from configs.compose import ConfigError
+from configs.errors import InputNotFoundError, OutputExistsError, UserError
+from experiments import cli
 
 
-def test_every_listed_user_error_exists():
-    for name in USER_ERRORS:
-        module, cls = name.split(":")
-        assert isinstance(getattr(importlib.import_module(module), cls), type), name
+def run_raising(monkeypatch, exc: BaseException) -> int:
+    def handler(args: argparse.Namespace) -> int:
+        raise exc
+
+    parser = argparse.ArgumentParser(prog="vlmdata")
+    parser.set_defaults(handler=handler)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    return cli.main([])
 
 
-def test_user_errors_and_bugs_are_told_apart():
-    from curation.data.records import RecordError
-    from training.models import ModelSourceError
+class StageError(UserError, ValueError):
+    """What a stage declares: its own class, UserError first, the builtin base kept."""
 
-    assert is_user_error(FileNotFoundError("x")) and is_user_error(ModelSourceError("x"))
-    assert is_user_error(RecordError.__new__(RecordError))
-    assert not is_user_error(KeyError("x")) and not is_user_error(ValueError("x"))
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        UserError("params.budget: must be > 0"),
+        ConfigError("params.budget: must be > 0"),
+        StageError("params.budget: must be > 0"),
+        InputNotFoundError("params.budget: must be > 0"),
+        OutputExistsError("params.budget: must be > 0"),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_a_user_error_is_one_line_and_exit_2(monkeypatch, capsys, exc):
+    assert run_raising(monkeypatch, exc) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "vlmdata: error: params.budget: must be > 0\n"
+    assert captured.out == ""
+
+
+def test_a_multi_line_message_and_its_notes_become_one_line(monkeypatch, capsys):
+    exc = StageError("record 3:\n  turn 2 is empty")
+    exc.add_note("pool.json")
+    assert run_raising(monkeypatch, exc) == 2
+    assert capsys.readouterr().err == "vlmdata: error: record 3:   turn 2 is empty (pool.json)\n"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [ValueError("x"), KeyError("x"), FileNotFoundError("x"), FileExistsError("x"), OSError("x")],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_anything_else_is_a_bug_and_keeps_its_traceback(monkeypatch, capsys, exc):
+    with pytest.raises(type(exc)):
+        run_raising(monkeypatch, exc)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_cli_catches_user_errors_without_loading_torch():
+    code = (
+        "import sys, experiments.cli; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

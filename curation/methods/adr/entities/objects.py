@@ -17,12 +17,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from configs.errors import UserError
 from curation.methods.adr.entities.text import singular
 
 FORMATS = ("auto", "jsonl", "coco", "vg")
 
 
-class AnnotationError(ValueError):
+class AnnotationError(UserError, ValueError):
     """An annotation file that cannot be read or joined to the pool."""
 
 
