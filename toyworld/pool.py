@@ -7,14 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curation.data.messages import IMAGE_TOKEN
 from toyworld.concepts import rng_for
 from toyworld.entities import sample_entities
 from toyworld.sampler import WorldSampler
 from toyworld.scene import Scene, lay_out, sample_background, shifted
 from toyworld.skills import QA, ask
 from toyworld.textonly import ask_text
-
-IMAGE_TOKEN = "<image>"
 
 
 @dataclass(frozen=True)

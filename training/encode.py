@@ -16,7 +16,8 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from configs.compose import ConfigError
-from training.template import IMAGE_TOKEN, render_record
+from curation.data.messages import IMAGE_TOKEN
+from training.template import render_record
 
 IGNORE_INDEX = -100
 

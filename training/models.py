@@ -37,8 +37,9 @@ from transformers import (
 from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
 
 from configs.errors import InputNotFoundError, UserError
+from curation.data.messages import IMAGE_TOKEN
 from training.config import ModelConfig, TinyModelConfig
-from training.template import IMAGE_TOKEN, VICUNA_V1_CHAT_TEMPLATE
+from training.template import VICUNA_V1_CHAT_TEMPLATE
 from training.tokenizer import train_bpe_tokenizer
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

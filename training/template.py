@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from configs.errors import UserError
+from curation.data.messages import IMAGE_TOKEN
 
 SYSTEM = (
     "A chat between a curious user and an artificial intelligence assistant. "
     "The assistant gives helpful, detailed, and polite answers to the user's questions."
 )
-IMAGE_TOKEN = "<image>"
 USER, ASSISTANT = "USER", "ASSISTANT"
 ROLE_NAMES = {"human": USER, "gpt": ASSISTANT}
 

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Iterator
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from training.template import ASSISTANT, IMAGE_TOKEN, SYSTEM, USER
+from curation.data.messages import IMAGE_TOKEN
+from training.template import ASSISTANT, SYSTEM, USER
 
 SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "<pad>", IMAGE_TOKEN)
 # The BPE trainer's time grows with the square of a pre-token's length (a 100K-character run

@@ -27,6 +27,7 @@ from configs.errors import UserError
 from curation.data.fileio import atomic_open
 from curation.data.jsonstream import JsonStreamError, TooDeep, iter_json_array
 from curation.data.limits import RecordLimits
+from curation.data.messages import IMAGE_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,6 @@ REASONS = (
 ON_ERROR = ("raise", "skip")
 IMAGE_PATHS = ("inside", "any")
 ROLES = ("human", "gpt")
-IMAGE_TOKEN = "<image>"
 SUFFIXES = (".json", ".jsonl")
 _SURROGATE = re.compile("[\ud800-\udfff]")  # what undecodable bytes become (surrogateescape)
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=repr)

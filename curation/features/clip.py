@@ -33,11 +33,11 @@ from tqdm import tqdm
 
 from configs.errors import InputNotFoundError, UserError
 from curation.data.fileio import atomic_directory, atomic_open, sha256_json
+from curation.data.messages import IMAGE_TOKEN
 from curation.features.extract import directory_sha256, torch_threads
 
 TINY = "tiny"
 TEXT_MODES = ("conversation", "answers")
-IMAGE_TOKEN = "<image>"
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")  # eos id 3: CLIP pools at the eos token
 CLIP_VERSION = 1
 

@@ -58,7 +58,6 @@ FEATURES_VERSION = 1
 KINDS = ("coincide", "last_token", "mean_last", "answer_stats")
 ANSWER_STATS_COLUMNS = ("mean_nll", "el2n", "aum", "n_answer_tokens")
 SPEC, META, PARTS = "spec.json", "meta.json", "parts"
-IMAGE_TOKEN = "<image>"
 _SENTINEL = "\x00"
 
 

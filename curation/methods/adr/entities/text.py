@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from curation.data.messages import IMAGE_TOKEN
 from curation.methods.adr.entities.lexicon import (
     ADJECTIVES,
     CLOSED_CLASS,
@@ -21,7 +22,6 @@ from curation.methods.adr.entities.lexicon import (
     VERBS,
 )
 
-IMAGE_TOKEN = "<image>"
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 _BOUNDARY = re.compile(r"[.?!;:\n]")

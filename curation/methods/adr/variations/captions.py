@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-IMAGE_TOKEN = "<image>"
+from curation.data.messages import IMAGE_TOKEN
 
 # LLaVA-Instruct's detailed-description instructions.
 DESCRIBE_INSTRUCTIONS = (
