@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from curation.methods.adr.entities.extract import (
+from curation.methods.adr.entities.config import (
     EntityConfig,
     EntityError,
     LLMConfig,

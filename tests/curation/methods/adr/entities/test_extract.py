@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 
 from curation.data.longtail import tau_threshold
-from curation.methods.adr.entities.extract import (
-    EntityConfig,
-    EntityError,
-    EntitySource,
-    entity_tables,
-    extract_lists,
-)
+from curation.methods.adr.entities.config import EntityConfig, EntityError
+from curation.methods.adr.entities.extract import EntitySource, entity_tables, extract_lists
 from curation.methods.adr.entities.models import LLMEntities, StanzaNouns, parse_list
 from curation.methods.adr.entities.objects import AnnotationError, load_annotations, object_label
 from curation.methods.adr.entities.table import EntityTable, co_occurrence_lists
@@ -324,7 +319,7 @@ def test_transformers_chat_runs_a_tiny_causal_lm(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from curation.methods.adr.entities.extract import LLMConfig
+    from curation.methods.adr.entities.config import LLMConfig
     from curation.methods.adr.entities.models import TransformersChat
 
     words = ["<unk>", "<pad>", "</s>", "list", "the", "objects", "dog", "cat", ",", "none"]
@@ -356,7 +351,7 @@ def test_transformers_chat_runs_a_tiny_causal_lm(tmp_path):
 
 
 def test_missing_llm_is_an_entity_error(tmp_path):
-    from curation.methods.adr.entities.extract import LLMConfig
+    from curation.methods.adr.entities.config import LLMConfig
     from curation.methods.adr.entities.models import TransformersChat
 
     with pytest.raises(EntityError, match="entities.llm.model"):
