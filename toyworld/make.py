@@ -24,6 +24,7 @@ from curation.data.fileio import (
     sha256_json,
 )
 from curation.data.longtail import LongTailRule
+from curation.data.outdir import blocking_file
 from curation.data.records import write_records
 from toyworld.benchmarks import BenchmarkItem, make_benchmark
 from toyworld.config import (
@@ -69,6 +70,11 @@ def make_world(cfg: ToyWorldConfig, progress: bool = True, force: bool = False) 
     cfg = as_toyworld_config(cfg)
     validate_config(cfg)
     out_dir = Path(cfg.out_dir)
+    blocking = blocking_file(out_dir.resolve())
+    if blocking is not None:
+        raise OutputExistsError(
+            f"out_dir={cfg.out_dir}: {blocking} is a file, not a directory; choose another out_dir"
+        )
     if not force and _is_up_to_date(out_dir, cfg):
         print(
             f"ToyWorld at {out_dir} is up to date (world {world_id(cfg)[:12]}); "

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from configs.compose import ConfigError
-from configs.errors import InputNotADirectoryError
+from configs.errors import InputNotADirectoryError, InputNotFoundError
 from curation.data.limits import RecordLimits
 from curation.data.records import RecordRules, load_records
 from curation.data.subset import RECORDS, read_subset, work_dir
@@ -42,6 +42,8 @@ def resolve_inputs(
         default_root = (pool_path or records_path).parent
     else:
         records_path = Path(records)
+        if not records_path.is_file():
+            raise InputNotFoundError(f"records={records}: no such file")
         default_root = records_path.parent
     return records_path, Path(image_root) if image_root else default_root, pool_path
 

@@ -96,6 +96,11 @@ def check_target(
             "choose a new folder for the output"
         )
     path = Path(spelt).expanduser().resolve()
+    blocking = blocking_file(path)
+    if blocking is not None and blocking != path:
+        raise OutputDirError(
+            f"out_dir {path}: {blocking} is a file, not a directory; choose another out_dir"
+        )
     protected = {
         "the home directory": Path.home(),
         "the working directory": Path.cwd(),
@@ -110,6 +115,15 @@ def check_target(
                 "there, even with --force: choose another out_dir"
             )
     return path
+
+
+def blocking_file(path: Path) -> Path | None:
+    """`path` or its nearest existing ancestor when that one is not a directory (a folder
+    cannot be made there), else None."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
 
 
 def refuse_foreign(

@@ -198,3 +198,16 @@ def test_a_directory_that_is_not_a_world_is_never_replaced(
     with pytest.raises(FileExistsError, match="not a ToyWorld"):
         make_world(small_config(tmp_path, pool_size=40), progress=False)
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_file_where_the_world_goes_is_one_line(
+    tmp_path: Path, small_config: Callable, below: str
+) -> None:
+    from configs.errors import UserError
+
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(UserError, match="taken is a file, not a directory") as error:
+        make_world(small_config(tmp_path / "taken" / below, pool_size=40), progress=False)
+    assert isinstance(error.value, FileExistsError) and "\n" not in str(error.value)
+    assert (tmp_path / "taken").read_text() == "a file"

@@ -114,3 +114,11 @@ def test_truncated_image_fails_even_when_pil_was_told_to_tolerate_it(tmp_path, m
     with pytest.raises(ImageLoadError, match="cut.png"):
         load_image(path)
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+
+
+def test_cli_names_a_records_file_that_does_not_exist(tmp_path, capsys):
+    code = main(["train", f"records={tmp_path / 'absent.json'}", f"out_dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err == f"vlmdata: error: records={tmp_path / 'absent.json'}: no such file"
+    assert not (tmp_path / "run").exists()

@@ -71,6 +71,17 @@ def test_inputs_and_folders_above_them_are_never_targets(tmp_path):
     assert check_target(tmp_path / "x", {"unset": None, "empty": ""}) == tmp_path / "x"
 
 
+def test_a_file_in_the_way_of_the_output_is_one_line(tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(OutputDirError, match="taken is a file, not a directory") as err:
+        check_target(tmp_path / "taken" / "deeper" / "out", {})
+    assert "\n" not in str(err.value)
+    with pytest.raises(OutputDirError, match="exists and is not a directory"):
+        with claim_output(tmp_path / "taken", kind="subset", owned=lambda p: False):
+            pass
+    assert (tmp_path / "taken").read_text() == "a file"
+
+
 def test_a_live_holder_stops_a_second_writer_at_once(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
