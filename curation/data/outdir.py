@@ -199,6 +199,11 @@ def has_run(path: Path, kind: str) -> bool:
 
 
 def write_run(path: Path, kind: str, key: str, identity: Mapping[str, Any]) -> None:
+    """Record which config owns `path`; a run resumed or reused under its own key keeps the
+    record it was created with."""
+    recorded = read_run(path)
+    if recorded is not None and recorded.get("kind") == kind and recorded.get("key") == key:
+        return
     atomic_write_json(
         path / RUN_MARKER, {"kind": kind, "key": key, "created": _now(), "identity": dict(identity)}
     )

@@ -191,3 +191,18 @@ def test_a_run_of_another_key_is_named_and_refused(tmp_path):
     with pytest.raises(OutputDirError, match=r"differs in: optim.lr\).*--force"):
         check_run(tmp_path, "training run", "k2", {"config": {"optim": {"lr": 2}, "seed": 0}})
     assert not check_run(tmp_path, "training run", "k2", {}, force=True)
+
+
+def test_a_resumed_run_keeps_its_record(tmp_path, monkeypatch):
+    """Re-writing the record on every resume would change a finished run's files (its creation
+    time) whenever a second had passed."""
+    import curation.data.outdir as outdir
+
+    monkeypatch.setattr(outdir, "_now", lambda: "first")
+    write_run(tmp_path, "training run", "k1", {"config": {}})
+    before = (tmp_path / ".vlmdata-run.json").read_bytes()
+    monkeypatch.setattr(outdir, "_now", lambda: "later")
+    write_run(tmp_path, "training run", "k1", {"config": {}})
+    assert (tmp_path / ".vlmdata-run.json").read_bytes() == before
+    write_run(tmp_path, "training run", "k2", {"config": {}})  # another run (forced): new record
+    assert b"later" in (tmp_path / ".vlmdata-run.json").read_bytes()
