@@ -6,16 +6,14 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from curation.features.extract import FeaturePass
-    from curation.features.reference import PassSpec
+from configs.errors import UserError
 
 
-class BudgetError(ValueError):
+class BudgetError(UserError, ValueError):
     """A budget that cannot be met for this pool."""
 
 
@@ -48,6 +46,8 @@ class CurationMethod:
 
     Subclasses set `name`, `Params` (a dataclass of their parameters) and implement `select`.
     `budget` is the resolved target size, or None when the method decides its own size.
+    A method that reads a reference LVLM says so with a mixin (curation.features.reference:
+    UsesReference; reference_pass.ReadsReferencePass when it reads the shared forward pass).
     """
 
     name: ClassVar[str]
@@ -59,20 +59,6 @@ class CurationMethod:
 
     def select(self, ctx: CurationContext, budget: int | None) -> Selection:
         raise NotImplementedError(f"{type(self).__name__} must implement select()")
-
-    def pass_spec(self) -> PassSpec | None:
-        """The reference forward pass `select` reads, as configured (None: it reads none).
-        The experiments' features stage computes it ahead of `select`, in shards."""
-        return None
-
-    def feature_pass(self, ctx: CurationContext) -> FeaturePass | None:
-        """`pass_spec` resolved for this pool: may train and cache the tiny reference."""
-        spec = self.pass_spec()
-        return None if spec is None else spec.resolve(ctx)
-
-
-def has_feature_pass(method: type[CurationMethod]) -> bool:
-    return method.pass_spec is not CurationMethod.pass_spec
 
 
 def resolve_budget(budget: float | None, pool_size: int, needs_budget: bool) -> int | None:

@@ -14,7 +14,9 @@ from curation.data.outdir import claim_output
 from curation.data.records import LoadResult, RecordRules, load_records
 from curation.data.subset import Subset, is_finished, work_dir, write_subset
 from curation.features.extract import FeatureError, extract_features, feature_key
-from curation.method import CurationContext, CurationMethod, has_feature_pass, resolve_budget
+from curation.features.reference import uses_reference
+from curation.features.reference_pass import reads_reference_pass
+from curation.method import CurationContext, CurationMethod, resolve_budget
 
 
 def curate(
@@ -40,6 +42,8 @@ def curate(
     `force`; it is locked for the whole run (curation.data.outdir). `rules`: where the pool's
     images may live and the caps on its records (default: curation.data.records.RecordRules()).
     """
+    if uses_reference(method):
+        method.reference_checkpoint()  # model=tiny handed no checkpoint fails here, at once
     inputs = {"the pool": pool_path, "the image root": image_root, "the cache": cache_root}
     with claim_output(
         out_dir, kind="subset", owned=is_finished, force=force, replaces=True, inputs=inputs
@@ -149,16 +153,16 @@ def prepare_features(
 ) -> dict[str, Any]:
     """Ahead of `curate`, `method`'s reference pass into the per-pool cache: shard i of
     `num_shards` (a SLURM array task), or shard=None: every missing chunk, then the merge.
-    reference_only: just resolve the reference (training and caching the tiny one if asked),
-    so that the shards, started together, do not each train it."""
-    if not has_feature_pass(type(method)):
+    reference_only: just load the reference's fingerprint. A tiny reference (model=tiny) is
+    trained by experiments/ and handed over first (`method.use_checkpoint`)."""
+    if not reads_reference_pass(method):
         raise FeatureError(
             f"method={method.name} has no reference feature pass (COINCIDE and "
             "the model-based baselines have one)"
         )
+    method.reference_checkpoint()  # a missing checkpoint fails before the pool is read
+    feature_pass = method.feature_pass()
     _, ctx = load_context(pool_path, image_root, cache_root, out_dir, 0, on_error, progress, rules)
-    feature_pass = method.feature_pass(ctx)
-    assert feature_pass is not None
     reference, request = feature_pass.reference, feature_pass.request
     summary: dict[str, Any] = {
         "reference": reference.name,

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from configs.compose import resolved_dict
+from configs.compose import ConfigError, compose, config_path, resolved_dict, to_object
+from configs.errors import InputNotADirectoryError, InputNotFoundError
 from curation.data.fileio import sha256_file, sha256_json
 from curation.data.limits import RecordLimits
-from experiments.schemas import ExperimentConfig
+from experiments.schemas import DataConfig, ExperimentConfig
 from toyworld.make import world_id
 from training.layout import EXPORT_DIR
 
@@ -93,8 +95,27 @@ def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan
     plan = RunPlan(label, exp.curation.method, exp.curation.budget, exp.curation.seed)
 
     pool_path, image_root, pool_key, pool_deps = _plan_pool(exp, store, plan, label)
+    from curation.registry import build_method
+
+    method = build_method(exp.curation.method, curation["params"], "curation.params")
+    reference = reference_job(
+        method,
+        pool_key=pool_key,
+        pool_path=pool_path,
+        image_root=image_root,
+        data=exp.data,
+        cache_root=store / "cache",
+        progress=exp.progress,
+        deps=pool_deps,
+        label=label,
+        key_prefix="curation.",
+    )
+    reference_deps: tuple[str, ...] = ()
+    if reference is not None:
+        plan.jobs["reference"] = reference
+        reference_deps = (reference.key,)
     feature_deps = _plan_features(
-        exp, store, plan, label, pool_key, pool_deps, pool_path, image_root
+        exp, store, plan, label, method, reference, pool_key, pool_deps, pool_path, image_root
     )
 
     curate_key = sha256_json(
@@ -102,7 +123,7 @@ def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan
             "pool": pool_key,
             "curation": curation,
             "on_error": exp.data.on_error,
-            **_record_rules(exp),
+            **_record_rules(exp.data),
         }
     )
     budget = "auto" if exp.curation.budget is None else f"{exp.curation.budget:g}"
@@ -115,9 +136,10 @@ def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan
         "curate",
         curate_key,
         str(curate_dir),
-        (*pool_deps, *feature_deps),
+        (*pool_deps, *reference_deps, *feature_deps),
         {
             "curation": curation,
+            "reference_checkpoint": checkpoint_of(reference),
             **_pool_inputs(exp, store, pool_path, image_root),
             "wandb": _tracking(exp, group, label, "curate"),
         },
@@ -205,14 +227,92 @@ def _plan_pool(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str):
         )
         return Path(world.out_dir) / "pool.json", Path(world.out_dir), key, (key,)
     if not exp.data.pool:
-        raise FileNotFoundError("data.pool is not set: point it at a LLaVA JSON/JSONL file")
+        raise InputNotFoundError("data.pool is not set: point it at a LLaVA JSON/JSONL file")
     pool = Path(exp.data.pool).expanduser().resolve()
     if not pool.is_file():
-        raise FileNotFoundError(f"data.pool: no such file: {pool}")
+        raise InputNotFoundError(f"data.pool: no such file: {pool}")
     root = Path(exp.data.image_root).expanduser().resolve() if exp.data.image_root else None
     if root is not None and not root.is_dir():
-        raise NotADirectoryError(f"data.image_root: no such directory: {root}")
+        raise InputNotADirectoryError(f"data.image_root: no such directory: {root}")
     return pool, root, sha256_file(pool), ()
+
+
+def pool_identity(data: DataConfig, pool_path: Path) -> str:
+    """The key of a pool that exists: its world's id (as the plan's pool job names it), or the
+    sha256 of a LLaVA file. A standalone command keys its reference job as the plan does."""
+    world = pool_path.parent / "world.json"
+    if data.kind == "toyworld" and world.is_file():
+        return json.loads(world.read_text(encoding="utf-8"))["world_id"]
+    return sha256_file(pool_path)
+
+
+def reference_job(
+    method: Any,
+    *,
+    pool_key: str,
+    pool_path: Path,
+    image_root: Path | None,
+    data: DataConfig,
+    cache_root: Path,
+    progress: bool,
+    deps: tuple[str, ...] = (),
+    label: str = "",
+    key_prefix: str = "",
+) -> Job | None:
+    """The job that trains `method`'s tiny reference (params.reference.model=tiny) on the whole
+    pool with the training stage and configs/training/<reference.training>.yaml (+ its
+    training_overrides); None when the method reads no reference or names a checkpoint.
+
+    Keyed by the pool and the training config, in <cache_root>/reference/: every run, sweep and
+    standalone `vlmdata curate` on one pool and cache that asks for the same recipe shares it.
+    `key_prefix` is where the method's params sit, for messages ("curation." in a run).
+    """
+    from curation.features.reference import uses_reference
+
+    if not uses_reference(method) or not method.needs_training():
+        return None
+    node = method.reference_model()
+    key_name = f"{key_prefix}{method.reference_key}.training"
+    yaml = config_path("training", node.training)
+    if not yaml.is_file():
+        raise ConfigError(f"{key_name}={node.training}: no configs/training/{node.training}.yaml")
+    from training.config import TrainingConfig
+
+    try:
+        cfg = compose(TrainingConfig, yaml, list(node.training_overrides))
+    except ConfigError as err:
+        message = str(err).removeprefix("command line: ")
+        raise ConfigError(f"{key_name}_overrides: {message}") from None
+    training = dataclasses.asdict(to_object(cfg))
+    key = sha256_json(
+        {
+            "pool": pool_key,
+            "reference": _without(training, TRAIN_NOT_IN_KEY),
+            "on_error": data.on_error,
+            **_record_rules(data),
+        }
+    )
+    out_dir = Path(cache_root).resolve() / "reference" / f"{node.training}-{key[:12]}"
+    training.update(
+        out_dir=str(out_dir),
+        subset="",
+        records=str(pool_path),
+        image_root=str(image_root or pool_path.parent),
+        resume=True,
+        export=True,
+    )
+    training["loader"].update(
+        on_error=data.on_error,
+        image_paths=data.image_paths,
+        limits=dataclasses.asdict(data.limits),
+    )
+    training["trainer"]["progress_bar"] = progress
+    return Job("reference", key, str(out_dir), deps, {"training": training}, label)
+
+
+def checkpoint_of(reference: Job | None) -> str:
+    """The exported directory a reference job leaves ("" for no job)."""
+    return "" if reference is None else str(Path(reference.out_dir) / EXPORT_DIR)
 
 
 def _plan_features(
@@ -220,52 +320,46 @@ def _plan_features(
     store: Path,
     plan: RunPlan,
     label: str,
+    method: Any,
+    reference: Job | None,
     pool_key: str,
     pool_deps: tuple[str, ...],
     pool_path: Path,
     image_root: Path | None,
 ) -> tuple[str, ...]:
-    """feature_shards=n > 0 and a method with a reference pass: a reference job (trains the
-    tiny reference when asked) and n feature-shard jobs (one SLURM array) ahead of curation,
-    which then only merges the cached shards. Returns the keys curation waits for."""
-    if exp.feature_shards <= 0:
-        return ()
-    from curation.registry import build_method
+    """feature_shards=n > 0 and a method that reads a reference pass: n feature-shard jobs (one
+    SLURM array) ahead of curation, which then only merges the cached shards; after the
+    reference job when the reference is trained. Returns the keys curation waits for."""
+    from curation.features.reference_pass import reads_reference_pass
 
-    method = build_method(exp.curation.method, dataclasses.asdict(exp.curation)["params"])
-    pass_spec = method.pass_spec()
-    if pass_spec is None:
+    if exp.feature_shards <= 0 or not reads_reference_pass(method):
         return ()
     n = exp.feature_shards
     spec = {
         "method": exp.curation.method,
         "params": dataclasses.asdict(exp.curation)["params"],
+        "reference_checkpoint": checkpoint_of(reference),
         **_pool_inputs(exp, store, pool_path, image_root),
         "num_shards": n,
     }
     # keyed by the pass, not the method: COINCIDE and a baseline asking for the same pass
     # share its jobs (and would otherwise write the same cache folder at the same time)
-    identity = pass_spec.identity()
-    reference_key = sha256_json(
-        {
-            "pool": pool_key,
-            "on_error": exp.data.on_error,
-            "reference": identity["reference"],
-            "recipe": identity["recipe"],
-            **_record_rules(exp),
-        }
-    )
+    identity = method.pass_spec().identity()
+    if reference is not None:
+        reference_key, deps = reference.key, (reference.key,)
+    else:
+        reference_key = sha256_json(
+            {
+                "pool": pool_key,
+                "on_error": exp.data.on_error,
+                "reference": identity["reference"],
+                **_record_rules(exp.data),
+            }
+        )
+        deps = pool_deps
     pass_key = sha256_json({"reference": reference_key, "request": identity["request"]})
-    name = Path(identity["reference"]).name or "reference"
+    name = Path(identity["reference"]["model"]).name or "reference"
     folder = store / "features"
-    plan.jobs["reference"] = Job(
-        "reference",
-        reference_key,
-        str(folder / f"{name}-reference-{reference_key[:12]}"),
-        pool_deps,
-        {**spec, "shard": None},
-        label,
-    )
     keys = []
     for shard in range(n):
         key = sha256_json({"pass": pass_key, "shard": shard, "num_shards": n})
@@ -273,7 +367,7 @@ def _plan_features(
             "features",
             key,
             str(folder / f"{name}-{shard}of{n}-{key[:12]}"),
-            (reference_key,),
+            deps,
             {**spec, "shard": shard},
             label,
         )
@@ -296,10 +390,10 @@ def _pool_inputs(
     }
 
 
-def _record_rules(exp: ExperimentConfig) -> dict[str, Any]:
+def _record_rules(data: DataConfig) -> dict[str, Any]:
     """The data rules for a key: only where they differ from the defaults, so that stages
     planned before the rules existed keep their keys."""
-    rules = {"image_paths": exp.data.image_paths, "limits": dataclasses.asdict(exp.data.limits)}
+    rules = {"image_paths": data.image_paths, "limits": dataclasses.asdict(data.limits)}
     defaults = {"image_paths": "inside", "limits": dataclasses.asdict(RecordLimits())}
     return {} if rules == defaults else {"record_rules": rules}
 

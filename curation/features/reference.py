@@ -1,137 +1,121 @@
-"""The reference LVLM whose activations COINCIDE clusters: a checkpoint, or one trained here.
+"""The reference LVLM a method reads: a checkpoint directory (or cached hub name).
 
-    reference=<HF LLaVA directory or cached hub name>   e.g. a TinyLLaVA-2B converted to HF
-    reference=tiny                                       train a tiny LLaVA on the pool itself
+    params.reference.model=<HF LLaVA directory or cached hub name>   e.g. TinyLLaVA-2B, HF format
+    params.reference.model=tiny                                   a tiny LLaVA trained on the pool
 
-The tiny reference is trained with the training stage's public `train()` (full finetuning of
-`training.models.build_tiny_llava`) and cached under `<cache_dir>/reference/<key>/`, keyed
-by the pool's sha256 and the training knobs below; a killed training resumes. This is the
-one place curation calls into training, and only when asked for reference=tiny.
+Curation only ever loads a checkpoint. `model: tiny` asks experiments/ to train one first: the
+plan's `reference` job (experiments/plan.py) trains it with the training stage and
+configs/training/<training>.yaml (+ `training_overrides`), and hands its exported directory to
+the method through `UsesReference.use_checkpoint`. A method that reads a reference says so by
+mixing in `UsesReference`; the ones that read the shared forward pass mix in
+`curation.features.reference_pass.ReadsReferencePass`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
-from curation.data.fileio import sha256_json
-from curation.features.extract import (
-    FeaturePass,
-    FeatureRequest,
-    Reference,
-    hf_reference,
-    torch_threads,
-)
+from configs.errors import InputNotFoundError
+from curation.features.extract import FeaturePass, FeatureRequest, hf_reference
 
-if TYPE_CHECKING:
-    from curation.method import CurationContext
-
-TRAIN_TINY = "tiny"
+TINY = "tiny"
+TINY_TRAINING = "reference_tiny"  # configs/training/reference_tiny.yaml: the tiny recipe
 
 
-@dataclass(frozen=True)
-class TinyReferenceRecipe:
-    epochs: int = 6
-    lr: float = 3e-3
-    batch_size: int = 16
+@dataclass
+class ReferenceModel:
+    """Which reference LVLM (the `reference` node of a method's params)."""
+
+    # An HF LLaVA checkpoint (directory, or hub name in the local cache), or "tiny": a tiny LLaVA
+    # trained on the pool by experiments/ (a job of the plan, cached and shared by every run).
+    model: str = TINY
+    training: str = TINY_TRAINING  # model=tiny: the recipe, configs/training/<training>.yaml
+    training_overrides: list[str] = field(default_factory=list)  # e.g. [trainer.epochs=1]
+    # model=tiny: the trained model's exported directory, handed over by experiments/. Not
+    # annotated, so not a field: the configs, and the keys made from them, say "tiny".
+    checkpoint = None
+
+    def identity(self) -> dict[str, Any]:
+        """What names the model (a tiny one: by the training config it is made with)."""
+        if self.model != TINY:
+            return {"model": self.model}
+        return {"model": TINY, "training": self.training, "overrides": self.training_overrides}
+
+
+@dataclass
+class ReferencePassParams(ReferenceModel):
+    """A reference and how its forward pass runs (COINCIDE's and the baselines' `reference`)."""
+
+    layers: list[int] = field(default_factory=lambda: [0, 1])  # hooked layers, 0-based
+    batch_size: int = 32
+    chunk_size: int = 512
     max_length: int = 512
-    seed: int = 0
-    # torch threads while training: a ~150K-parameter model gains nothing from more, and on a
-    # busy 2-core machine 2 threads made each step 11x slower (2.2 s vs 0.19 s at batch 16)
-    threads: int = 1
+    dtype: str = "float32"
+    device: str = "auto"
+    cpu_threads: int = 1  # torch threads of the pass on CPU (0: torch's default); same bytes
+
+
+class UsesReference:
+    """Mixin of a curation method that reads a reference LVLM.
+
+    `reference_model()` is its `reference` node. With model=tiny the caller (experiments/)
+    trains the model first and hands over its checkpoint with `use_checkpoint`."""
+
+    reference_key: ClassVar[str] = "params.reference"  # where the node is, for messages
+
+    def reference_model(self) -> ReferenceModel:
+        raise NotImplementedError(f"{type(self).__name__} must implement reference_model()")
+
+    def needs_training(self) -> bool:
+        """Whether the reference is the tiny one experiments/ trains (model=tiny, no checkpoint
+        handed over yet)."""
+        reference = self.reference_model()
+        return reference.model == TINY and not reference.checkpoint
+
+    def use_checkpoint(self, checkpoint: str | Path) -> None:
+        """The trained tiny reference (its exported HF directory)."""
+        self.reference_model().checkpoint = str(checkpoint)
+
+    def reference_checkpoint(self) -> str:
+        """The checkpoint to load (a one-line error when model=tiny was handed none)."""
+        return checkpoint_path(self.reference_model(), self.reference_key)
+
+
+def checkpoint_path(reference: ReferenceModel, key: str = "params.reference") -> str:
+    """The checkpoint `reference` names; model=tiny must have been trained and handed over."""
+    if not reference.model:
+        raise InputNotFoundError(
+            f"{key}.model is empty: give an HF LLaVA checkpoint (directory or cached hub name), "
+            f"or '{TINY}'"
+        )
+    if reference.model == TINY:
+        if reference.checkpoint:
+            return reference.checkpoint
+        raise InputNotFoundError(
+            f"{key}.model={TINY}: curation reads a checkpoint and was given none; the tiny "
+            "reference is trained by `vlmdata curate`, `vlmdata run` or a sweep (or give its "
+            "exported directory)"
+        )
+    return reference.model
+
+
+def uses_reference(method: Any) -> bool:
+    return isinstance(method, UsesReference)
 
 
 @dataclass(frozen=True)
 class PassSpec:
-    """A reference pass as configured: which reference (trained how, if tiny) and what to
-    compute. Known without touching the pool, so runs that ask for the same pass can share it."""
+    """A reference pass as configured: which reference and what to compute. Known without
+    touching the pool, so runs that ask for the same pass can share it."""
 
-    reference: str
-    recipe: TinyReferenceRecipe
+    reference: ReferenceModel
     request: FeatureRequest
 
     def identity(self) -> dict[str, Any]:
-        tiny = self.reference == TRAIN_TINY
-        return {
-            "reference": self.reference,
-            "recipe": asdict(self.recipe) if tiny else None,
-            "request": self.request.key_fields(),
-        }
+        return {"reference": self.reference.identity(), "request": self.request.key_fields()}
 
-    def resolve(self, ctx: CurationContext) -> FeaturePass:
-        """The reference model (the tiny one trained and cached if needed) and the request."""
-        reference = resolve_reference(
-            self.reference,
-            pool_path=ctx.pool_path,
-            image_root=ctx.image_root,
-            pool_sha256=ctx.pool_sha256,
-            cache_dir=ctx.cache_dir,
-            recipe=self.recipe,
-            progress=ctx.progress,
-        )
-        return FeaturePass(reference, self.request)
-
-
-def resolve_reference(
-    reference: str,
-    *,
-    pool_path: Path,
-    image_root: Path | None,
-    pool_sha256: str,
-    cache_dir: Path,
-    recipe: TinyReferenceRecipe,
-    progress: bool = True,
-) -> Reference:
-    if not reference:
-        raise FileNotFoundError(
-            "params.reference is empty: give an HF LLaVA checkpoint "
-            f"(directory or cached hub name), or '{TRAIN_TINY}'"
-        )
-    if reference != TRAIN_TINY:
-        return hf_reference(reference)
-    return hf_reference(
-        train_tiny_reference(pool_path, image_root, pool_sha256, cache_dir, recipe, progress)
-    )
-
-
-def train_tiny_reference(
-    pool_path: Path,
-    image_root: Path | None,
-    pool_sha256: str,
-    cache_dir: Path,
-    recipe: TinyReferenceRecipe,
-    progress: bool = True,
-) -> Path:
-    """Train (or find) a tiny LLaVA on the whole pool; returns its exported HF directory."""
-    key = sha256_json({"pool": pool_sha256, "recipe": recipe.__dict__, "version": 1})[:24]
-    run_dir = cache_dir / "reference" / f"tiny-{key}"
-    from training.layout import finished_export  # light: a cached reference needs no Lightning
-
-    cached = finished_export(run_dir)
-    if cached is not None:
-        return cached
-    from training.config import TrainingConfig
-    from training.train import train
-
-    cfg = TrainingConfig(
-        method="full",
-        out_dir=str(run_dir),
-        records=str(pool_path),
-        image_root=str(image_root or pool_path.parent),
-        seed=recipe.seed,
-    )
-    cfg.model.kind = "tiny"
-    cfg.model.model_max_length = recipe.max_length
-    cfg.optim.lr = recipe.lr
-    cfg.loader.per_device_batch_size = recipe.batch_size
-    cfg.trainer.global_batch_size = recipe.batch_size
-    cfg.trainer.epochs = recipe.epochs
-    cfg.trainer.devices = 1
-    cfg.trainer.progress_bar = progress
-    cfg.wandb.mode = "disabled"
-    with torch_threads(recipe.threads):
-        result = train(cfg)
-    if result.export_dir is None:
-        raise RuntimeError(f"training the tiny reference in {run_dir} exported no checkpoint")
-    return result.export_dir
+    def resolve(self) -> FeaturePass:
+        """The pass with its reference loaded from the checkpoint."""
+        return FeaturePass(hf_reference(checkpoint_path(self.reference)), self.request)

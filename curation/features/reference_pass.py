@@ -3,7 +3,7 @@
     features, reference = reference_features(params, ctx)   # params: a ReferenceParams
     nll = features.load("answer_stats")[:, ANSWER_STATS_COLUMNS.index("mean_nll")]
 
-The reference is COINCIDE's (same params names, same tiny-reference recipe), so every
+The reference is COINCIDE's (the same `reference` node, the same tiny reference), so every
 baseline is scored with the model COINCIDE clusters with. The pass always asks for ALL feature
 kinds with COINCIDE's ToyWorld request values: EL2N, Perplexity, SemDeDup, D2-Pruning,
 Self-Sup and Self-Filter then share one cache entry, and so does COINCIDE (a finished set
@@ -21,12 +21,13 @@ import numpy as np
 from curation.features.extract import (
     ANSWER_STATS_COLUMNS,
     KINDS,
+    FeaturePass,
     FeatureRequest,
     FeatureSet,
     Reference,
     extract_features,
 )
-from curation.features.reference import TRAIN_TINY, PassSpec, TinyReferenceRecipe
+from curation.features.reference import PassSpec, ReferencePassParams, UsesReference
 from curation.method import CurationContext, CurationMethod
 
 EMBEDDINGS = ("mean_last", "last_token", "coincide")  # the pass's per-record vectors
@@ -34,31 +35,38 @@ EMBEDDINGS = ("mean_last", "last_token", "coincide")  # the pass's per-record ve
 
 @dataclass
 class ReferenceParams:
-    # An HF LLaVA checkpoint (directory, or hub name in the local cache), or "tiny": train a
-    # tiny LLaVA on the pool (cached per pool) and use it. Defaults: coincide_toyworld.yaml's.
-    reference: str = TRAIN_TINY
-    layers: list[int] = field(default_factory=lambda: [0, 1])  # COINCIDE's hooked layers
-    batch_size: int = 32
-    chunk_size: int = 512
-    max_length: int = 512
-    dtype: str = "float32"
-    device: str = "auto"
-    cpu_threads: int = 1  # torch threads of the pass on CPU (0: torch's default); same bytes
-    # reference=tiny: how the tiny reference is trained
-    reference_epochs: int = TinyReferenceRecipe.epochs
-    reference_lr: float = TinyReferenceRecipe.lr
-    reference_batch_size: int = TinyReferenceRecipe.batch_size
-    reference_seed: int = TinyReferenceRecipe.seed
+    # The reference LVLM and its pass. Defaults: coincide_toyworld.yaml's (a tiny LLaVA trained
+    # on the pool, both its layers hooked).
+    reference: ReferencePassParams = field(default_factory=ReferencePassParams)
 
 
-class ReferencePassMethod(CurationMethod):
+class ReadsReferencePass(UsesReference):
+    """Mixin of a method whose `select` reads the reference forward pass. `pass_spec()` says
+    which pass; the experiments' features stage can compute it ahead of `select`, in shards."""
+
+    def pass_spec(self) -> PassSpec:
+        raise NotImplementedError(f"{type(self).__name__} must implement pass_spec()")
+
+    def reference_model(self) -> ReferencePassParams:
+        return self.pass_spec().reference
+
+    def feature_pass(self) -> FeaturePass:
+        """`pass_spec` with its reference loaded from the checkpoint."""
+        return self.pass_spec().resolve()
+
+
+def reads_reference_pass(method: Any) -> bool:
+    return isinstance(method, ReadsReferencePass)
+
+
+class ReferencePassMethod(ReadsReferencePass, CurationMethod):
     """A method that reads the shared reference pass (its Params extend ReferenceParams)."""
 
     def pass_spec(self) -> PassSpec:
-        return reference_pass(self.params)
+        return reference_pass(self.params.reference)
 
 
-def reference_pass(params: ReferenceParams) -> PassSpec:
+def reference_pass(params: ReferencePassParams) -> PassSpec:
     """The reference named by `params` and the all-kinds pass every baseline reads."""
     request = FeatureRequest(
         layers=tuple(params.layers),
@@ -70,20 +78,14 @@ def reference_pass(params: ReferenceParams) -> PassSpec:
         device=params.device,
         cpu_threads=params.cpu_threads,
     )
-    recipe = TinyReferenceRecipe(
-        params.reference_epochs,
-        params.reference_lr,
-        params.reference_batch_size,
-        seed=params.reference_seed,
-    )
-    return PassSpec(params.reference, recipe, request)
+    return PassSpec(params, request)
 
 
 def reference_features(
     params: ReferenceParams, ctx: CurationContext
 ) -> tuple[FeatureSet, Reference]:
     """The reference named by `params` and its features of the pool (computed once, cached)."""
-    feature_pass = reference_pass(params).resolve(ctx)
+    feature_pass = reference_pass(params.reference).resolve()
     features = extract_features(
         ctx.records,
         ctx.image_root,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from configs.compose import (
@@ -21,6 +22,7 @@ from curation.method import CurationMethod
 from curation.registry import METHODS, build_method, get_method
 from curation.run import curate, prepare_features
 from experiments.commands import add_command, add_force, add_overrides
+from experiments.plan import checkpoint_of, pool_identity, reference_job
 from experiments.pools import prepare_pool
 from experiments.schemas import DataConfig
 
@@ -37,7 +39,7 @@ class CurateCommandConfig(CurationConfig):
 class FeaturesCommandConfig(CurateCommandConfig):
     shard: int = -1  # -1: every missing chunk, then the merge (run it once after an array)
     num_shards: int = 1
-    reference_only: bool = False  # only resolve the reference (train reference=tiny) and stop
+    reference_only: bool = False  # only the reference (train reference.model=tiny) and stop
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -101,6 +103,7 @@ def _features(args: argparse.Namespace) -> int:
             "and shard in -1..num_shards-1"
         )
     pool_path, image_root = prepare_pool(run.data, progress=run.progress)
+    train_reference(method, run.data, pool_path, image_root, run.cache_dir, run.progress)
     summary = prepare_features(
         method,
         pool_path=pool_path,
@@ -127,6 +130,7 @@ def _curate(args: argparse.Namespace) -> int:
     out_dir = run.out_dir or f"outputs/subsets/{run.method}-b{budget_tag}-s{run.seed}"
     check_target(out_dir, {})  # out_dir=/ . .. ~ fail before the pool is made
     pool_path, image_root = prepare_pool(run.data, progress=run.progress)
+    train_reference(method, run.data, pool_path, image_root, run.cache_dir, run.progress)
     subset = curate(
         method,
         pool_path=pool_path,
@@ -147,3 +151,32 @@ def _curate(args: argparse.Namespace) -> int:
         f"({100 * counts['fraction_of_pool']:.1f}%) -> {subset.path}"
     )
     return 0
+
+
+def train_reference(
+    method: CurationMethod,
+    data: DataConfig,
+    pool_path: str | Path,
+    image_root: str | Path | None,
+    cache_dir: str | Path,
+    progress: bool = True,
+) -> None:
+    """params.reference.model=tiny: the plan's reference job (same key, same folder under
+    <cache_dir>/reference/: a sweep on the same pool and cache shares it), run here unless
+    finished, and its checkpoint handed to `method`. Any other method: nothing."""
+    from experiments.stages import execute
+
+    job = reference_job(
+        method,
+        pool_key=pool_identity(data, Path(pool_path)),
+        pool_path=Path(pool_path).resolve(),
+        image_root=Path(image_root).resolve() if image_root else None,
+        data=data,
+        cache_root=Path(cache_dir),
+        progress=progress,
+        label=f"{method.name} reference",
+    )
+    if job is None:
+        return
+    execute(job)
+    method.use_checkpoint(checkpoint_of(job))

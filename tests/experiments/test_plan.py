@@ -146,16 +146,23 @@ def test_feature_shards_put_the_reference_pass_ahead_of_curation(tmp_path):
     assert jobs["reference"].deps == (jobs["pool"].key,)
     assert all(job.deps == (jobs["reference"].key,) for job in shards)
     assert [job.spec["shard"] for job in shards] == [0, 1, 2]
-    assert jobs["curate"].deps == (jobs["pool"].key, *(job.key for job in shards))
+    assert jobs["curate"].deps == (
+        jobs["pool"].key,
+        jobs["reference"].key,
+        *(job.key for job in shards),
+    )
     assert jobs["curate"].key == plan_run(_exp(tmp_path, coincide[0])).jobs["curate"].key
+    checkpoint = jobs["reference"].out_dir + "/hf"
+    assert all(job.spec["reference_checkpoint"] == checkpoint for job in [*shards, jobs["curate"]])
 
     other_seed = plan_run(_exp(tmp_path, *coincide, "curation.seed=7", "curation.budget=0.3"))
     assert {j.key for s, j in jobs.items() if s.startswith(("reference", "features"))} == {
         j.key for s, j in other_seed.jobs.items() if s.startswith(("reference", "features"))
     }, "one reference pass serves every budget and seed"
     unsharded = plan_run(_exp(tmp_path, coincide[0])).jobs
+    assert "reference" in unsharded and not any(s.startswith("features") for s in unsharded)
     random = plan_run(_exp(tmp_path, "feature_shards=3")).jobs  # random reads no reference
-    assert not any(s.startswith(("reference", "features")) for s in [*unsharded, *random])
+    assert not any(s.startswith(("reference", "features")) for s in random)
 
 
 def test_methods_asking_for_the_same_reference_pass_share_its_jobs(tmp_path):
@@ -168,5 +175,92 @@ def test_methods_asking_for_the_same_reference_pass_share_its_jobs(tmp_path):
     fewer_kinds = pass_jobs("curation=coincide_toyworld", "curation.params.extra_kinds=[]")
     assert fewer_kinds["reference"] == coincide["reference"]
     assert fewer_kinds["features:0"] != coincide["features:0"]
-    longer = pass_jobs("curation=el2n", "curation.params.reference_epochs=2")
+    longer = pass_jobs(
+        "curation=el2n", "curation.params.reference.training_overrides=[trainer.epochs=2]"
+    )
     assert longer["reference"] != coincide["reference"]
+
+
+REFERENCE_METHODS = (
+    "coincide_toyworld",
+    "el2n",
+    "perplexity",
+    "semdedup",
+    "d2_pruning",
+    "self_sup",
+    "self_filter",
+    "adr_toyworld",
+)
+
+
+@pytest.mark.parametrize("curation", REFERENCE_METHODS)
+def test_a_tiny_reference_is_a_job_of_the_plan_shared_by_every_method(tmp_path, curation):
+    jobs = plan_run(_exp(tmp_path, f"curation={curation}")).jobs
+    reference = jobs["reference"]
+    assert reference.deps == (jobs["pool"].key,)
+    assert reference.key in jobs["curate"].deps
+    assert jobs["curate"].spec["reference_checkpoint"] == reference.out_dir + "/hf"
+    assert reference.out_dir.startswith(str(tmp_path / "cache" / "reference" / "reference_tiny-"))
+    assert reference.spec["training"]["records"] == jobs["pool"].out_dir + "/pool.json"
+    el2n = plan_run(_exp(tmp_path, "curation=el2n")).jobs["reference"]
+    assert (reference.key, reference.out_dir) == (el2n.key, el2n.out_dir)
+
+
+def test_a_checkpoint_given_directly_needs_no_reference_job(tmp_path):
+    jobs = plan_run(
+        _exp(tmp_path, "curation=el2n", f"curation.params.reference.model={tmp_path}")
+    ).jobs
+    assert "reference" not in jobs
+    assert jobs["curate"].spec["reference_checkpoint"] == ""
+    adr = plan_run(
+        _exp(
+            tmp_path,
+            "curation=adr_toyworld",
+            f"curation.params.synthesis.reference.model={tmp_path}",
+        )
+    ).jobs
+    assert "reference" not in adr
+
+
+def test_the_reference_job_trains_the_tiny_recipe_of_before(tmp_path):
+    """configs/training/reference_tiny.yaml is the TrainingConfig the tiny reference was trained
+    with when curation trained it (curation/features/reference.py up to issue 14): the same
+    values make the same weights, so features and selections do not change."""
+    from dataclasses import asdict
+
+    from training.config import TrainingConfig
+
+    jobs = plan_run(_exp(tmp_path, "curation=coincide_toyworld")).jobs
+    training = jobs["reference"].spec["training"]
+    before = TrainingConfig(
+        method="full",
+        out_dir=jobs["reference"].out_dir,
+        records=jobs["pool"].out_dir + "/pool.json",
+        image_root=jobs["pool"].out_dir,
+        seed=0,
+    )
+    before.model.kind = "tiny"
+    before.model.model_max_length = 512
+    before.optim.lr = 3e-3
+    before.loader.per_device_batch_size = 16
+    before.trainer.global_batch_size = 16
+    before.trainer.epochs = 6
+    before.trainer.devices = 1
+    before.trainer.progress_bar = True
+    before.wandb.mode = "disabled"
+    assert training == asdict(before)
+
+
+def test_training_overrides_of_the_reference_are_checked(tmp_path):
+    from configs.compose import ConfigError
+
+    with pytest.raises(ConfigError, match="curation.params.reference.training_overrides"):
+        plan_run(
+            _exp(
+                tmp_path,
+                "curation=el2n",
+                "curation.params.reference.training_overrides=[trainer.epoks=1]",
+            )
+        )
+    with pytest.raises(ConfigError, match="curation.params.reference.training=nope"):
+        plan_run(_exp(tmp_path, "curation=el2n", "curation.params.reference.training=nope"))

@@ -23,13 +23,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from PIL import Image
 from tqdm import tqdm
 
 from configs.compose import choice
 from curation.data.fileio import atomic_open, atomic_write_json, sha256_json
 from curation.data.records import RecordRules, validate_record
-from curation.features.reference import TRAIN_TINY, TinyReferenceRecipe, train_tiny_reference
+from curation.features.reference import (
+    TINY,
+    TINY_TRAINING,
+    ReferenceModel,
+    UsesReference,
+    checkpoint_path,
+)
 from curation.method import CurationContext, CurationMethod, Selection
 from curation.methods.adr.entities.extract import EntityConfig
 from curation.methods.adr.entities.table import EntityTable
@@ -60,15 +67,10 @@ class SynthesisParams:
     generator: str = choice("unet_sdedit", ("unet_sdedit", "sd_image_variation"))
     unet: UNetConfig = field(default_factory=UNetConfig)
     sd: SDVariationConfig = field(default_factory=SDVariationConfig)
-    # The reference LVLM (captioner; image embedder with embedder=reference): an HF LLaVA
-    # directory or hub name, or "tiny": a tiny LLaVA trained on the pool (ToyWorld scale),
-    # the same cached model COINCIDE's reference=tiny trains with the same recipe.
-    reference: str = TRAIN_TINY
-    reference_epochs: int = 6  # as COINCIDE's: one cached reference serves both
-    reference_lr: float = 3e-3
-    reference_batch_size: int = 16
-    reference_max_length: int = 512
-    reference_seed: int = 0
+    # The reference LVLM (captioner; image embedder with embedder=reference): model is an HF
+    # LLaVA directory or hub name, or "tiny": a tiny LLaVA trained on the pool by experiments/
+    # (ToyWorld scale), the same cached model as COINCIDE's with the same training config.
+    reference: ReferenceModel = field(default_factory=ReferenceModel)
     embedder: str = choice("reference", ("reference", "clip"))
     clip_model: str = "openai/clip-vit-large-patch14-336"
     caption_prompt: str = "Please describe the image in detail."
@@ -98,12 +100,16 @@ class _Item:
         return f"adr-syn-{self.k:06d}"
 
 
-class Adr(CurationMethod):
+class Adr(UsesReference, CurationMethod):
     """DR, then DS up to the pool's size (or `synthesis.count` new samples)."""
 
     name = "adr"
     Params = AdrParams
     needs_budget = False
+    reference_key = "params.synthesis.reference"
+
+    def reference_model(self) -> ReferenceModel:
+        return self.params.synthesis.reference
 
     def select(self, ctx: CurationContext, budget: int | None) -> Selection:
         params: AdrParams = self.params
@@ -141,7 +147,7 @@ def synthesise(
     ]
     key = sha256_json(
         {
-            "params": asdict(params),
+            "params": _key_params(params),
             "seed": ctx.seed,
             "pool": ctx.pool_sha256,
             "sources": drawn,
@@ -155,7 +161,7 @@ def synthesise(
     info: dict[str, Any] = {}
     if pending:
         start = time.perf_counter()
-        reference = _reference(ctx, params)
+        reference = _reference(params)
         generate, info = _generator(ctx, params, image_weights(tables, taus))
         embed = (
             reference.embed
@@ -182,7 +188,7 @@ def synthesise(
         "grid": str(grid_path),
         "generator": params.generator,
         "embedder": params.embedder,
-        "reference": params.reference,
+        "reference": checkpoint_path(params.reference, "params.synthesis.reference"),
         "writer": params.writer,
         "resumed": len(items) - len(pending),
         "timings_s": timings,
@@ -209,32 +215,39 @@ def _seed(seed: int, source: int, repeat: int) -> int:
     return int(np.random.SeedSequence([seed, source, repeat]).generate_state(1)[0])
 
 
-def _reference(ctx: CurationContext, params: SynthesisParams) -> ReferenceLVLM:
-    name = params.reference
-    if not name:
-        raise SynthesisError(
-            "params.synthesis.reference is empty: give an HF LLaVA checkpoint "
-            f"(directory or cached hub name), or '{TRAIN_TINY}'"
-        )
-    if name == TRAIN_TINY:
-        recipe = TinyReferenceRecipe(
-            params.reference_epochs,
-            params.reference_lr,
-            params.reference_batch_size,
-            params.reference_max_length,
-            params.reference_seed,
-        )
-        name = str(
-            train_tiny_reference(
-                Path(ctx.pool_path),
-                ctx.image_root,
-                ctx.pool_sha256,
-                Path(ctx.cache_dir),
-                recipe,
-                ctx.progress,
-            )
-        )
+def _reference(params: SynthesisParams) -> ReferenceLVLM:
+    name = checkpoint_path(params.reference, "params.synthesis.reference")
     return ReferenceLVLM(name, params.device, params.local_files_only, params.batch_size)
+
+
+# The tiny reference's recipe as SynthesisParams held it before it became a training config
+# (configs/training/reference_tiny.yaml): the synthetic work folder is keyed by these fields,
+# so finished samples, and the paths the subset names them by, stay where they were.
+_LEGACY_TINY = {
+    "trainer.epochs": ("reference_epochs", 6),
+    "optim.lr": ("reference_lr", 3e-3),
+    "loader.per_device_batch_size": ("reference_batch_size", 16),
+    "model.model_max_length": ("reference_max_length", 512),
+    "seed": ("reference_seed", 0),
+}
+
+
+def _key_params(params: SynthesisParams) -> dict[str, Any]:
+    """`params` for the work folder's key: the reference as the flat fields it once was (the
+    tiny one's recipe from its overrides), unless its training config is another one."""
+    fields = asdict(params)
+    reference = fields.pop("reference")
+    flat = {name: default for name, default in _LEGACY_TINY.values()}
+    flat["reference"] = reference["model"]
+    if reference["model"] == TINY and reference["training"] != TINY_TRAINING:
+        flat["reference"] = {k: reference[k] for k in ("model", "training")}
+    for override in reference["training_overrides"]:
+        key, _, value = override.partition("=")
+        if key.strip() in _LEGACY_TINY:
+            flat[_LEGACY_TINY[key.strip()][0]] = yaml.safe_load(value)
+        else:
+            flat.setdefault("reference_overrides", []).append(override)
+    return {**fields, **flat}
 
 
 def _generator(

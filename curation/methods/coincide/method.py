@@ -13,7 +13,8 @@ from typing import Any
 
 from curation.features.extract import FeatureRequest, extract_features
 from curation.features.kmeans import spherical_kmeans
-from curation.features.reference import TRAIN_TINY, PassSpec, TinyReferenceRecipe
+from curation.features.reference import PassSpec, ReferencePassParams
+from curation.features.reference_pass import ReadsReferencePass
 from curation.method import BudgetError, CurationContext, CurationMethod, Selection
 from curation.methods.coincide.scores import MASK_THRESHOLD, FeatureLayout
 from curation.methods.coincide.select import MemoryBudget, select_coincide
@@ -21,38 +22,33 @@ from curation.methods.coincide.select import MemoryBudget, select_coincide
 GIB = 1 << 30
 
 
+def _paper_reference() -> ReferencePassParams:
+    """TinyLLaVA-2.0B's hooked layers and pass; `model` still "tiny" (a checkpoint in the YAMLs)."""
+    return ReferencePassParams(
+        layers=[3, 7, 11, 15, 19], batch_size=8, max_length=2048, cpu_threads=0
+    )
+
+
 @dataclass
 class CoincideParams:
-    # An HF LLaVA checkpoint (directory, or hub name in the local cache), or "tiny": train a
-    # tiny LLaVA on the pool (cached) and use it.
-    reference: str = TRAIN_TINY
-    layers: list[int] = field(default_factory=lambda: [3, 7, 11, 15, 19])  # 0-based
+    # The reference LVLM (model: an HF LLaVA checkpoint, or "tiny": a tiny LLaVA trained on the
+    # pool by experiments/) and its feature pass (shared with the other model-based methods:
+    # extra_kinds adds to one pass)
+    reference: ReferencePassParams = field(default_factory=_paper_reference)
     k: int = 10000  # k-means clusters
     niter: int = 50
     tau: float = 0.1  # softmax temperature of the allocation
     sigma: float = 1.0  # Gaussian kernel bandwidth
     mask_threshold: float = MASK_THRESHOLD
-    # feature pass (shared with the other model-based methods: extra_kinds adds to one pass)
     extra_kinds: list[str] = field(default_factory=list)
-    batch_size: int = 8
-    chunk_size: int = 512
-    max_length: int = 2048
-    dtype: str = "float32"
-    device: str = "auto"
-    cpu_threads: int = 0  # torch threads of the feature pass on CPU (0: torch's default)
     kmeans_device: str = "auto"
     kmeans_max_train_gb: float = 8.0  # float32 rows k-means trains on (a seeded sample beyond)
     # memory of the selection stage
     kernel_gb: float = 1.0  # one cluster's kernel held whole up to this; larger: row by row
     kernel_cache_gb: float = 2.0  # kernels kept between the density and the MMD pass
-    # reference=tiny: how the tiny reference is trained
-    reference_epochs: int = 6
-    reference_lr: float = 3e-3
-    reference_batch_size: int = 16
-    reference_seed: int = 0
 
 
-class CoincideSelection(CurationMethod):
+class CoincideSelection(ReadsReferencePass, CurationMethod):
     name = "coincide"
     Params = CoincideParams
 
@@ -64,7 +60,7 @@ class CoincideSelection(CurationMethod):
                 f"params.k={p.k} clusters is more than the pool's {len(ctx)} "
                 "samples: lower params.k"
             )
-        feature_pass = self.pass_spec().resolve(ctx)
+        feature_pass = self.feature_pass()
         reference = feature_pass.reference
         features = extract_features(
             ctx.records,
@@ -92,7 +88,7 @@ class CoincideSelection(CurationMethod):
             vectors,
             clustering.assignments,
             clustering.centroids,
-            FeatureLayout(len(p.layers), features.hidden),
+            FeatureLayout(len(p.reference.layers), features.hidden),
             target=budget,
             tau=p.tau,
             sigma=p.sigma,
@@ -122,17 +118,15 @@ class CoincideSelection(CurationMethod):
     def pass_spec(self) -> PassSpec:
         p: CoincideParams = self.params
         kinds = ("coincide", *[k for k in p.extra_kinds if k != "coincide"])
+        r = p.reference
         request = FeatureRequest(
-            layers=tuple(p.layers),
+            layers=tuple(r.layers),
             kinds=kinds,
-            batch_size=p.batch_size,
-            chunk_size=p.chunk_size,
-            max_length=p.max_length,
-            dtype=p.dtype,
-            device=p.device,
-            cpu_threads=p.cpu_threads,
+            batch_size=r.batch_size,
+            chunk_size=r.chunk_size,
+            max_length=r.max_length,
+            dtype=r.dtype,
+            device=r.device,
+            cpu_threads=r.cpu_threads,
         )
-        recipe = TinyReferenceRecipe(
-            p.reference_epochs, p.reference_lr, p.reference_batch_size, seed=p.reference_seed
-        )
-        return PassSpec(p.reference, recipe, request)
+        return PassSpec(r, request)

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -202,15 +203,23 @@ def adr_run(tmp_path_factory):
     unet = params.synthesis.unet
     unet.block_out_channels, unet.train_steps, unet.batch_size = [16, 32, 32], 30, 16
     unet.inference_steps = 20
-    params.synthesis.reference_epochs = 1
+    params.synthesis.reference.training_overrides = ["trainer.epochs=1"]
     params.synthesis.caption_prompt = "Describe the image briefly."
     params.synthesis.caption_max_new_tokens = 12
     params.synthesis.grid_pairs = 8
 
+    # the tiny reference as `vlmdata curate` trains it (experiments/), handed over as a checkpoint
+    from experiments.commands.curate import train_reference
+    from experiments.schemas import DataConfig
+
+    method = Adr(params)
+    train_reference(method, DataConfig(), world / "pool.json", world, root / "cache", False)
+    assert not method.needs_training()
+
     def run(out, count=-1):
         params.synthesis.count = count
         return curate(
-            Adr(params),
+            method,
             pool_path=world / "pool.json",
             image_root=world,
             budget=None,
@@ -389,7 +398,36 @@ def test_shipped_adr_configs_validate_against_the_method_params(name, monkeypatc
     params = compose_node(method.Params, node.params, "params")
     assert method.needs_budget is False and node.budget is None and node.seed == 42
     if name == "adr":
-        assert params.synthesis.reference == "/models/captioner"
+        assert params.synthesis.reference.model == "/models/captioner"
         assert params.rebalance.entities.object.backend == "grounding_dino"
     if name == "adr_toyworld":
-        assert params.synthesis.generator == "unet_sdedit" and params.synthesis.reference == "tiny"
+        assert params.synthesis.generator == "unet_sdedit"
+        assert params.synthesis.reference.model == "tiny"
+
+
+def test_the_synthesis_key_keeps_the_flat_reference_fields_of_before():
+    """The work folder (and the paths a subset names its synthetic images by) is keyed by the
+    params as they were before the reference became a node: same key, same subset.json."""
+    from curation.methods.adr.synthesis import SynthesisParams, _key_params
+
+    params = SynthesisParams()
+    key = _key_params(params)
+    before = {
+        "reference": "tiny",
+        "reference_epochs": 6,
+        "reference_lr": 3e-3,
+        "reference_batch_size": 16,
+        "reference_max_length": 512,
+        "reference_seed": 0,
+    }
+    assert {k: key[k] for k in before} == before
+    assert set(key) - set(before) == {
+        f.name for f in dataclasses.fields(SynthesisParams) if f.name != "reference"
+    }
+    params.reference.training_overrides = ["trainer.epochs=1", "optim.warmup_ratio=0.1"]
+    changed = _key_params(params)
+    assert changed["reference_epochs"] == 1
+    assert changed["reference_overrides"] == ["optim.warmup_ratio=0.1"]
+    params.reference.model = "/models/llava"
+    params.reference.training_overrides = []
+    assert _key_params(params)["reference"] == "/models/llava"

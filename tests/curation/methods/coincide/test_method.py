@@ -13,11 +13,11 @@ from PIL import Image
 from curation.data.fileio import sha256_file
 from curation.data.records import load_records
 from curation.features.extract import FeatureRequest, extract_features, hf_reference
+from curation.features.reference import ReferencePassParams
 from curation.method import BudgetError
 from curation.methods.coincide.method import CoincideParams, CoincideSelection
 from curation.run import curate
 
-CONFIGS = Path(__file__).resolve().parents[4] / "configs"
 SHAPES = ("circle", "square", "cross", "bar")
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 
@@ -78,18 +78,16 @@ def pool(tmp_path_factory):
 
 
 def _params(pool: Path, **overrides) -> CoincideParams:
-    values = dict(
-        reference=str(pool / "ref"),
+    reference = ReferencePassParams(
+        model=str(pool / "ref"),
         layers=[0, 1],
-        k=8,
-        niter=20,
         batch_size=16,
         chunk_size=32,
         max_length=256,
         device="cpu",
-        kmeans_device="cpu",
         cpu_threads=1,
     )
+    values = dict(reference=reference, k=8, niter=20, kmeans_device="cpu")
     return CoincideParams(**{**values, **overrides})
 
 
@@ -156,49 +154,3 @@ def test_same_features_and_seed_give_byte_identical_indices(pool, tmp_path):
 def test_more_clusters_than_samples_is_a_budget_error(pool, tmp_path):
     with pytest.raises(BudgetError, match="params.k"):
         _run(pool, tmp_path / "x", tmp_path / "cache", k=500)
-
-
-def _yaml_params_as_overrides(name: str) -> list[str]:
-    from omegaconf import OmegaConf
-
-    params = OmegaConf.to_container(OmegaConf.load(CONFIGS / "curation" / f"{name}.yaml"))["params"]
-    return [f"params.{key}={json.dumps(value)}" for key, value in params.items()]
-
-
-@pytest.mark.slow
-def test_toyworld_end_to_end_from_the_pool(tmp_path):
-    """`vlmdata curate method=coincide` with coincide_toyworld.yaml's values, from the pool:
-    the tiny reference is trained, features extracted, clustered and selected; the subset obeys
-    the allocation it reports."""
-    from experiments.cli import main
-
-    world, cache, out = tmp_path / "world", tmp_path / "cache", tmp_path / "coincide"
-    code = main(
-        [
-            "curate",
-            "method=coincide",
-            "seed=1234",
-            *_yaml_params_as_overrides("coincide_toyworld"),
-            "params.k=24",
-            f"out_dir={out}",
-            f"data.toyworld.out_dir={world}",
-            "data.toyworld.pool_size=1200",
-            f"cache_dir={cache}",
-            "budget=0.2",
-            "progress=false",
-        ]
-    )
-    assert code in (0, None)
-    chosen = np.load(out / "indices.npy")
-    assert len(chosen) == 240 == len(set(chosen.tolist()))
-    assert chosen.min() >= 0 and chosen.max() < 1200
-    pool = json.loads((world / "pool.json").read_text(encoding="utf-8"))
-    subset = json.loads((out / "subset.json").read_text(encoding="utf-8"))
-    assert [r["id"] for r in subset] == [pool[i]["id"] for i in chosen.tolist()]
-
-    manifest = json.loads((out / "manifest.json").read_text())
-    details = manifest["details"]
-    assert "tiny-" in details["reference"]["name"]
-    per_cluster = details["per_cluster"]
-    assert sum(per_cluster["size"]) == 1200 and sum(per_cluster["taken"]) == 240
-    assert all(0 <= t <= s for t, s in zip(per_cluster["taken"], per_cluster["size"], strict=True))

@@ -1,5 +1,7 @@
 """Every baseline through `vlmdata curate method=X budget=0.2` on a small ToyWorld, offline:
-one shared reference model and feature pass, byte-identical indices for a seed."""
+one shared reference model (params.reference.model=tiny: the plan's reference job, run by the
+command) and feature pass, byte-identical indices for a seed; the same selection with the
+trained checkpoint given directly."""
 
 import json
 import shutil
@@ -15,7 +17,10 @@ MODEL_BASED = ("el2n", "perplexity", "semdedup", "d2_pruning", "self_sup", "self
 # a small, fast reference (1 epoch) and tiny CLIP (60 steps): the code paths of the defaults
 FAST = {
     "clip_score": ["params.clip_steps=60"],
-    **{m: ["params.reference_epochs=1", "params.device=cpu"] for m in MODEL_BASED},
+    **{
+        m: ["params.reference.training_overrides=[trainer.epochs=1]", "params.reference.device=cpu"]
+        for m in MODEL_BASED
+    },
 }
 
 
@@ -28,7 +33,7 @@ def toyworld(tmp_path_factory):
     return root
 
 
-def _curate(root: Path, method: str, name: str, seed: int = 0) -> Path:
+def _curate(root: Path, method: str, name: str, seed: int = 0, *extra: str) -> Path:
     out = root / "subsets" / f"{method}-{name}"
     code = main(
         [
@@ -42,6 +47,7 @@ def _curate(root: Path, method: str, name: str, seed: int = 0) -> Path:
             f"out_dir={out}",
             "progress=false",
             *FAST[method],
+            *extra,
         ]
     )
     assert code == 0
@@ -49,8 +55,13 @@ def _curate(root: Path, method: str, name: str, seed: int = 0) -> Path:
 
 
 def _pool_cache(root: Path) -> Path:
-    (folder,) = (root / "cache").iterdir()
+    (folder,) = [p for p in (root / "cache").iterdir() if p.name not in ("reference", "tmp")]
     return folder
+
+
+def _reference(root: Path) -> Path:
+    (run,) = (root / "cache" / "reference").iterdir()  # one tiny reference for all
+    return run / "hf"
 
 
 @pytest.mark.slow
@@ -81,10 +92,12 @@ def test_curate_is_deterministic_end_to_end(toyworld, method):
     if method in MODEL_BASED:
         (features,) = (_pool_cache(toyworld) / "features").iterdir()  # one pass for all
         assert manifest["details"]["features"]["path"] == str(features)
-        assert (
-            manifest["details"]["reference"]["name"].endswith("export")
-            or "tiny-" in manifest["details"]["reference"]["name"]
-        )
+        assert manifest["details"]["reference"]["name"] == str(_reference(toyworld))
+        assert manifest["config"]["params"]["reference"]["model"] == "tiny"
+
+        direct = _curate(toyworld, method, "c", 0, f"params.reference.model={_reference(toyworld)}")
+        assert (direct / "indices.npy").read_bytes() == (first / "indices.npy").read_bytes()
+        assert len(list((toyworld / "cache" / "reference").iterdir())) == 1
 
 
 @pytest.mark.slow
