@@ -54,7 +54,8 @@ class ReferencePassParams(ReferenceModel):
     max_length: int = 512
     dtype: str = "float32"
     device: str = "auto"
-    cpu_threads: int = 1  # torch threads of the pass on CPU (0: torch's default); same bytes
+    # torch threads of the pass on CPU (0: torch's default); another count moves the last bits
+    cpu_threads: int = 1
 
 
 class UsesReference:
