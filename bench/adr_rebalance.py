@@ -3,9 +3,10 @@
     .venv/bin/python bench/adr_rebalance.py [--samples 665298] [--seed 42]
 
 Entity counts per perspective follow a two-piece Zipf law fitted so that the number of
-entities, the head size and tau at q match adr.md section 2 (token 512,151 / 6,745 / 120 over
-~15.6M mentions; object 113,149 / 2,222 / 304; co-occurrence 1,065,602 / 78,082 / 24 at
-q=0.75; interrogation 5,770 / 25 / 4,895); mentions are spread over the samples at random.
+entities, the head size and tau at q match the paper's LLaVA-665K figures (token 512,151 /
+6,745 / 120 over ~15.6M mentions; object 113,149 / 2,222 / 304; co-occurrence 1,065,602 /
+78,082 / 24 at q=0.75; interrogation 5,770 / 25 / 4,895); mentions are spread over the samples
+at random.
 Times tau + pass probabilities + draws (everything DR does after entity extraction) and
 reports peak traced memory of that step and the process's peak RSS.
 """

@@ -88,7 +88,7 @@ class ToyWorldConfig:
     benchmark_items_per_skill: int = 100
     benchmark_tail_fraction: float = 0.5  # target share of items the ADR rule calls tail
 
-    # ADR long-tail mass per perspective (adr.md section 2).
+    # ADR long-tail mass per perspective (curation/methods/adr/README.md).
     q_token: float = 0.9
     q_object: float = 0.9
     q_co_occurrence: float = 0.75

@@ -1,5 +1,5 @@
 """describe_world: the pool's long tail per ADR perspective, as tables and log-log
-rank-frequency plots (adr.md section 2), plus the head/tail mix of each benchmark."""
+rank-frequency plots (curation/methods/adr/README.md), plus the head/tail mix of each benchmark."""
 
 from __future__ import annotations
 

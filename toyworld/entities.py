@@ -1,4 +1,5 @@
-"""Ground-truth ADR entities of a ToyWorld sample, in the four perspectives of adr.md §1.
+"""Ground-truth ADR entities of a ToyWorld sample, in ADR's four perspectives
+(curation/methods/adr/README.md).
 
 ToyWorld's language is closed, so the nouns are known exactly: token entities are the
 lemmas of the lexicon nouns, counted per mention over all human and gpt turns.

@@ -1,4 +1,4 @@
-"""The ADR long-tail rule (adr.md sections 2 and 5).
+"""The ADR long-tail rule (curation/methods/adr/README.md).
 
 Per perspective k (token, object, co_occurrence, interrogation), entities are sorted by
 their pool count n_e, descending; tau_k is the count of the entity at which the cumulative
@@ -131,8 +131,8 @@ def is_tail_item(
     pool_counts: Mapping[str, Mapping[str, int]],
     q: Mapping[str, float] | None = None,
 ) -> bool:
-    """adr.md section 5: tail if, in ANY perspective, the mean rank of the item's entities
-    lies beyond the perspective's cutoff rank. q defaults to 0.9 (co_occurrence 0.75)."""
+    """ADR's item rule: tail if, in ANY perspective, the mean rank of the item's entities lies
+    beyond the perspective's cutoff rank. q defaults to 0.9 (co_occurrence 0.75)."""
     relevant = {p: e for p, e in item_entities.items() if e}
     return LongTailRule({p: pool_counts[p] for p in relevant if p in pool_counts}, q).is_tail(
         relevant

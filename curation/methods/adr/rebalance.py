@@ -1,4 +1,4 @@
-"""ADR Data Rebalancing (adr.md section 3, the reference's compose_alpha mode).
+"""ADR Data Rebalancing (README.md here; the reference's compose_alpha mode).
 
 p_k(e) = tau_k / n_e. A sample passes perspective k if any of its entities (token: any
 mention) passes an independent Bernoulli(min(1, p_k(e))) draw, so
@@ -35,7 +35,7 @@ class RebalanceParams:
     pass_num: int = 0  # keep when MORE than pass_num perspectives pass
     alpha: float = 1.0  # then keep with probability alpha
     keep_empty: bool = True  # keep samples without entities (the reference drops them)
-    # Cumulative mass that defines tau_k (adr.md section 2).
+    # Cumulative mass that defines tau_k (curation/methods/adr/README.md).
     q_token: float = 0.9
     q_object: float = 0.9
     q_co_occurrence: float = 0.75

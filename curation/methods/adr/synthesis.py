@@ -1,4 +1,4 @@
-"""ADR: Data Rebalancing, then Data Synthesis refills the subset (adr.md section 4).
+"""ADR: Data Rebalancing, then Data Synthesis refills the subset (curation/methods/adr/README.md).
 
 For each drawn tail candidate: N image variations (pool-trained UNet SDEdit-style, or Stable
 Diffusion image variations), keep the one most similar to its source (mirrored, for a

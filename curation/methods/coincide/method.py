@@ -1,8 +1,8 @@
 """COINCIDE (Lee et al., EMNLP 2024): concept-skill transferability-based selection.
 
 Reference-model activations -> spherical k-means -> per-cluster transferability / density ->
-softmax budget allocation -> greedy MMD inside each cluster (specs/coincide.md). Features and
-the clustering are cached per pool (cache_dir), so a sweep over budgets and temperatures
+softmax budget allocation -> greedy MMD inside each cluster (README.md here). Features and the
+clustering are cached per pool (cache_dir), so a sweep over budgets and temperatures
 only re-runs the selection stage. The k-means seed is the run's seed (1234 in the paper).
 """
 

@@ -1,4 +1,4 @@
-"""Gaussian kernels inside one cluster and COINCIDE's greedy MMD (specs/coincide.md 3 and 5).
+"""Gaussian kernels inside one cluster and COINCIDE's greedy MMD (see README.md here).
 
 k(x, y) = exp(-||x - y||^2 / (2 sigma^2)) in float64. A cluster's kernel is held whole when it
 fits the memory budget (`DenseKernel`); otherwise its rows are computed on demand in bounded

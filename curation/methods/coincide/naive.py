@@ -6,7 +6,7 @@ kernel entries of every candidate set. This is the test oracle for
 `curation.methods.coincide.select.select_coincide` and the baseline of bench/coincide_select.py; use
 it on small inputs only (it is O(n^2 m^2) per cluster in time and O(n m^2) in memory).
 
-It deviates from the reference only where specs/coincide.md says so: cluster ids need not be
+It deviates from the reference only where README.md here says so: cluster ids need not be
 contiguous, an all-masked transferability row gives S = 0, clusters with equal shares are
 visited in ascending id order, and MMD ties (within TIE_ATOL) go to the smallest index.
 """

@@ -1,4 +1,4 @@
-"""COINCIDE's cluster scores and budget allocation (specs/coincide.md sections 3 and 4).
+"""COINCIDE's cluster scores and budget allocation (curation/methods/coincide/README.md).
 
 Transferability S_i comes from the centroids' language halves; the density D_i of each cluster
 is computed next to its kernel (curation/methods/coincide/mmd.py). `allocate` turns S / D into

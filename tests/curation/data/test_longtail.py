@@ -1,4 +1,4 @@
-"""The ADR long-tail rule on hand-built count tables (adr.md sections 2 and 5)."""
+"""The ADR long-tail rule on hand-built count tables (curation/methods/adr/README.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ADR entities (adr.md section 1): four perspectives per sample, pluggable backends.
+"""ADR entities (curation/methods/adr/README.md): four perspectives per sample, pluggable backends.
 
     token          nouns' lemmas over all turns, per mention   lexicon (offline) | stanza
     object         objects in the image, de-duplicated         annotations (offline) |

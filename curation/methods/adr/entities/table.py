@@ -2,7 +2,8 @@
 
 Rows are pool samples in pool order, columns are entities in sorted order; a cell holds how
 often the entity occurs in the sample (mentions for `token`, 0/1 for the de-duplicated
-perspectives). Column sums are the n_e of adr.md section 2. Stored as .npz without pickles.
+perspectives). Column sums are the n_e of ADR's long-tail rule (../README.md). Stored as .npz
+without pickles.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Which pool samples ADR Data Synthesis varies (adr.md section 4).
+"""Which pool samples ADR Data Synthesis varies (curation/methods/adr/README.md).
 
 Candidates: samples with at least one tail entity (n_e < tau_k) in any perspective whose
 image occurs once in the pool. The refill draws `count` of them at random (seeded); when
