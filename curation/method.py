@@ -53,12 +53,22 @@ class CurationMethod:
     name: ClassVar[str]
     Params: ClassVar[type]
     needs_budget: ClassVar[bool] = True
+    # set by a method that decides its own size: why it takes no budget (a given one is an error)
+    sizes_itself: ClassVar[str | None] = None
 
     def __init__(self, params: Any):
         self.params = params
 
     def select(self, ctx: CurationContext, budget: int | None) -> Selection:
         raise NotImplementedError(f"{type(self).__name__} must implement select()")
+
+
+def refuse_ignored_budget(method: CurationMethod, budget: float | None) -> None:
+    """A budget given to a method that would not use it is an error, not a silent no-op."""
+    if budget is not None and method.sizes_itself:
+        raise BudgetError(
+            f"method={method.name} takes no budget ({method.sizes_itself}): set budget=null"
+        )
 
 
 def resolve_budget(budget: float | None, pool_size: int, needs_budget: bool) -> int | None:

@@ -16,7 +16,12 @@ from curation.data.subset import Subset, is_finished, work_dir, write_subset
 from curation.features.extract import FeatureError, extract_features, feature_key
 from curation.features.reference import uses_reference
 from curation.features.reference_pass import reads_reference_pass
-from curation.method import CurationContext, CurationMethod, resolve_budget
+from curation.method import (
+    CurationContext,
+    CurationMethod,
+    refuse_ignored_budget,
+    resolve_budget,
+)
 
 
 def curate(
@@ -42,6 +47,7 @@ def curate(
     `force`; it is locked for the whole run (curation.data.outdir). `rules`: where the pool's
     images may live and the caps on its records (default: curation.data.records.RecordRules()).
     """
+    refuse_ignored_budget(method, budget)
     if uses_reference(method):
         method.reference_checkpoint()  # model=tiny handed no checkpoint fails here, at once
     inputs = {"the pool": pool_path, "the image root": image_root, "the cache": cache_root}

@@ -18,6 +18,7 @@ class FullPool(CurationMethod):
     name = "full"
     Params = FullParams
     needs_budget = False
+    sizes_itself = "it keeps the whole pool"
 
     def select(self, ctx: CurationContext, budget: int | None) -> Selection:
         return Selection(indices=np.arange(len(ctx), dtype=np.int64))

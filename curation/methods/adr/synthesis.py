@@ -106,6 +106,10 @@ class Adr(UsesReference, CurationMethod):
     name = "adr"
     Params = AdrParams
     needs_budget = False
+    sizes_itself = (
+        "Data Rebalancing sets the size, then synthesis refills the pool's size or "
+        "params.synthesis.count; method=adr_dr takes a budget"
+    )
     reference_key = "params.synthesis.reference"
 
     def reference_model(self) -> ReferenceModel:
