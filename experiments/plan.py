@@ -21,28 +21,13 @@ from curation.data.fileio import sha256_file, sha256_json
 from curation.data.limits import RecordLimits
 from experiments.schemas import DataConfig, ExperimentConfig
 from toyworld.make import world_id
-from training.layout import EXPORT_DIR
+from training.layout import EXPORT_DIR, RESUME_MAY_CHANGE
 
 STAGES = ("pool", "reference", "features", "curate", "train", "eval")
 # Settings that change where and how a stage reports, not what it computes: left out of keys.
-TRAIN_NOT_IN_KEY = (
-    "out_dir",
-    "subset",
-    "records",
-    "image_root",
-    "resume",
-    "export",
-    "wandb",
-    "loader.num_workers",
-    "loader.pin_memory",
-    "trainer.progress_bar",
-    "trainer.log_every_n_steps",
-    "trainer.checkpoint_every_n_steps",
-    "trainer.keep_checkpoints",
-    # the subset (in the key) was curated under the same data rules
-    "loader.image_paths",
-    "loader.limits",
-)
+# Training's are the ones a run may change when it resumes; and the subset (in the key) was
+# curated under the same data rules.
+TRAIN_NOT_IN_KEY = (*RESUME_MAY_CHANGE, "loader.image_paths", "loader.limits")
 EVAL_NOT_IN_KEY = ("checkpoint", "out_dir", "reference", "resume", "wandb", "model.threads")
 
 
