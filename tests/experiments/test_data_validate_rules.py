@@ -1,5 +1,6 @@
 """`vlmdata data validate`: image paths confined to the image root unless image_paths=any,
-record caps configurable; refusals are one line that does not tell whether a file exists."""
+record caps configurable (a 50 MB turn is refused or skipped); refusals are one line that does not
+tell whether a file exists."""
 
 from __future__ import annotations
 
@@ -63,3 +64,13 @@ def test_image_paths_any_and_configurable_limits(layout, capsys):
         ]
     )
     assert code == 2 and "too_many_turns" in capsys.readouterr().err
+
+
+def test_validate_refuses_or_skips_a_50mb_turn(huge_pool, capsys):
+    code = main(["data", "validate", str(huge_pool), "progress=false"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "record 1 (id='huge'): turn_too_long: turn 1 has 52,428,800 characters" in err
+
+    code = main(["data", "validate", str(huge_pool), "on_error=skip", "progress=false"])
+    assert code == 1 and "turn_too_long" in capsys.readouterr().out

@@ -5,21 +5,11 @@ from __future__ import annotations
 import pytest
 
 from curation.data.records import RecordError
-from experiments.cli import main
 from training.data import Collator, LlavaDataset
 from training.inputs import load_training_inputs
 from training.models import build_tiny_llava
 from training.tokenizer import record_texts
 from training.train import train
-
-
-@pytest.fixture
-def broken(tmp_path, image_records, write_records):
-    """Six image records + one text-only; r1's image is missing, r4's is not an image."""
-    records = image_records(tmp_path, 6)
-    (tmp_path / "img" / "1.png").unlink()
-    (tmp_path / "img" / "4.png").write_bytes(b"this is not a png")
-    return write_records(tmp_path, records)
 
 
 def test_missing_image_is_one_clear_line(broken, tmp_path):
@@ -70,35 +60,6 @@ def test_image_that_breaks_during_training(tmp_path, image_records):
     assert batch["pixel_values"].shape[0] == 2  # two images + the text-only record
 
 
-def test_cli_reports_bad_data_in_one_line(broken, tmp_path, capsys):
-    code = main(
-        [
-            "train",
-            f"records={broken}",
-            f"image_root={tmp_path}",
-            f"out_dir={tmp_path / 'run'}",
-            "wandb.mode=disabled",
-        ]
-    )
-    err = capsys.readouterr().err.strip()
-    assert code == 2
-    assert err.count("\n") == 0 and err.startswith("vlmdata: error:") and "id='r1'" in err
-
-
-def test_cli_rejects_a_global_batch_that_does_not_divide(tmp_path, capsys):
-    code = main(
-        [
-            "train",
-            f"records={tmp_path / 'x.json'}",
-            f"out_dir={tmp_path / 'run'}",
-            "trainer.global_batch_size=12",
-            "loader.per_device_batch_size=8",
-        ]
-    )
-    assert code == 2
-    assert "trainer.global_batch_size" in capsys.readouterr().err
-
-
 def test_truncated_image_fails_even_when_pil_was_told_to_tolerate_it(tmp_path, monkeypatch):
     import io
 
@@ -114,11 +75,3 @@ def test_truncated_image_fails_even_when_pil_was_told_to_tolerate_it(tmp_path, m
     with pytest.raises(ImageLoadError, match="cut.png"):
         load_image(path)
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True
-
-
-def test_cli_names_a_records_file_that_does_not_exist(tmp_path, capsys):
-    code = main(["train", f"records={tmp_path / 'absent.json'}", f"out_dir={tmp_path / 'run'}"])
-    err = capsys.readouterr().err.strip()
-    assert code == 2
-    assert err == f"vlmdata: error: records={tmp_path / 'absent.json'}: no such file"
-    assert not (tmp_path / "run").exists()

@@ -1,5 +1,7 @@
 """Training opens only images under its image root (image_paths=inside), a subset's own
-synthetic images excepted; image_paths=any takes paths as given."""
+synthetic images excepted; image_paths=any takes paths as given.
+
+`vlmdata train` on these records: tests/experiments/test_train_image_paths.py."""
 
 from __future__ import annotations
 
@@ -8,23 +10,10 @@ from PIL import Image
 
 from curation.data.records import RecordError, RecordRules
 from curation.data.subset import work_dir, write_subset
-from experiments.cli import main
 from training.data import LlavaDataset
 from training.inputs import load_training_inputs
 from training.models import build_tiny_llava
 from training.tokenizer import record_texts
-
-
-@pytest.fixture
-def escaping(tmp_path, image_records, write_records):
-    """Records under root/ whose r1 names a real PNG outside the root by '..', r2 by absolute
-    path."""
-    root = tmp_path / "root"
-    records = image_records(root, 3)
-    Image.new("RGB", (8, 8), "white").save(tmp_path / "secret.png")
-    records[1]["image"] = "../secret.png"
-    records[2]["image"] = str(tmp_path / "secret.png")
-    return root, records, write_records(root, records)
 
 
 def test_outside_paths_are_refused_or_skipped_at_load(escaping):
@@ -82,41 +71,3 @@ def test_a_subsets_own_synthetic_images_pass(tmp_path, image_records):
     )
     inputs = load_training_inputs(subset=str(tmp_path / "subset"))
     assert [r["id"] for r in inputs.records] == ["r0", "r1", "syn"]
-
-
-def test_cli_train_refuses_an_outside_image_in_one_line(escaping, tmp_path, capsys):
-    root, _, path = escaping
-    code = main(
-        [
-            "train",
-            f"records={path}",
-            f"image_root={root}",
-            f"out_dir={tmp_path / 'run'}",
-            "wandb.mode=disabled",
-        ]
-    )
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and "\n" not in err and "image_outside_root" in err and "id='r1'" in err
-
-
-@pytest.mark.slow
-def test_cli_train_with_image_paths_any_uses_them(escaping, tmp_path, capsys):
-    root, _, path = escaping
-    code = main(
-        [
-            "train",
-            f"records={path}",
-            f"image_root={root}",
-            f"out_dir={tmp_path / 'run'}",
-            "wandb.mode=disabled",
-            "loader.image_paths=any",
-            "trainer.max_steps=1",
-            "trainer.global_batch_size=4",
-            "loader.per_device_batch_size=4",
-            "trainer.progress_bar=false",
-            "export=false",
-        ]
-    )
-    assert code == 0, capsys.readouterr().err
-    summary = (tmp_path / "run" / "train_summary.json").read_text()
-    assert '"used": 4' in summary and '"skipped_at_load": {}' in summary

@@ -1,8 +1,10 @@
-"""The tiny model's BPE tokenizer trains in linear time, whatever the pool's texts hold."""
+"""The tiny model's BPE tokenizer trains in linear time, whatever the pool's texts hold.
+
+The 50 MB pool (`huge_pool`) is in tests/conftest.py; `vlmdata data validate` on it is tested in
+tests/experiments/test_data_validate_rules.py."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -10,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
 from training.tokenizer import MAX_RUN_CHARS, _bounded
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,32 +38,6 @@ def test_a_50mb_single_character_text_trains_within_seconds():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr[-2000:]
-
-
-@pytest.fixture
-def huge_pool(tmp_path: Path) -> Path:
-    """A JSONL pool: one ordinary record, then one whose question is 50 MB of 'a'."""
-    ordinary = {
-        "id": "ok",
-        "conversations": [{"from": "human", "value": "Say hi."}, {"from": "gpt", "value": "hi"}],
-    }
-    path = tmp_path / "pool.jsonl"
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(ordinary) + "\n")
-        handle.write('{"id": "huge", "conversations": [{"from": "human", "value": "')
-        handle.write("a" * FIFTY_MB)
-        handle.write('"}, {"from": "gpt", "value": "ok"}]}\n')
-    return path
-
-
-def test_validate_refuses_or_skips_a_50mb_turn(huge_pool, capsys):
-    code = main(["data", "validate", str(huge_pool), "progress=false"])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and "\n" not in err
-    assert "record 1 (id='huge'): turn_too_long: turn 1 has 52,428,800 characters" in err
-
-    code = main(["data", "validate", str(huge_pool), "on_error=skip", "progress=false"])
-    assert code == 1 and "turn_too_long" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ import textwrap
 import numpy as np
 import pytest
 
-from curation.data.records import write_records
 from curation.data.subset import (
     INDICES,
     MANIFEST,
@@ -19,50 +18,14 @@ from curation.data.subset import (
 )
 
 
-def _pool(n):
-    return [
-        {
-            "id": f"r{i}",
-            "conversations": [
-                {"from": "human", "value": f"q{i}"},
-                {"from": "gpt", "value": f"a{i}"},
-            ],
-        }
-        for i in range(n)
-    ]
-
-
-@pytest.fixture
-def pool_file(tmp_path):
-    records = _pool(10)
-    path = tmp_path / "pool.json"
-    write_records(path, records)
-    return path, records
-
-
-def _write(out, pool_file, indices, **kw):
-    path, records = pool_file
-    return write_subset(
-        out,
-        method="random",
-        indices=indices,
-        records=[records[i] for i in indices],
-        pool_path=path,
-        pool_size=len(records),
-        config={"method": "random"},
-        seed=3,
-        **kw,
-    )
-
-
-def test_write_and_read_back(tmp_path, pool_file):
+def test_write_and_read_back(tmp_path, pool_file, write_pool_subset):
     synthetic = [
         {
             "id": "syn-0",
             "conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": "y"}],
         }
     ]
-    subset = _write(
+    subset = write_pool_subset(
         tmp_path / "s",
         pool_file,
         [4, 1, 7],
@@ -88,9 +51,9 @@ def test_write_and_read_back(tmp_path, pool_file):
     assert len(subset) == 4
 
 
-def test_same_inputs_give_identical_bytes(tmp_path, pool_file):
-    _write(tmp_path / "a", pool_file, [3, 2])
-    _write(tmp_path / "b", pool_file, [3, 2])
+def test_same_inputs_give_identical_bytes(tmp_path, pool_file, write_pool_subset):
+    write_pool_subset(tmp_path / "a", pool_file, [3, 2])
+    write_pool_subset(tmp_path / "b", pool_file, [3, 2])
     for name in (INDICES, RECORDS):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
@@ -148,10 +111,12 @@ KILLED_WRITER = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("existing", [False, True])
-def test_killed_write_leaves_no_finished_looking_output(tmp_path, pool_file, existing):
+def test_killed_write_leaves_no_finished_looking_output(
+    tmp_path, pool_file, write_pool_subset, existing
+):
     out = tmp_path / "subset"
     if existing:
-        _write(out, pool_file, [0, 1])
+        write_pool_subset(out, pool_file, [0, 1])
     proc = subprocess.Popen(
         [sys.executable, "-c", KILLED_WRITER, str(out), str(pool_file[0])],
         stdout=subprocess.PIPE,
@@ -177,8 +142,10 @@ BROKEN_INDICES = {
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN_INDICES))
-def test_unreadable_indices_are_one_line_naming_the_file(tmp_path, pool_file, case):
-    subset = _write(tmp_path / "subset", pool_file, [1, 2]).path
+def test_unreadable_indices_are_one_line_naming_the_file(
+    tmp_path, pool_file, write_pool_subset, case
+):
+    subset = write_pool_subset(tmp_path / "subset", pool_file, [1, 2]).path
     BROKEN_INDICES[case](subset / INDICES)
     with pytest.raises(SubsetError) as caught:
         read_subset(subset)
@@ -199,20 +166,10 @@ BROKEN_MANIFESTS = {
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN_MANIFESTS))
-def test_broken_manifest_is_one_line_naming_the_file(tmp_path, pool_file, case):
-    subset = _write(tmp_path / "subset", pool_file, [1, 2]).path
+def test_broken_manifest_is_one_line_naming_the_file(tmp_path, pool_file, write_pool_subset, case):
+    subset = write_pool_subset(tmp_path / "subset", pool_file, [1, 2]).path
     (subset / MANIFEST).write_bytes(BROKEN_MANIFESTS[case])
     with pytest.raises(SubsetError) as caught:
         read_subset(subset)
     message = str(caught.value)
     assert message.startswith(f"{subset / MANIFEST}: ") and "\n" not in message
-
-
-def test_cli_train_on_a_broken_subset_is_one_line(tmp_path, pool_file, capsys):
-    from experiments.cli import main
-
-    subset = _write(tmp_path / "subset", pool_file, [1, 2]).path
-    np.save(subset / INDICES, np.array([1, "x"], dtype=object), allow_pickle=True)
-    code = main(["train", f"subset={subset}", f"out_dir={tmp_path / 'run'}", "wandb.mode=disabled"])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and "\n" not in err and f"{subset / INDICES}: " in err

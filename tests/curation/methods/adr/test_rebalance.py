@@ -194,19 +194,7 @@ def test_method_reports_tail_shares(tmp_path):
     assert shares["tail_share_after"] > shares["tail_share_before"]
 
 
-# --- ToyWorld: real long tails ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def toyworld(tmp_path_factory):
-    from toyworld.config import ToyWorldConfig
-    from toyworld.make import make_world
-
-    out = tmp_path_factory.mktemp("adr-dr") / "world"
-    make_world(
-        ToyWorldConfig(out_dir=str(out), pool_size=800, benchmark_items_per_skill=2), progress=False
-    )
-    return out
+# --- ToyWorld: real long tails (the `toyworld` fixture is in tests/conftest.py) --------------
 
 
 @pytest.mark.slow
@@ -273,54 +261,6 @@ def test_dr_on_toyworld_moves_mass_from_head_to_tail(toyworld, tmp_path):
         with Image.open(plot) as img:
             assert img.format == "PNG" and img.size[0] > 300
     assert "tail share" in (tmp_path / "report" / "longtail.txt").read_text()
-
-
-@pytest.mark.slow
-def test_analyze_command_before_and_after(toyworld, tmp_path, capsys):
-    from experiments.cli import main
-
-    out = tmp_path / "dr"
-    assert (
-        main(
-            [
-                "curate",
-                "method=adr_dr",
-                f"data.toyworld.out_dir={toyworld}",
-                f"out_dir={out}",
-                f"cache_dir={tmp_path / 'cache'}",
-                "progress=false",
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(["analyze", f"subset={out}", f"cache_dir={tmp_path / 'cache'}", "progress=false"]) == 0
-    )
-    printed = capsys.readouterr().out
-    assert "interrogation" in printed and "subset tail" in printed
-    written = sorted(p.name for p in (out / "longtail").iterdir())
-    assert written == [
-        "config.yaml",
-        "longtail.json",
-        "longtail.txt",
-        "rank_frequency_co_occurrence.png",
-        "rank_frequency_interrogation.png",
-        "rank_frequency_object.png",
-        "rank_frequency_token.png",
-    ]
-    assert (
-        main(
-            [
-                "analyze",
-                f"data.toyworld.out_dir={toyworld}",
-                f"out_dir={tmp_path / 'pool'}",
-                f"cache_dir={tmp_path / 'cache'}",
-                "progress=false",
-            ]
-        )
-        == 0
-    )
-    assert (tmp_path / "pool" / "rank_frequency_token.png").is_file()
 
 
 def test_budget_sets_alpha_to_keep_exactly_that_many():

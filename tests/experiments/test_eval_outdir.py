@@ -17,6 +17,9 @@ from experiments.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
+# The tiny model runs in-process: one torch thread, as in tests/evaluation.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _args(checkpoint: Path, data_root: Path, out: Path, *extra: str) -> list[str]:
     return [

@@ -10,6 +10,9 @@ from experiments.cli import main
 
 SKILLS = ("colour", "shape", "counting", "existence", "spatial", "multiple_choice", "caption")
 
+# The tiny model runs in-process: one torch thread, as in tests/evaluation.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.mark.slow
 def test_toyworld_suite_from_the_cli(

@@ -1,8 +1,28 @@
 """Bad inputs end in one line on stderr and exit 2, before any model loads."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from experiments.cli import main
+
+# The tiny model runs in-process: one torch thread, as in tests/evaluation.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def checkpoint_without_template(tiny_checkpoint: Path, tmp_path: Path) -> Path:
+    import json
+
+    target = shutil.copytree(tiny_checkpoint, tmp_path / "no_template")
+    (target / "chat_template.jinja").unlink()
+    for name in ("tokenizer_config.json", "processor_config.json"):
+        path = target / name
+        config = json.loads(path.read_text())
+        config.pop("chat_template", None)
+        path.write_text(json.dumps(config))
+    return target
 
 
 @pytest.fixture

@@ -1,0 +1,197 @@
+"""`vlmdata train` writes only into an empty out_dir or a run of the same config: a user's
+files survive, another config's run is never returned or resumed (--force discards it), one
+training per out_dir at a time (a killed run's temporaries: tests/training/test_train_outdir.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiments.cli import main
+from training.train import train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _training_tests():
+    """tests/training/test_train_outdir.py, by path (site-packages ships a `tests` package)."""
+    path = REPO / "tests" / "training" / "test_train_outdir.py"
+    spec = importlib.util.spec_from_file_location("vlmdata_tests_training_train_outdir", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The run's overrides and the callback that kills it, shared with the library's out_dir test.
+_library = _training_tests()
+FAST, Killed, KillAt = _library.FAST, _library.Killed, _library.KillAt
+
+# The tiny model trains in-process: one torch thread, as in tests/training.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _args(records: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "train",
+        "--config",
+        "tiny",
+        f"records={records}",
+        f"image_root={records.parent}",
+        f"out_dir={out}",
+        *FAST,
+        *extra,
+    ]
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vlmdata: error:") and "\n" not in err, err
+    return err
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_users_files_in_out_dir_survive(records, tmp_path, capsys):
+    out = tmp_path / "project"
+    (out / "hf").mkdir(parents=True)
+    (out / "config.yaml").write_text("my: own config\n")
+    (out / "hf" / "weights.bin").write_bytes(b"my model")
+    before = _snapshot(out)
+    assert main(_args(records, out)) == 2
+    err = _one_line_error(capsys)
+    assert str(out) in err and "--force" in err
+    assert _snapshot(out) == before
+
+
+def test_an_input_folder_is_refused_even_with_force(records, tmp_path, capsys):
+    before = _snapshot(tmp_path)
+    assert main(["train", "--force", *_args(records, tmp_path)[1:]]) == 2
+    assert "even with --force" in _one_line_error(capsys)
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_finished_run_is_never_returned_for_another_config(
+    records, tmp_path, capsys, tiny_config
+):
+    out = tmp_path / "run"
+    assert main(_args(records, out)) == 0
+    capsys.readouterr()
+    before = _snapshot(out)
+    assert main(_args(records, out, "optim.lr=0.5")) == 2
+    err = _one_line_error(capsys)
+    assert "another config's training run (differs in: optim.lr)" in err and "--force" in err
+    other = records.with_name("other.json")
+    other.write_text(json.dumps(json.loads(records.read_text())[:4]))
+    assert main(_args(other, out)) == 2
+    assert "inputs.records" in _one_line_error(capsys)
+    assert _snapshot(out) == before
+
+    # keys that may change between sessions: the finished run is returned as it is
+    same = train(
+        tiny_config(
+            out,
+            *FAST[1:],
+            f"records={records}",
+            f"image_root={tmp_path}",
+            "loader.num_workers=1",
+            "trainer.log_every_n_steps=1",
+        )
+    )
+    assert same.global_step == 3 and _snapshot(out) == before
+
+
+def test_a_killed_run_is_resumed_only_by_its_own_config(records, tmp_path, capsys, tiny_config):
+    out = tmp_path / "run"
+    with pytest.raises(Killed):
+        train(
+            tiny_config(out, *FAST, f"records={records}", f"image_root={tmp_path}"),
+            callbacks=[KillAt(2)],
+        )
+    last = out / "checkpoints" / "last.ckpt"
+    checkpoint, config = last.read_bytes(), (out / "config.yaml").read_text()
+
+    assert main(_args(records, out, "optim.lr=0.5", "seed=3")) == 2
+    assert "differs in: optim.lr, seed" in _one_line_error(capsys)
+    assert last.read_bytes() == checkpoint and (out / "config.yaml").read_text() == config
+
+    resumed = train(
+        tiny_config(
+            out,
+            *FAST,
+            f"records={records}",
+            f"image_root={tmp_path}",
+            "trainer.log_every_n_steps=1",
+        )
+    )
+    assert resumed.summary["resumed_from"] == str(last) and resumed.global_step == 3
+
+
+def test_force_discards_another_configs_run(records, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_args(records, out)) == 0
+    (out / "csv" / "version_0" / "marker").write_text("old session")
+    assert main(["train", "--force", *_args(records, out, "optim.lr=0.5")[1:]]) == 0
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["resumed_from"] is None and summary["global_step"] == 3
+    assert "lr: 0.5" in (out / "config.yaml").read_text()
+    assert not (out / "csv" / "version_0" / "marker").exists()
+
+
+# A training that waits, after it took its out_dir, until the test lets it go.
+SLOW_TRAIN = """
+import sys, time
+from pathlib import Path
+import training.train
+load = training.train.load_training_inputs
+def slow(*args, **kwargs):
+    print("training", flush=True)
+    while not Path(sys.argv[1]).exists():
+        time.sleep(0.05)
+    return load(*args, **kwargs)
+training.train.load_training_inputs = slow
+from experiments.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.slow
+def test_two_trainings_into_one_out_dir_exactly_one_succeeds(records, tmp_path):
+    out, go = tmp_path / "run", tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(
+        [sys.executable, "-c", SLOW_TRAIN, str(go), *_args(records, out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert first.stdout.readline().strip() == "training"
+        second = subprocess.run(
+            [sys.executable, "-m", "experiments.cli", *_args(records, out, "optim.lr=0.5")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert second.returncode == 2, second.stdout + second.stderr
+        err = second.stderr.strip()
+        assert err.count("\n") == 0 and f"being written by another run (pid {first.pid}" in err
+        assert "trained" not in second.stdout
+    finally:
+        go.write_text("")
+        stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    assert "trained 3 steps" in stdout
+    assert "lr: 0.5" not in (out / "config.yaml").read_text()
+    assert len(list((out / "csv").glob("version_*"))) == 1
