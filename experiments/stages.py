@@ -22,6 +22,7 @@ from configs.compose import compose_node
 from curation.data.fileio import atomic_write_json, remove_stale_tmp
 from curation.data.outdir import output_lock
 from experiments.plan import Job
+from training.wandb_env import pin_service_tmpdir
 
 MARKER = ".vlmdata-stage.json"
 # What the executors keep in a stage's directory beside its outputs (executors.local.stage_log).
@@ -89,7 +90,7 @@ def use_store_tmp(job: Job) -> None:
     behind when a stage is killed; this keeps them with the sweep's outputs. It must happen
     before wandb is imported: its service and staging folders read TMPDIR once.
     """
-    tmp = Path(job.out_dir).resolve().parent.parent / "tmp"
+    tmp = Path(pin_service_tmpdir(Path(job.out_dir).resolve().parent.parent / "tmp"))
     if os.environ.get("TMPDIR") == str(tmp):
         return
     tmp.mkdir(parents=True, exist_ok=True)

@@ -4,17 +4,34 @@ Call `wandb_env(run_dir)` before `wandb.init` (or before creating Lightning's Wa
 Runs land in <run_dir>/wandb/offline-run-*; sync them later with `wandb sync <that dir>`.
 W&B's service keeps sockets and staging folders in the temp dir and leaves some behind even
 after a clean exit, so TMPDIR points into the run directory too (<run_dir>/wandb/.tmp).
+
+The service starts once per process and reads TMPDIR then: every later run of the process must
+keep that temp dir (with another one, its system monitor waits 8 s for a port file written
+elsewhere, on every run). So the first run pins it (SERVICE_TMPDIR, inherited by workers), and a
+stage executor pins its store's tmp before any run (`pin_service_tmpdir`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 
 WANDB_MODES = ("offline", "online", "disabled")
+SERVICE_TMPDIR = "VLMDATA_WANDB_TMPDIR"  # the temp dir of this process's W&B service
+
+
+def pin_service_tmpdir(path: str | os.PathLike) -> str:
+    """The temp dir every W&B run of this process uses: `path`, unless one is pinned already
+    (by an earlier run, or inherited from the parent process)."""
+    pinned = os.environ.get(SERVICE_TMPDIR)
+    if pinned is None or ("wandb" not in sys.modules and not Path(pinned).is_dir()):
+        pinned = str(Path(path).resolve())
+        os.environ[SERVICE_TMPDIR] = pinned
+    return pinned
 
 
 def wandb_env_vars(run_dir: str | os.PathLike, mode: str = "offline") -> dict[str, str]:
@@ -30,7 +47,7 @@ def wandb_env_vars(run_dir: str | os.PathLike, mode: str = "offline") -> dict[st
         "WANDB_CONFIG_DIR": str(own / ".config"),
         "WANDB_DATA_DIR": str(own / ".data"),
         "WANDB_ARTIFACT_DIR": str(own / ".artifacts"),
-        "TMPDIR": str(own / ".tmp"),
+        "TMPDIR": pin_service_tmpdir(own / ".tmp"),
         "WANDB_SILENT": "true",
         "WANDB_CONSOLE": "off",
     }
