@@ -66,11 +66,11 @@ class ReferencePassMethod(ReadsReferencePass, CurationMethod):
         return reference_pass(self.params.reference)
 
 
-def reference_pass(params: ReferencePassParams) -> PassSpec:
-    """The reference named by `params` and the all-kinds pass every baseline reads."""
+def reference_pass(params: ReferencePassParams, kinds: tuple[str, ...] = KINDS) -> PassSpec:
+    """The reference named by `params` and its pass (all kinds: the one every baseline reads)."""
     request = FeatureRequest(
         layers=tuple(params.layers),
-        kinds=KINDS,
+        kinds=kinds,
         batch_size=params.batch_size,
         chunk_size=params.chunk_size,
         max_length=params.max_length,

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.features.extract import FeatureRequest, extract_features
+from curation.features.extract import extract_features
 from curation.features.kmeans import spherical_kmeans
 from curation.features.reference import PassSpec, ReferencePassParams
-from curation.features.reference_pass import ReadsReferencePass
+from curation.features.reference_pass import ReadsReferencePass, reference_pass
 from curation.method import BudgetError, CurationContext, CurationMethod, Selection
 from curation.methods.coincide.scores import MASK_THRESHOLD, FeatureLayout
 from curation.methods.coincide.select import MemoryBudget, select_coincide
@@ -118,15 +118,4 @@ class CoincideSelection(ReadsReferencePass, CurationMethod):
     def pass_spec(self) -> PassSpec:
         p: CoincideParams = self.params
         kinds = ("coincide", *[k for k in p.extra_kinds if k != "coincide"])
-        r = p.reference
-        request = FeatureRequest(
-            layers=tuple(r.layers),
-            kinds=kinds,
-            batch_size=r.batch_size,
-            chunk_size=r.chunk_size,
-            max_length=r.max_length,
-            dtype=r.dtype,
-            device=r.device,
-            cpu_threads=r.cpu_threads,
-        )
-        return PassSpec(r, request)
+        return reference_pass(p.reference, kinds)
