@@ -14,10 +14,10 @@ replacement; Δ* is the mean of D over every drawn (seed, item) pair. The interv
 the papers' averages); its Δ* is the mean of the tasks' Δ* of the same resample. The head and
 tail parts (ToyWorld) do the same within those items only.
 
-Coverage (simulated, 200 draws): nominal with item noise only; too wide (conservative) when the
-noise is mostly seed x item (which items a model gets right varies by seed); too narrow when a
-whole seed's model is better or worse, since 3-5 resampled seeds show only part of that
-variance (0.77 with 3 seeds, 0.81 with 5).
+Coverage (bench/paired_bootstrap.py): nominal when the effect differs by item only; too wide
+(conservative) when it differs by seed and item; too narrow when a whole seed's model is better
+or worse, since 3-5 resampled seeds show only part of that variance (0.81 with 3 seeds, 0.86
+with 5, in that simulation).
 """
 
 from __future__ import annotations
