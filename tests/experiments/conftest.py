@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -108,3 +109,57 @@ def finished_sweep(tmp_path_factory, sweep_tools) -> tuple[Path, Path, str]:
     work = tmp_path_factory.mktemp("sweep")
     store = work / "store"
     return work, store, sweep_tools.run(work, store, "workers=2")
+
+
+# `vlmdata ARGS` with `module.function` held: the first call prints "holding" and waits for the
+# file GO, so a test can start a second writer while the first holds its out_dir.
+HELD_CLI = """
+import importlib, sys, time
+from pathlib import Path
+module_name, function, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+module = importlib.import_module(module_name)
+original = getattr(module, function)
+def held(*args, **kwargs):
+    print("holding", flush=True)
+    while not go.exists():
+        time.sleep(0.05)
+    return original(*args, **kwargs)
+setattr(module, function, held)
+from experiments.cli import main
+sys.exit(main(sys.argv[4:]))
+"""
+
+
+@pytest.fixture
+def cli_race(tmp_path):
+    """race(hold, first_args, second_args, env): run `vlmdata first_args` held inside `hold`
+    ("package.module.function", reached after the command took its out_dir), run `vlmdata
+    second_args` to the end meanwhile, then release the first. Returns (first, second, seconds
+    the second took) with `first` a CompletedProcess (its pid in `first.pid`)."""
+
+    def race(hold: str, first_args: list[str], second_args: list[str], env: dict[str, str]):
+        module, function = hold.rsplit(".", 1)
+        go = tmp_path / "go-race"
+        command = [sys.executable, "-c", HELD_CLI, module, function, str(go), *first_args]
+        first = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        try:
+            assert first.stdout.readline().strip() == "holding"
+            started = time.perf_counter()
+            second = subprocess.run(
+                [sys.executable, "-m", "experiments.cli", *second_args],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=300,
+            )
+            seconds = time.perf_counter() - started
+        finally:
+            go.write_text("")
+            stdout, stderr = first.communicate(timeout=300)
+        done = subprocess.CompletedProcess(command, first.returncode, stdout, stderr)
+        done.pid = first.pid
+        return done, second, seconds
+
+    return race

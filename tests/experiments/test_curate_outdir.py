@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -110,59 +109,26 @@ def test_root_and_dot_paths_are_one_line_errors(out, pool, capsys):
     assert f"out_dir={out}" in _one_line_error(capsys)
 
 
-# A curation that waits (after it took its out_dir, before it writes) until the test lets it go.
-SLOW_CURATE = """
-import sys, time
-from pathlib import Path
-import curation.run
-load = curation.run.load_context
-def slow(*args, **kwargs):
-    print("curating", flush=True)
-    go = Path(sys.argv[1])
-    while not go.exists():
-        time.sleep(0.05)
-    return load(*args, **kwargs)
-curation.run.load_context = slow
-from experiments.cli import main
-sys.exit(main(sys.argv[2:]))
-"""
-
-
 def _env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
 
 
-def test_two_curations_of_one_out_dir_exactly_one_succeeds(pool, tmp_path):
+def test_two_curations_of_one_out_dir_exactly_one_succeeds(pool, tmp_path, cli_race):
     out = tmp_path / "subset"
-    go = tmp_path / "go"
-    first = subprocess.Popen(
-        [sys.executable, "-c", SLOW_CURATE, str(go), *_args(pool, out, "seed=1")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(tmp_path),
+    first, second, seconds = cli_race(
+        "curation.run.load_context",  # after the out_dir is taken, before anything is written
+        _args(pool, out, "seed=1"),
+        _args(pool, out, "seed=2"),
+        _env(tmp_path),
     )
-    try:
-        assert first.stdout.readline().strip() == "curating"
-        started = time.perf_counter()
-        second = subprocess.run(
-            [sys.executable, "-m", "experiments.cli", *_args(pool, out, "seed=2")],
-            capture_output=True,
-            text=True,
-            env=_env(tmp_path),
-            timeout=120,
-        )
-        assert second.returncode == 2, second.stdout + second.stderr
-        err = second.stderr.strip()
-        assert err.count("\n") == 0 and "being written by another run" in err
-        assert f"pid {first.pid}" in err
-        assert "samples" not in second.stdout  # no success reported
-        assert time.perf_counter() - started < 30  # at once: no waiting for the first
-    finally:
-        go.write_text("")
-        stdout, stderr = first.communicate(timeout=120)
-    assert first.returncode == 0, stderr
-    assert f"-> {out}" in stdout
+    assert second.returncode == 2, second.stdout + second.stderr
+    err = second.stderr.strip()
+    assert err.count("\n") == 0 and "being written by another run" in err
+    assert f"pid {first.pid}" in err
+    assert "samples" not in second.stdout  # no success reported
+    assert seconds < 30  # at once: no waiting for the first
+    assert first.returncode == 0, first.stderr
+    assert f"-> {out}" in first.stdout
     assert json.loads((out / "manifest.json").read_text())["seed"] == 1
     assert not (tmp_path / ".subset.lock").exists()
 

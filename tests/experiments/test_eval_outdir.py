@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -101,52 +99,17 @@ def test_another_checkpoints_run_is_never_reused(
     assert scores["checkpoint"] == str(other)
 
 
-# An evaluation that waits, after it took its out_dir, until the test lets it go.
-SLOW_EVAL = """
-import sys, time
-from pathlib import Path
-import evaluation.run
-materialize = evaluation.run.materialize
-def slow(*args, **kwargs):
-    print("evaluating", flush=True)
-    while not Path(sys.argv[1]).exists():
-        time.sleep(0.05)
-    return materialize(*args, **kwargs)
-evaluation.run.materialize = slow
-from experiments.cli import main
-sys.exit(main(sys.argv[2:]))
-"""
-
-
 @pytest.mark.slow
 def test_two_evaluations_into_one_out_dir_exactly_one_succeeds(
-    tiny_checkpoint, toyworld_bench_root, tmp_path
+    tiny_checkpoint, toyworld_bench_root, tmp_path, cli_race
 ):
-    out, go = tmp_path / "run", tmp_path / "go"
+    out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     args = _args(tiny_checkpoint, toyworld_bench_root, out)
-    first = subprocess.Popen(
-        [sys.executable, "-c", SLOW_EVAL, str(go), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert first.stdout.readline().strip() == "evaluating"
-        second = subprocess.run(
-            [sys.executable, "-m", "experiments.cli", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
-        assert second.returncode == 2, second.stdout + second.stderr
-        err = second.stderr.strip()
-        assert err.count("\n") == 0 and f"being written by another run (pid {first.pid}" in err
-        assert "scores:" not in second.stdout
-    finally:
-        go.write_text("")
-        stdout, stderr = first.communicate(timeout=300)
-    assert first.returncode == 0, stderr
-    assert "1 task(s) run" in stdout
+    first, second, _ = cli_race("evaluation.run.materialize", args, args, env)
+    assert second.returncode == 2, second.stdout + second.stderr
+    err = second.stderr.strip()
+    assert err.count("\n") == 0 and f"being written by another run (pid {first.pid}" in err
+    assert "scores:" not in second.stdout
+    assert first.returncode == 0, first.stderr
+    assert "1 task(s) run" in first.stdout

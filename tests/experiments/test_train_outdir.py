@@ -7,8 +7,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -147,51 +145,21 @@ def test_force_discards_another_configs_run(records, tmp_path, capsys):
     assert not (out / "csv" / "version_0" / "marker").exists()
 
 
-# A training that waits, after it took its out_dir, until the test lets it go.
-SLOW_TRAIN = """
-import sys, time
-from pathlib import Path
-import training.train
-load = training.train.load_training_inputs
-def slow(*args, **kwargs):
-    print("training", flush=True)
-    while not Path(sys.argv[1]).exists():
-        time.sleep(0.05)
-    return load(*args, **kwargs)
-training.train.load_training_inputs = slow
-from experiments.cli import main
-sys.exit(main(sys.argv[2:]))
-"""
-
-
 @pytest.mark.slow
-def test_two_trainings_into_one_out_dir_exactly_one_succeeds(records, tmp_path):
-    out, go = tmp_path / "run", tmp_path / "go"
+def test_two_trainings_into_one_out_dir_exactly_one_succeeds(records, tmp_path, cli_race):
+    out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    first = subprocess.Popen(
-        [sys.executable, "-c", SLOW_TRAIN, str(go), *_args(records, out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    first, second, _ = cli_race(
+        "training.train.load_training_inputs",
+        _args(records, out),
+        _args(records, out, "optim.lr=0.5"),
+        env,
     )
-    try:
-        assert first.stdout.readline().strip() == "training"
-        second = subprocess.run(
-            [sys.executable, "-m", "experiments.cli", *_args(records, out, "optim.lr=0.5")],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
-        assert second.returncode == 2, second.stdout + second.stderr
-        err = second.stderr.strip()
-        assert err.count("\n") == 0 and f"being written by another run (pid {first.pid}" in err
-        assert "trained" not in second.stdout
-    finally:
-        go.write_text("")
-        stdout, stderr = first.communicate(timeout=300)
-    assert first.returncode == 0, stderr
-    assert "trained 3 steps" in stdout
+    assert second.returncode == 2, second.stdout + second.stderr
+    err = second.stderr.strip()
+    assert err.count("\n") == 0 and f"being written by another run (pid {first.pid}" in err
+    assert "trained" not in second.stdout
+    assert first.returncode == 0, first.stderr
+    assert "trained 3 steps" in first.stdout
     assert "lr: 0.5" not in (out / "config.yaml").read_text()
     assert len(list((out / "csv").glob("version_*"))) == 1
