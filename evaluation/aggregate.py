@@ -24,6 +24,10 @@ from evaluation.errors import EvalError
 
 Scores = Mapping[str, Any]  # a scores.json document
 PARTS = ("score", "head", "tail")
+SE_NOTE = (
+    "± = binomial standard error of one evaluation, sqrt(p (1 - p) / n) x scale: the "
+    "benchmark's sampling noise, for tasks whose score is a mean of 0..1 item scores"
+)
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,11 @@ def reference_summary(scores: Scores, reference: Scores, reference_path: str) ->
 
 
 def run_table(scores: Scores, reference: Scores | None = None) -> str:
-    """One run, one row per task (markdown)."""
+    """One run, one row per task (markdown); score ± its binomial SE where the task has one."""
     header = ["task", "metric", "score", "head", "tail"]
     if reference is not None:
         header += ["reference", "relative"]
+    header.append("n")
     rows = []
     rp = relative_performance(scores, reference) if reference is not None else None
     for name, entry in scores["tasks"].items():
@@ -93,13 +98,14 @@ def run_table(scores: Scores, reference: Scores | None = None) -> str:
         row = [
             name,
             entry["metric"] + lower,
-            _fmt(entry.get("score")) if scored else "unscored",
+            _fmt_se(entry.get("score"), entry.get("se")) if scored else "unscored",
             _fmt(entry.get("head")),
             _fmt(entry.get("tail")),
         ]
         if reference is not None and rp is not None:
             ref_entry = reference["tasks"].get(name, {})
             row += [_fmt(ref_entry.get("score")), _fmt(rp.per_task.get(name))]
+        row.append(str(entry["n"]) if isinstance(entry.get("n"), int) else "-")
         rows.append(row)
     lines = [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
     if reference is not None:
@@ -109,6 +115,8 @@ def run_table(scores: Scores, reference: Scores | None = None) -> str:
             f"relative performance: {_fmt(rp.value if rp else None)}  |  "
             f"mean relative gain: {_pct(mrg.value)}",
         ]
+    if any(entry.get("se") is not None for entry in scores["tasks"].values()):
+        lines += ["", SE_NOTE]
     notes = [
         f"- {name}: {entry['note']}" for name, entry in scores["tasks"].items() if entry.get("note")
     ]
@@ -170,6 +178,11 @@ def _value(entry: Mapping[str, Any] | None, part: str) -> float | None:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def _fmt_se(value: float | None, se: float | None) -> str:
+    """score ± se (its binomial standard error), or the score alone where the SE is unknown."""
+    return _fmt(value) if value is None or se is None else f"{value:.2f} ± {se:.2f}"
 
 
 def _pct(value: float | None) -> str:

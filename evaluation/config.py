@@ -59,7 +59,7 @@ class EvalConfig:
     suite: str = ""  # the suite's name (= the YAML's name in configs/evaluation/)
     tasks: list[TaskSpec] = field(default_factory=list)
     only: list[str] = field(default_factory=list)  # run just these tasks of the suite
-    out_dir: str = ""  # default: outputs/eval/<checkpoint name>/<suite>
+    out_dir: str = ""  # default: outputs/eval/<checkpoint name>/<suite> (<suite>-blind if blind)
     # "" = the Hugging Face hub (or its local cache); a directory = local parquet copies,
     # found at <data_root>/<task.data_files>; ToyWorld: the world's directory
     data_root: str = ""
@@ -70,5 +70,8 @@ class EvalConfig:
     gen_kwargs: str = ""  # lmms-eval generation overrides for every task, e.g. max_new_tokens=16
     reference: str = ""  # scores.json (or its run dir) of the reference run for relative measures
     resume: bool = True  # keep finished tasks of an earlier run with the same inputs
+    # a control: every image the model sees is replaced by a grey (128, 128, 128) image of the
+    # same size, so the scores show what the questions alone give away (evaluation.model)
+    blind: bool = False
     model: EvalModelConfig = field(default_factory=EvalModelConfig)
     wandb: EvalWandbConfig = field(default_factory=EvalWandbConfig)

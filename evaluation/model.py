@@ -10,6 +10,9 @@ llava_hf's answers. What differs, and why:
   - `until` stop strings are honoured (llava_hf ignores them) and `do_sample` is respected;
   - `batch_size` > 1 pads on the left and generates a batch at once;
   - the model survives `simple_evaluate`'s final `clean()`, so one load serves many tasks.
+
+`blind=True` is a control for any task: every image is replaced by a grey one of the same size
+(`blind_images`), so the answers can only come from the text.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from evaluation.errors import EvalError
 MODEL_ID = "vlmdata_llava"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEFAULT_MAX_NEW_TOKENS = 1024  # llava_hf's default when a task sets none
+BLIND_GREY = (128, 128, 128)
 
 
 class VlmdataLlava(lmms):
@@ -44,9 +48,12 @@ class VlmdataLlava(lmms):
         batch_size: int | str = 1,
         attn_implementation: str | None = None,
         progress: bool = True,
+        blind: bool = False,
         **unused: Any,
     ) -> None:
         super().__init__()
+        if not isinstance(blind, bool):
+            raise EvalError(f"model blind must be true or false, got {blind!r}")
         if dtype not in DTYPES:
             raise EvalError(f"model dtype must be one of {'|'.join(DTYPES)}, got {dtype!r}")
         self._device = torch.device(device)
@@ -71,6 +78,7 @@ class VlmdataLlava(lmms):
         self.batch_size_per_gpu = int(batch_size)
         self.progress = progress
         self.pretrained = pretrained
+        self.blind = blind
         self.accelerator = None  # single process: keeps lmms-eval from making an Accelerator
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else self.tokenizer.eos_token_id
@@ -122,7 +130,8 @@ class VlmdataLlava(lmms):
         text = self.processor.apply_chat_template(
             messages.model_dump()["messages"], tokenize=False, add_generation_prompt=True
         )
-        return text, [image.convert("RGB") for image in images]
+        images = [image.convert("RGB") for image in images]
+        return text, blind_images(images) if self.blind else images
 
     @torch.inference_mode()
     def _generate(
@@ -152,6 +161,11 @@ class VlmdataLlava(lmms):
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         return [_cut(text, until) for text in decoded]
+
+
+def blind_images(images: list[Image.Image]) -> list[Image.Image]:
+    """One grey RGB image per image, each of its original's size: what a blind run shows."""
+    return [Image.new("RGB", image.size, BLIND_GREY) for image in images]
 
 
 def _cut(text: str, stops: list[str]) -> str:

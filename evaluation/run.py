@@ -13,6 +13,10 @@ a key over everything that decides its result, so a re-run keeps the finished ta
     <run>/lmms_eval/<task>/  lmms-eval's <date>_results.json, <date>_samples_<task>.jsonl,
                              submissions/, and task.json (our entry + key)
     <run>/scores.json        see evaluation.scores;  <run>/scores.md: the same as a table
+
+`blind=true` (a control) shows the model grey images instead of the benchmark's: it is part of
+the run's identity and of every task's key, so a blind run never shares a run directory or a
+cached task with a real one (its default out_dir is <suite>-blind).
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ def run_eval(cfg: EvalConfig, force: bool = False, ignore: Sequence[str] = ()) -
     checkpoint = check_checkpoint(cfg.checkpoint)
     _check_judge(cfg)
     reference = load_scores(cfg.reference) if cfg.reference else None
-    out_dir = cfg.out_dir or DEFAULT_OUT_ROOT / checkpoint.name / cfg.suite
+    out_dir = cfg.out_dir or DEFAULT_OUT_ROOT / checkpoint.name / default_run_name(cfg)
     checkpoint_sha = checkpoint_fingerprint(checkpoint)
     identity = run_identity(cfg, checkpoint_sha)
     inputs = {
@@ -119,10 +123,18 @@ def run_eval(cfg: EvalConfig, force: bool = False, ignore: Sequence[str] = ()) -
         return _run(cfg, tasks, checkpoint, checkpoint_sha, reference, run_dir, identity)
 
 
+def default_run_name(cfg: EvalConfig) -> str:
+    """The run directory's name under <checkpoint name>/ when out_dir is not given."""
+    return f"{cfg.suite}-blind" if cfg.blind else cfg.suite
+
+
 def run_identity(cfg: EvalConfig, checkpoint_sha: str) -> dict[str, Any]:
     """What a run directory belongs to: the config without RESUME_MAY_CHANGE, the checkpoint
-    by content. A run directory of another identity is never reused."""
+    by content. A run directory of another identity is never reused. `blind` is in it only
+    when true, so the runs made before the option existed keep their identity."""
     config = {k: v for k, v in resolved_dict(cfg).items() if k not in RESUME_MAY_CHANGE}
+    if not cfg.blind:
+        config.pop("blind", None)
     data_root = str(Path(cfg.data_root).expanduser().resolve()) if cfg.data_root else ""
     return {"config": {**config, "data_root": data_root}, "checkpoint": checkpoint_sha}
 
@@ -163,17 +175,18 @@ def _run(
         "checkpoint_sha256": checkpoint_sha,
         "limit": cfg.limit,
         "judge": cfg.judge,
+        "blind": cfg.blind,
         "data_root": str(Path(cfg.data_root).expanduser().resolve()) if cfg.data_root else "",
         "lmms_eval_version": importlib.metadata.version("lmms_eval"),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "tasks": {t.spec.name: _read_task(run_dir, t)["entry"] for t in run_tasks},
+        # "se": None for a task finished before scores.json had it (it is kept, not re-run)
+        "tasks": {t.spec.name: {"se": None, **_read_task(run_dir, t)["entry"]} for t in run_tasks},
     }
     if reference is not None:
         scores["reference"] = reference_summary(scores, reference, cfg.reference)
     atomic_write_json(run_dir / "scores.json", scores)
-    atomic_write_text(
-        run_dir / "scores.md", f"# {cfg.suite}: {checkpoint}\n\n" + run_table(scores, reference)
-    )
+    title = f"# {cfg.suite}: {checkpoint}" + (" (blind: every image grey)" if cfg.blind else "")
+    atomic_write_text(run_dir / "scores.md", f"{title}\n\n" + run_table(scores, reference))
     wandb_run = log_scores(run_dir, scores, cfg.wandb)
     evaluated = [t.spec.name for t in todo]
     reused = [t.spec.name for t in run_tasks if t.spec.name not in evaluated]
@@ -194,6 +207,7 @@ def _evaluate(
             dtype=cfg.model.dtype,
             batch_size=cfg.model.batch_size,
             attn_implementation=cfg.model.attn_implementation,
+            blind=cfg.blind,
         )
         manager = TaskManager(
             verbosity="WARNING", include_path=str(run_dir / TASKS), include_defaults=False
@@ -218,7 +232,8 @@ def _evaluate_task(
         results = simple_evaluate(
             model=model,
             model_args=f"checkpoint={model.pretrained},device={cfg.model.device},"
-            f"dtype={cfg.model.dtype},batch_size={cfg.model.batch_size}",
+            f"dtype={cfg.model.dtype},batch_size={cfg.model.batch_size},"
+            f"blind={str(cfg.blind).lower()}",
             tasks=[task.lmms_name],
             task_manager=manager,
             batch_size=cfg.model.batch_size,
@@ -245,7 +260,7 @@ def _evaluate_task(
             if not (tmp / name).is_file():  # EvaluationTracker logs write errors and goes on
                 raise OSError(f"lmms-eval did not write {task_dir / name}")
         relative = [f"lmms_eval/{task.spec.name}/{name}" for name in files]
-        entry = task_entry(task, results, len(samples), time.perf_counter() - started, *relative)
+        entry = task_entry(task, results, samples, time.perf_counter() - started, *relative)
         atomic_write_json(tmp / "task.json", {"key": key, "entry": entry})
 
 
@@ -266,6 +281,7 @@ def _task_key(cfg: EvalConfig, task: RunTask, checkpoint_sha: str) -> str:
             "model": dataclasses.asdict(cfg.model),
             "predict_only": task.predict_only,
             "lmms_eval": importlib.metadata.version("lmms_eval"),
+            **({"blind": True} if cfg.blind else {}),  # absent when false: older keys stay valid
         }
     )
 

@@ -35,6 +35,7 @@ from configs.errors import InputNotFoundError
 from evaluation.aggregate import load_scores
 from evaluation.errors import EvalError
 from evaluation.scores import PARTS as LONGTAIL_PARTS
+from evaluation.scores import item_score
 
 PARTS = ("score", *LONGTAIL_PARTS)  # all items, then the head and the tail items
 _CHUNK = 256  # resamples per matrix product: memory stays at ~_CHUNK x n_items counts
@@ -250,15 +251,14 @@ def _read_samples(
         if not isinstance(doc_id, (int, str)) or doc_id in scores:
             raise EvalError(f"{path}:{number}: doc_id {doc_id!r} is not a new int or string")
         value = sample[metric]
-        if isinstance(value, dict):
-            # ToyWorld's items (evaluation/tasks/toyworld/scoring.py:process_results) carry
-            # the score and the head/tail label that its aggregate_head/_tail filter on
-            if value.get("longtail") in LONGTAIL_PARTS:
-                longtail[doc_id] = value["longtail"]
-            value = value.get("score")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # ToyWorld's items (evaluation/tasks/toyworld/scoring.py:process_results) carry the
+        # score and the head/tail label that its aggregate_head/_tail filter on
+        if isinstance(value, dict) and value.get("longtail") in LONGTAIL_PARTS:
+            longtail[doc_id] = value["longtail"]
+        number = item_score(value)
+        if number is None:
             return None
-        scores[doc_id] = float(value) * scale
+        scores[doc_id] = number * scale
     if not scores:
         raise EvalError(f"{path}: no samples")
     return scores, longtail

@@ -34,7 +34,11 @@ def log_scores(run_dir: Path, scores: Mapping[str, Any], cfg: EvalWandbConfig) -
                 group=cfg.group or None,
                 job_type="eval",
                 dir=str(run_dir),
-                config={"suite": scores["suite"], "checkpoint": scores["checkpoint"]},
+                config={
+                    "suite": scores["suite"],
+                    "checkpoint": scores["checkpoint"],
+                    "blind": bool(scores.get("blind")),
+                },
             )
         )
         try:
@@ -46,8 +50,9 @@ def log_scores(run_dir: Path, scores: Mapping[str, Any], cfg: EvalWandbConfig) -
 
 
 def metrics(scores: Mapping[str, Any]) -> dict[str, float]:
-    """eval/<suite>/<task>/{score,head,tail} and eval/<suite>/{relative_performance,...}."""
-    prefix = f"eval/{scores['suite']}"
+    """eval/<suite>/<task>/{score,head,tail} and eval/<suite>/{relative_performance,...};
+    eval/<suite>-blind/... for a blind run (never mixed with the real scores of a shared run)."""
+    prefix = f"eval/{_suite_key(scores)}"
     values: dict[str, float] = {}
     for task, entry in scores["tasks"].items():
         for part in ("score", "head", "tail"):
@@ -63,8 +68,8 @@ def metrics(scores: Mapping[str, Any]) -> dict[str, float]:
 def _log(run: Any, run_dir: Path, scores: Mapping[str, Any], cfg: EvalWandbConfig) -> None:
     import wandb
 
-    suite = scores["suite"]
-    columns = ["task", "metric", "status", "score", "head", "tail", "n"]
+    suite = _suite_key(scores)
+    columns = ["task", "metric", "status", "score", "head", "tail", "n", "se"]
     table = wandb.Table(
         columns=columns,
         data=[
@@ -76,6 +81,7 @@ def _log(run: Any, run_dir: Path, scores: Mapping[str, Any], cfg: EvalWandbConfi
                 e.get("head"),
                 e.get("tail"),
                 e.get("n"),
+                e.get("se"),
             ]
             for task, e in scores["tasks"].items()
         ],
@@ -94,6 +100,10 @@ def _log(run: Any, run_dir: Path, scores: Mapping[str, Any], cfg: EvalWandbConfi
         for entry in scores["tasks"].values():
             samples.add_file(str(run_dir / entry["samples"]), name=entry["samples"])
         run.log_artifact(samples)
+
+
+def _suite_key(scores: Mapping[str, Any]) -> str:
+    return f"{scores['suite']}-blind" if scores.get("blind") else str(scores["suite"])
 
 
 def _artifact_name(text: str) -> str:

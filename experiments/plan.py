@@ -29,6 +29,7 @@ STAGES = ("pool", "reference", "features", "curate", "train", "eval")
 # curated under the same data rules.
 TRAIN_NOT_IN_KEY = (*RESUME_MAY_CHANGE, "loader.image_paths", "loader.limits")
 EVAL_NOT_IN_KEY = ("checkpoint", "out_dir", "reference", "resume", "wandb", "model.threads")
+BLIND_JOB = "eval:blind"  # a run's blind control eval job (RunPlan.jobs, plan.json's dirs)
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,14 @@ class RunPlan:
         }
 
 
-def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan:
-    """The stage jobs of one experiment (a dataclass instance, fully resolved)."""
+def plan_run(
+    exp: ExperimentConfig, label: str = "", group: str = "", blind_control: bool = False
+) -> RunPlan:
+    """The stage jobs of one experiment (a dataclass instance, fully resolved).
+
+    blind_control: a second eval job of the checkpoint with evaluation.blind=true (every image
+    grey), jobs[BLIND_JOB]; the sweep's `blind_controls` asks for it.
+    """
     store = Path(exp.store).expanduser().resolve()
     curation = dataclasses.asdict(exp.curation)
     label = label or _label(exp.curation.method, exp.curation.budget, exp.curation.seed)
@@ -165,33 +172,52 @@ def plan_run(exp: ExperimentConfig, label: str = "", group: str = "") -> RunPlan
         label,
     )
 
+    eval_inputs = (exp, store, train_key, train_dir, image_root, group, label)
+    plan.jobs["eval"] = _eval_job(*eval_inputs, blind=exp.evaluation.blind)
+    if blind_control and not exp.evaluation.blind:
+        plan.jobs[BLIND_JOB] = _eval_job(*eval_inputs, blind=True)
+    return plan
+
+
+def _eval_job(
+    exp: ExperimentConfig,
+    store: Path,
+    train_key: str,
+    train_dir: Path,
+    image_root: Path | None,
+    group: str,
+    label: str,
+    blind: bool,
+) -> Job:
+    """The eval job of the run's checkpoint; blind=True: its blind control (grey images), keyed
+    apart by the flag. `blind` enters the key only when true: real evaluations keep the keys
+    they had before the option existed."""
     evaluation = dataclasses.asdict(exp.evaluation)
-    eval_identity = _without(evaluation, EVAL_NOT_IN_KEY)
+    evaluation["blind"] = blind
+    eval_identity = _without(evaluation, EVAL_NOT_IN_KEY + (() if blind else ("blind",)))
     eval_key = sha256_json({"checkpoint": train_key, "evaluation": eval_identity})
-    eval_dir = store / "eval" / f"{exp.evaluation.suite or 'suite'}-{eval_key[:12]}"
+    suite = (exp.evaluation.suite or "suite") + ("-blind" if blind else "")
+    eval_dir = store / "eval" / f"{suite}-{eval_key[:12]}"
     evaluation.update(
         checkpoint=str(train_dir / EXPORT_DIR), out_dir=str(eval_dir), reference="", resume=True
     )
     if exp.data.kind == "toyworld":  # the benchmarks of the world the pool came from
         evaluation["data_root"] = str(image_root)
+    name = f"{label} eval" + (" blind" if blind else "")
     evaluation["wandb"].update(
-        mode=exp.wandb.mode,
-        project=exp.wandb.project,
-        group=group or exp.name,
-        name=f"{label} eval",
+        mode=exp.wandb.mode, project=exp.wandb.project, group=group or exp.name, name=name
     )
-    plan.jobs["eval"] = Job(
+    return Job(
         "eval",
         eval_key,
         str(eval_dir),
         (train_key,),
         {
             "evaluation": evaluation,
-            "wandb": _tracking(exp, group, label, "eval"),
+            "wandb": {**_tracking(exp, group, label, "eval"), "name": name},
         },
-        label,
+        f"{label} (blind)" if blind else label,
     )
-    return plan
 
 
 def _plan_pool(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str):

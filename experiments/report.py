@@ -2,8 +2,10 @@
 
 Per method and budget, over seeds: overall / head / tail scores (mean over tasks), relative
 performance vs the full-data reference run of the same seed (COINCIDE's measure) and mean
-relative gain (ADR's), each as mean ± std with min..max; a per-task table; subset composition;
-rank-frequency curves before/after curation when the ADR analysis module is present.
+relative gain (ADR's), each as mean ± std with min..max; the blind control's score (every image
+grey; sweeps with blind_controls) beside the overall one; a per-task table (mean over seeds ±
+the binomial SE of one evaluation, and the blind score); subset composition; rank-frequency
+curves before/after curation when the ADR analysis module is present.
 """
 
 from __future__ import annotations
@@ -20,8 +22,18 @@ from curation.data.fileio import atomic_write_json, atomic_write_text
 from evaluation.aggregate import PARTS, load_scores, mean_relative_gain, relative_performance
 from experiments import plots
 from experiments.composition import composition_summary, subset_composition
+from experiments.plan import BLIND_JOB
 
 REPORT_DIR = "report"
+BLIND_NOTE = (
+    "blind: the same checkpoints scored with every image replaced by a grey one (mean over "
+    "tasks): what the questions alone give away."
+)
+TASK_NOTE = (
+    "± is the binomial standard error of one evaluation, sqrt(p (1 - p) / n): the "
+    "benchmark's sampling noise (is it large enough?), not the spread over seeds; "
+    "no ± where the score is no mean of 0..1 items."
+)
 
 
 def load_runs(sweep_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -31,9 +43,19 @@ def load_runs(sweep_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     plan = json.loads(plan_path.read_text(encoding="utf-8"))
     runs = []
     for run in plan["runs"]:
-        scores_path = Path(run["dirs"]["eval"]) / "scores.json"
-        runs.append({**run, "scores": load_scores(scores_path) if scores_path.is_file() else None})
+        runs.append(
+            {
+                **run,
+                "scores": _scores(run["dirs"]["eval"]),
+                "blind": _scores(run["dirs"].get(BLIND_JOB)),  # None: no blind control (yet)
+            }
+        )
     return plan, runs
+
+
+def _scores(eval_dir: str | None) -> dict[str, Any] | None:
+    path = Path(eval_dir) / "scores.json" if eval_dir else None
+    return load_scores(path) if path is not None and path.is_file() else None
 
 
 def summarise(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -57,6 +79,9 @@ def summarise(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> lis
                 mean = _mean_over_tasks(scores, part)
                 if mean is not None:
                     values["overall" if part == "score" else part].append(mean)
+            blind = _mean_over_tasks(run["blind"], "score") if run.get("blind") else None
+            if blind is not None:
+                values["blind"].append(blind)
             reference = references.get(run["seed"])
             if reference is None and references:
                 reference = next(iter(references.values()))
@@ -82,6 +107,8 @@ def summarise(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> lis
                 "size": size,
                 **{k: _stats(v) for k, v in values.items()},
                 "tasks": _per_task(members),
+                "tasks_se": _per_task_se(members),
+                "tasks_blind": _per_task(members, "blind"),
             }
         )
     rows.sort(key=lambda r: (r["method"] != reference_method, r["method"], r["budget"] or 0))
@@ -89,12 +116,15 @@ def summarise(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> lis
 
 
 def comparison_table(rows: Sequence[Mapping[str, Any]], ranges: bool = True) -> str:
-    """The headline table; ranges=False leaves out [min..max] (the console's narrower one)."""
+    """The headline table; ranges=False leaves out [min..max] (the console's narrower one).
+    A "blind" column (the blind controls' overall score) follows "overall" when a row has one."""
+    blind = ["blind"] if any("blind" in r for r in rows) else []
     header = [
         "method",
         "size",
         "seeds",
         "overall",
+        *blind,
         "head",
         "tail",
         "rel. perf. %",
@@ -109,6 +139,7 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], ranges: bool = True) -> 
             _pm(r.get(k), ranges)
             for k in (
                 "overall",
+                *blind,
                 "head",
                 "tail",
                 "relative",
@@ -122,14 +153,23 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], ranges: bool = True) -> 
 
 
 def task_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Per task: the mean over seeds ± the binomial SE of one evaluation (TASK_NOTE, printed
+    under the table); with blind controls, each task's column is followed by its blind score."""
     tasks: list[str] = []
     for r in rows:
         tasks += [t for t in r["tasks"] if t not in tasks]
-    lines = ["| method | " + " | ".join(tasks) + " |", "|" + "---|" * (len(tasks) + 1)]
+    blind = any(r.get("tasks_blind") for r in rows)
+    header = [h for t in tasks for h in ([t, "blind"] if blind else [t])]
+    lines = ["| method | " + " | ".join(header) + " |", "|" + "---|" * (len(header) + 1)]
     for r in rows:
-        lines.append(
-            "| " + r["name"] + " | " + " | ".join(_pm(r["tasks"].get(t)) for t in tasks) + " |"
-        )
+        cells = [r["name"]]
+        for t in tasks:
+            cells.append(_with_se(r["tasks"].get(t), r.get("tasks_se", {}).get(t)))
+            if blind:
+                cells.append(_mean(r.get("tasks_blind", {}).get(t)))
+        lines.append("| " + " | ".join(cells) + " |")
+    if any(r.get("tasks_se") for r in rows):
+        lines += ["", TASK_NOTE]
     return "\n".join(lines) + "\n"
 
 
@@ -160,6 +200,9 @@ def write_report(sweep_dir: str | Path) -> Path:
     figures.update(_rank_frequency(runs, out))
 
     missing = [r["label"] for r in runs if r["scores"] is None]
+    missing_blind = [
+        f"{r['label']} (blind)" for r in runs if BLIND_JOB in r["dirs"] and r["blind"] is None
+    ]
     text = [
         f"# Sweep report: {plan['sweep'].get('name', sweep_dir.name)}",
         "",
@@ -170,7 +213,8 @@ def write_report(sweep_dir: str | Path) -> Path:
         "## Comparison",
         "",
         comparison_table(rows),
-        "## Per task (overall score)",
+        *([BLIND_NOTE, ""] if any("blind" in r for r in rows) else []),
+        "## Per task (overall score, mean over seeds)",
         "",
         task_table(rows),
     ]
@@ -189,8 +233,9 @@ def write_report(sweep_dir: str | Path) -> Path:
         text.append("")
     for title, name in figures.items():
         text += [f"## {title}", "", f"![{title}]({name})", ""]
-    if missing:
-        text += ["## Unfinished runs", "", *[f"- {label}" for label in missing], ""]
+    if missing or missing_blind:
+        unfinished = [*missing, *missing_blind]
+        text += ["## Unfinished runs", "", *[f"- {label}" for label in unfinished], ""]
     atomic_write_text(out / "report.md", "\n".join(text))
     atomic_write_json(out / "summary.json", {"rows": rows})
     return out / "report.md"
@@ -237,13 +282,23 @@ def _mean_over_tasks(scores: Mapping[str, Any], part: str) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _per_task(members: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+def _per_task(
+    members: Sequence[Mapping[str, Any]], which: str = "scores", field: str = "score"
+) -> dict[str, dict[str, float]]:
+    """task -> seed statistics of `field` in each run's `which` scores (the real or the blind)."""
     values: dict[str, list[float]] = defaultdict(list)
     for run in members:
-        for task, entry in run["scores"]["tasks"].items():
-            if entry.get("status") == "scored" and isinstance(entry.get("score"), (int, float)):
-                values[task].append(float(entry["score"]))
+        if not run.get(which):
+            continue
+        for task, entry in run[which]["tasks"].items():
+            if entry.get("status") == "scored" and isinstance(entry.get(field), (int, float)):
+                values[task].append(float(entry[field]))
     return {task: _stats(v) for task, v in values.items()}
+
+
+def _per_task_se(members: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """task -> the binomial SE of one evaluation (the mean over seeds: the same n, close p)."""
+    return {task: s["mean"] for task, s in _per_task(members, field="se").items()}
 
 
 def _subset_size(run: Mapping[str, Any]) -> int | None:
@@ -275,6 +330,16 @@ def ranked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         return row["budget"] is not None, row["budget"] or 0.0, -relative["mean"]
 
     return sorted(rows, key=key)
+
+
+def _with_se(stats: Mapping[str, float] | None, se: float | None) -> str:
+    if not stats:
+        return "-"
+    return f"{stats['mean']:.2f}" + ("" if se is None else f" ± {se:.2f}")
+
+
+def _mean(stats: Mapping[str, float] | None) -> str:
+    return "-" if not stats else f"{stats['mean']:.2f}"
 
 
 def _pm(stats: Mapping[str, float] | None, ranges: bool = True) -> str:

@@ -101,6 +101,9 @@ class SweepConfig:
     executor: str = choice("local", ("local", "slurm"))
     workers: int = 1  # local executor: jobs of one stage run in this many processes
     reference_seeds: list[int] | None = None  # seeds of the reference run; None: `seeds`
+    # true: every run also gets a blind control eval of its checkpoint (evaluation.blind=true:
+    # every image grey), reported beside the real score
+    blind_controls: bool = False
     out_root: str = "outputs/sweeps"
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 

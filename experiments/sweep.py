@@ -66,7 +66,12 @@ def sweep_graph(sweep: SweepConfig) -> JobGraph:
             exp = experiment_config(sweep.experiment, [f"curation={sweep.reference}", *seeded])
             graph.add(
                 _named(
-                    plan_run(exp, label=f"{sweep.reference} s{seed}", group=sweep.name),
+                    plan_run(
+                        exp,
+                        label=f"{sweep.reference} s{seed}",
+                        group=sweep.name,
+                        blind_control=sweep.blind_controls,
+                    ),
                     sweep.reference,
                 )
             )
@@ -83,7 +88,10 @@ def sweep_graph(sweep: SweepConfig) -> JobGraph:
                     )
                 )
                 label = f"{method}" + ("" if budget is None else f" b{budget:g}") + f" s{seed}"
-                graph.add(_named(plan_run(exp, label=label, group=sweep.name), method))
+                plan = plan_run(
+                    exp, label=label, group=sweep.name, blind_control=sweep.blind_controls
+                )
+                graph.add(_named(plan, method))
     return graph
 
 

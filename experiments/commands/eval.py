@@ -16,11 +16,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score an exported checkpoint on a benchmark suite (lmms-eval)",
         description="Run every task of a suite (configs/evaluation/<suite>.yaml) through "
         "lmms-eval on an HF LLaVA checkpoint directory, then write <out_dir>/scores.json "
-        "(primary metric per task, head/tail where reported), scores.md and lmms-eval's "
-        "results and samples. Finished tasks of an earlier run with the same inputs are kept.",
+        "(primary metric per task with its binomial SE, head/tail where reported), scores.md "
+        "and lmms-eval's results and samples. Finished tasks of an earlier run with the same "
+        "inputs are kept.",
         keys=f"keys: checkpoint=DIR (required)  suite={'|'.join(suite_names()) or 'NAME'}  "
         "limit=N  only=[task,...]  data_root=DIR (local data; ToyWorld: the world)  "
         "out_dir=DIR  judge=none|api  reference=SCORES_JSON_OR_RUN_DIR  resume=true|false  "
+        "blind=true|false (a control: every image grey; default out_dir <suite>-blind)  "
         "gen_kwargs=k=v,...  model.device=cpu|cuda:0  model.dtype=float32|bfloat16|float16  "
         "model.batch_size=N  model.threads=N  wandb.mode=offline|online|disabled",
     )

@@ -109,3 +109,19 @@ def test_load_scores_from_file_or_run_dir(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(EvalError, match="not a scores.json"):
         load_scores(tmp_path / "bad.json")
+
+
+def test_run_table_shows_score_plus_minus_se_and_n():
+    run = {
+        "suite": "s",
+        "tasks": {
+            "acc": {**entry(75.0), "n": 40, "se": 6.846},
+            "f1": {**entry(60.0), "n": 10, "se": None},
+        },
+    }
+    table = run_table(run)
+    assert table.splitlines()[0] == "| task | metric | score | head | tail | n |"
+    assert "| acc | m | 75.00 ± 6.85 | - | - | 40 |" in table
+    assert "| f1 | m | 60.00 | - | - | 10 |" in table
+    assert "binomial standard error of one evaluation" in table
+    assert "binomial" not in run_table({"suite": "s", "tasks": {"f1": run["tasks"]["f1"]}})

@@ -17,6 +17,26 @@ def test_stop_strings_cut_the_answer():
     assert _cut("red", [""]) == "red"
 
 
+def test_blind_images_are_grey_and_keep_each_originals_size():
+    from PIL import Image
+
+    from evaluation.model import blind_images
+
+    originals = [
+        Image.new("RGB", (32, 24), (220, 20, 20)),
+        Image.new("RGBA", (7, 300), (0, 0, 0, 0)),
+        Image.new("L", (1, 1), 255),
+        Image.effect_noise((64, 48), 50),
+    ]
+    blind = blind_images(originals)
+    assert len(blind) == len(originals)
+    for image, original in zip(blind, originals, strict=True):
+        assert image.mode == "RGB" and image.size == original.size
+        assert image.getcolors() == [(original.width * original.height, (128, 128, 128))]
+        assert image is not original
+    assert blind_images([]) == []
+
+
 def test_registered_by_name():
     from lmms_eval.models import get_model
 

@@ -19,6 +19,8 @@ OWN_METRICS = {
     "ok_vqa_val2014": {"exact_match", "submission"},
 }
 JUDGED = {"llava_in_the_wild", "mmvet"}
+# scores that are a mean of 0..1 items, so scores.json has their binomial SE (the others: null)
+WITH_SE = {"gqa", "scienceqa_img", "textvqa_val", "ok_vqa_val2014"}
 
 
 @pytest.mark.slow
@@ -69,6 +71,7 @@ def test_real_tasks_offline(tiny_checkpoint, real_data_root, tmp_path, no_networ
         else:
             assert OWN_METRICS[name] <= reported, (name, reported)
             assert entry["status"] == "scored" and entry["score"] is not None
+        assert (entry["se"] is not None) == (name in WITH_SE), name
     mme = tasks["mme"][1]
     assert 0 <= mme["score"] <= 2 * 100 * 2  # two perception categories, acc + acc+ each
     assert "rule-based" in tasks["mmbench_cn_dev"][1]["note"]

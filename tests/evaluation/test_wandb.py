@@ -42,6 +42,12 @@ def test_metric_names():
     }
 
 
+def test_a_blind_runs_metrics_never_mix_with_the_real_ones():
+    blind = metrics({**SCORES, "blind": True})
+    assert blind["eval/toyworld-blind/toyworld_colour/score"] == 50.0
+    assert not set(blind) & set(metrics(SCORES))
+
+
 def test_logs_into_the_active_run(tmp_path, monkeypatch):
     import wandb
 

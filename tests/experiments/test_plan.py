@@ -1,9 +1,13 @@
 """Content addressing and job-graph shape of runs and sweeps (nothing is executed)."""
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from configs.compose import compose, to_object
-from experiments.plan import plan_run
+from curation.data.fileio import sha256_json
+from experiments.plan import BLIND_JOB, EVAL_NOT_IN_KEY, _without, plan_run
 from experiments.schemas import SweepConfig
 from experiments.sweep import experiment_config, sweep_graph
 
@@ -264,3 +268,42 @@ def test_training_overrides_of_the_reference_are_checked(tmp_path):
         )
     with pytest.raises(ConfigError, match="curation.params.reference.training=nope"):
         plan_run(_exp(tmp_path, "curation=el2n", "curation.params.reference.training=nope"))
+
+
+def test_blind_controls_add_one_blind_eval_job_per_run(tmp_path):
+    def graph(blind: bool):
+        overrides = [
+            "methods=[random]",
+            "budgets=[0.2]",
+            "seeds=[0,1]",
+            f"blind_controls={str(blind).lower()}",
+            f"overrides=[store={tmp_path},data.toyworld.pool_size=300]",
+        ]
+        return sweep_graph(to_object(compose(SweepConfig, overrides=overrides)))
+
+    plain, controlled = graph(False), graph(True)
+    assert all(BLIND_JOB not in run.jobs for run in plain.runs)
+    assert len(dict(plain.by_stage())["eval"]) == 4
+    assert len(dict(controlled.by_stage())["eval"]) == 8  # one blind job per run
+    for run, before in zip(controlled.runs, plain.runs, strict=True):
+        real, blind = run.jobs["eval"], run.jobs[BLIND_JOB]
+        assert real.key == before.jobs["eval"].key  # the real evaluation is unchanged
+        assert blind.stage == "eval" and blind.deps == real.deps
+        assert blind.key != real.key and blind.out_dir != real.out_dir
+        assert Path(blind.out_dir).name.startswith("toyworld-blind-")
+        evaluation = blind.spec["evaluation"]
+        assert evaluation["blind"] is True and real.spec["evaluation"]["blind"] is False
+        assert evaluation["checkpoint"] == real.spec["evaluation"]["checkpoint"]
+        assert evaluation["out_dir"] == blind.out_dir and blind.label == f"{run.label} (blind)"
+        assert run.describe()["dirs"][BLIND_JOB] == blind.out_dir
+    blind_keys = [run.jobs[BLIND_JOB].key for run in controlled.runs]
+    assert len(set(blind_keys)) == len(blind_keys)
+
+
+def test_real_eval_keys_are_those_from_before_the_blind_option(tmp_path):
+    exp = _exp(tmp_path)
+    jobs = plan_run(exp).jobs
+    evaluation = dataclasses.asdict(exp.evaluation)
+    del evaluation["blind"]  # the option did not exist: finished stages must keep their keys
+    before = {"checkpoint": jobs["train"].key, "evaluation": _without(evaluation, EVAL_NOT_IN_KEY)}
+    assert jobs["eval"].key == sha256_json(before)
