@@ -21,9 +21,10 @@ from curation.data.fileio import sha256_file, sha256_json
 from curation.data.limits import RecordLimits
 from experiments.schemas import DataConfig, ExperimentConfig
 from toyworld.make import world_id
+from training.config import FOUNDATION_OF_WORLD
 from training.layout import EXPORT_DIR, RESUME_MAY_CHANGE
 
-STAGES = ("pool", "reference", "features", "curate", "train", "eval")
+STAGES = ("pool", "foundation", "reference", "features", "curate", "train", "eval")
 # Settings that change where and how a stage reports, not what it computes: left out of keys.
 # Training's are the ones a run may change when it resumes; and the subset (in the key) was
 # curated under the same data rules.
@@ -105,6 +106,9 @@ def plan_run(
     reference_deps: tuple[str, ...] = ()
     if reference is not None:
         plan.jobs["reference"] = reference
+        reference_foundation = foundation_of(reference)
+        if reference_foundation is not None:
+            plan.jobs["foundation"] = reference_foundation
         reference_deps = (reference.key,)
     feature_deps = _plan_features(
         exp, store, plan, label, method, reference, pool_key, pool_deps, pool_path, image_root
@@ -140,7 +144,14 @@ def plan_run(
 
     training = dataclasses.asdict(exp.training)
     train_identity = _without(training, TRAIN_NOT_IN_KEY)
-    train_key = sha256_json({"subset": curate_key, "training": train_identity})
+    foundation = foundation_job(training, exp.data, store / "cache", exp.progress, label)
+    if foundation is None:
+        train_key = sha256_json({"subset": curate_key, "training": train_identity})
+    else:
+        plan.jobs["foundation"] = foundation
+        train_key = sha256_json(
+            {"subset": curate_key, "training": train_identity, "foundation": foundation.key}
+        )
     train_dir = store / "train" / f"{exp.training.method}-{train_key[:12]}"
     training.update(
         out_dir=str(train_dir),
@@ -164,7 +175,7 @@ def plan_run(
         "train",
         train_key,
         str(train_dir),
-        (curate_key,),
+        (curate_key, *(() if foundation is None else (foundation.key,))),
         {
             "training": training,
             "wandb": _tracking(exp, group, label, "train"),
@@ -295,14 +306,17 @@ def reference_job(
         message = str(err).removeprefix("command line: ")
         raise ConfigError(f"{key_name}_overrides: {message}") from None
     training = dataclasses.asdict(to_object(cfg))
-    key = sha256_json(
-        {
-            "pool": pool_key,
-            "reference": _without(training, TRAIN_NOT_IN_KEY),
-            "on_error": data.on_error,
-            **_record_rules(data),
-        }
-    )
+    identity = {
+        "pool": pool_key,
+        "reference": _without(training, TRAIN_NOT_IN_KEY),
+        "on_error": data.on_error,
+        **_record_rules(data),
+    }
+    foundation = foundation_job(training, data, Path(cache_root), progress, label, key_name)
+    if foundation is not None:
+        identity["foundation"] = foundation.key
+        deps = (*deps, foundation.key)
+    key = sha256_json(identity)
     out_dir = Path(cache_root).resolve() / "reference" / f"{node.training}-{key[:12]}"
     training.update(
         out_dir=str(out_dir),
@@ -318,7 +332,60 @@ def reference_job(
         limits=dataclasses.asdict(data.limits),
     )
     training["trainer"]["progress_bar"] = progress
-    return Job("reference", key, str(out_dir), deps, {"training": training}, label)
+    spec: dict[str, Any] = {"training": training}
+    if foundation is not None:
+        spec["foundation"] = foundation_spec(foundation)
+    return Job("reference", key, str(out_dir), deps, spec, label)
+
+
+def foundation_job(
+    training: dict[str, Any],
+    data: DataConfig,
+    cache_root: Path,
+    progress: bool,
+    label: str,
+    key_name: str = "training",
+) -> Job | None:
+    """model.foundation=world: the job that makes the world's foundation models (stage 0 and
+    1, training.foundation), keyed by the world's corpus settings and data.foundation, in
+    <cache_root>/foundation/; `training` (a resolved training config) is pointed at its
+    directory. Any other model: None, `training` unchanged."""
+    model = training["model"]
+    if model["kind"] != "assemble" or model["foundation"] != FOUNDATION_OF_WORLD:
+        return None
+    if data.kind != "toyworld":
+        raise ConfigError(
+            f"{key_name}.model.foundation={FOUNDATION_OF_WORLD} needs data.kind=toyworld "
+            f"(got {data.kind}); give a foundation directory or the model's parts instead"
+        )
+    from training.foundation.build import foundation_key
+
+    world, recipe = data.toyworld, data.foundation
+    key = foundation_key(world, recipe)
+    out_dir = Path(cache_root).resolve() / "foundation" / f"toyworld-{key[:12]}"
+    model["foundation"] = str(out_dir)
+    spec = {
+        "toyworld": dataclasses.asdict(world),
+        "recipe": dataclasses.asdict(recipe),
+        "progress": progress,
+    }
+    return Job("foundation", key, str(out_dir), (), spec, label)
+
+
+def foundation_spec(job: Job) -> dict[str, Any]:
+    """The foundation job, as the spec of a job that reads it (foundation_of rebuilds it)."""
+    return {"key": job.key, "out_dir": job.out_dir, "label": job.label, **job.spec}
+
+
+def foundation_of(job: Job) -> Job | None:
+    """The foundation job that `job` (a reference job) reads, or None."""
+    spec = job.spec.get("foundation")
+    if spec is None:
+        return None
+    keys = ("toyworld", "recipe", "progress")
+    return Job(
+        "foundation", spec["key"], spec["out_dir"], (), {k: spec[k] for k in keys}, spec["label"]
+    )
 
 
 def checkpoint_of(reference: Job | None) -> str:

@@ -14,6 +14,7 @@ from curation.data.limits import RecordLimits
 from evaluation.config import EvalConfig
 from toyworld.config import ToyWorldConfig
 from training.config import TrainingConfig
+from training.foundation.recipe import FoundationRecipe
 
 
 @dataclass
@@ -30,6 +31,8 @@ class DataConfig:
     on_error: str = choice("raise", ("raise", "skip"))
     limits: RecordLimits = field(default_factory=RecordLimits)  # caps on one record
     toyworld: ToyWorldConfig = field(default_factory=ToyWorldConfig)
+    # how the world's foundation models are made (model.foundation=world): CLIP, LM, projector
+    foundation: FoundationRecipe = field(default_factory=FoundationRecipe)
 
 
 # folder of configs/ -> schema of the YAML files in it
@@ -80,6 +83,7 @@ class ClusterConfig:
     setup: list[str] = field(default_factory=list)  # shell lines run before each job
     extra_sbatch: dict[str, str] = field(default_factory=dict)  # more #SBATCH options
     pool: StageResources = field(default_factory=StageResources)
+    foundation: StageResources = field(default_factory=StageResources)
     reference: StageResources = field(default_factory=StageResources)
     features: StageResources = field(default_factory=StageResources)
     curate: StageResources = field(default_factory=StageResources)

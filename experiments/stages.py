@@ -106,6 +106,21 @@ def _pool(job: Job) -> dict[str, Any]:
     return {"world": str(world)}
 
 
+def _foundation(job: Job) -> dict[str, Any]:
+    """Make the world's foundation models (experiments.plan.foundation_job)."""
+    from training.foundation.build import build_foundation, read_manifest
+    from training.foundation.recipe import as_recipe
+
+    folder = build_foundation(
+        job.spec["toyworld"],
+        as_recipe(job.spec["recipe"]),
+        job.out_dir,
+        progress=job.spec["progress"],
+    )
+    manifest = read_manifest(folder)
+    return {"checks": manifest["checks"], "seconds": manifest["seconds"]}
+
+
 # torch threads while the tiny reference trains: a ~150K-parameter model gains nothing from more,
 # and on a busy 2-core machine 2 threads made each step 11x slower (2.2 s vs 0.19 s at batch 16)
 REFERENCE_THREADS = 1
@@ -208,6 +223,7 @@ def _eval(job: Job) -> dict[str, Any]:
 
 RUNNERS = {
     "pool": _pool,
+    "foundation": _foundation,
     "reference": _reference,
     "features": _features,
     "curate": _curate,

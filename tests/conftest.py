@@ -34,8 +34,11 @@ def one_torch_thread() -> Iterator[None]:
 
 # --- training inputs: tiny-model configs and small record files ----------------------------
 
-# Test-speed settings on top of configs/training/tiny.yaml (same code paths as a real run).
+# Test-speed settings on top of configs/training/tiny.yaml (same code paths as a real run, but
+# the from-scratch tiny model instead of a world's foundation: these tests train on made-up
+# records; tests/training/foundation/ covers model.foundation).
 FAST = [
+    "model.kind=tiny",
     "wandb.mode=disabled",
     "trainer.progress_bar=false",
     "trainer.log_every_n_steps=10",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from configs.compose import choice
 from curation.data.limits import RecordLimits
 
+FOUNDATION_OF_WORLD = "world"
 LORA_TARGET_LANGUAGE_MODEL = (
     r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 )
@@ -41,6 +42,10 @@ class ModelConfig:
     language_model: str = ""  # kind=assemble, e.g. lmsys/vicuna-7b-v1.5
     vision_tower: str = ""  # kind=assemble, e.g. openai/clip-vit-large-patch14-336
     projector: str = ""  # kind=assemble: mm_projector.bin or .safetensors (mlp2x_gelu)
+    # kind=assemble: a directory of `vlmdata toyworld pretrain` (clip/, language_model/,
+    # projector.safetensors) that fills the three keys above where they are empty; "world":
+    # the run's own ToyWorld's, made by the plan's foundation job (vlmdata run/sweep/curate)
+    foundation: str = ""
     dtype: str = choice("float32", ("float32", "bfloat16", "float16"))
     model_max_length: int = 2048
     gradient_checkpointing: bool = False
@@ -127,7 +132,8 @@ class WandbConfig:
 class TrainingConfig:
     """One finetuning run: inputs, model, method, optimisation, trainer, logging, output."""
 
-    method: str = choice("full", ("full", "lora"))
+    # full / lora: stage 2 (vision tower frozen); projector: stage 1, only the projector trains
+    method: str = choice("full", ("full", "lora", "projector"))
     out_dir: str = ""  # the run directory (required)
     subset: str = ""  # a subset directory (curation output), or:
     records: str = ""  # a LLaVA JSON/JSONL file

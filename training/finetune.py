@@ -3,6 +3,7 @@
 full: vision tower frozen; projector and the whole language model (embeddings, lm_head) train.
 lora: LoRA adapters on the language model's linear layers only (never the vision tower, whose
       attention also has q_proj/v_proj); the projector trains fully; everything else frozen.
+projector: LLaVA's stage 1 (tune_mm_mlp_adapter): only the projector trains.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ VISION_TOWER = "vision_tower"
 def prepare_full(model: torch.nn.Module) -> torch.nn.Module:
     for name, param in model.named_parameters():
         param.requires_grad = VISION_TOWER not in name
+    return model
+
+
+def prepare_projector(model: torch.nn.Module) -> torch.nn.Module:
+    for name, param in model.named_parameters():
+        param.requires_grad = PROJECTOR in name
     return model
 
 
@@ -43,9 +50,11 @@ def prepare_lora(model: torch.nn.Module, cfg: LoraConfig) -> PeftModel:
 
 
 def prepare_model(model: torch.nn.Module, method: str, lora: LoraConfig) -> torch.nn.Module:
-    """Freeze and wrap `model` for `method` ("full" or "lora")."""
+    """Freeze and wrap `model` for `method` ("full", "lora" or "projector")."""
     if method == "lora":
         return prepare_lora(model, lora)
+    if method == "projector":
+        return prepare_projector(model)
     return prepare_full(model)
 
 

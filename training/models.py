@@ -38,7 +38,7 @@ from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
 
 from configs.errors import InputNotFoundError, UserError
 from curation.data.messages import IMAGE_TOKEN
-from training.config import ModelConfig, TinyModelConfig
+from training.config import FOUNDATION_OF_WORLD, ModelConfig, TinyModelConfig
 from training.template import VICUNA_V1_CHAT_TEMPLATE
 from training.tokenizer import train_bpe_tokenizer
 
@@ -314,18 +314,48 @@ def build_model(
         _require(cfg.name_or_path, "model.name_or_path")
         return load_hf_llava(cfg.name_or_path, dtype, cfg.local_files_only, cfg.attn_implementation)
     if cfg.kind == "assemble":
+        parts = foundation_parts(cfg)
         for key in ("language_model", "vision_tower", "projector"):
-            _require(getattr(cfg, key), f"model.{key}")
+            _require(parts[key], f"model.{key}")
         return assemble_llava15(
-            cfg.language_model,
-            cfg.vision_tower,
-            cfg.projector,
+            parts["language_model"],
+            parts["vision_tower"],
+            parts["projector"],
             dtype,
             cfg.local_files_only,
             cfg.attn_implementation,
         )
     model, processor = build_tiny_llava(texts, cfg.tiny, seed)
     return model.to(dtype), processor
+
+
+FOUNDATION_PARTS = {
+    "language_model": "language_model",
+    "vision_tower": "clip",
+    "projector": "projector.safetensors",
+}
+
+
+def foundation_parts(cfg: ModelConfig) -> dict[str, str]:
+    """model.language_model / vision_tower / projector, the empty ones taken from
+    model.foundation (a directory written by `vlmdata toyworld pretrain`)."""
+    parts = {key: getattr(cfg, key) for key in FOUNDATION_PARTS}
+    if cfg.foundation == FOUNDATION_OF_WORLD:
+        raise ModelSourceError(
+            f"model.foundation={FOUNDATION_OF_WORLD} names the run's own ToyWorld foundation, "
+            "which `vlmdata run`, `sweep` and `curate` make; here give its directory "
+            "(`vlmdata toyworld pretrain` prints it)"
+        )
+    if cfg.foundation:
+        root = Path(cfg.foundation)
+        if not (root / "foundation.json").is_file():
+            raise InputNotFoundError(
+                f"model.foundation={cfg.foundation}: not a finished foundation directory "
+                "(no foundation.json; build one with `vlmdata toyworld pretrain`)"
+            )
+        for key, name in FOUNDATION_PARTS.items():
+            parts[key] = parts[key] or str(root / name)
+    return parts
 
 
 def _require(value: str, key: str) -> None:

@@ -21,7 +21,6 @@ answers ("answers"), `<image>` removed, truncated to the text tower's length.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,13 +31,13 @@ import torch
 from tqdm import tqdm
 
 from configs.errors import InputNotFoundError, UserError
+from curation.data.clip_text import padded_ids, word_level_tokenizer
 from curation.data.fileio import atomic_directory, atomic_open, sha256_json
 from curation.data.messages import IMAGE_TOKEN
 from curation.features.extract import directory_sha256, torch_threads
 
 TINY = "tiny"
 TEXT_MODES = ("conversation", "answers")
-SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")  # eos id 3: CLIP pools at the eos token
 CLIP_VERSION = 1
 
 
@@ -150,7 +149,7 @@ def build_tiny_clip(texts: Sequence[str], recipe: TinyClipRecipe) -> tuple[Any, 
     )
 
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=_word_tokenizer(texts, recipe.vocab_size),
+        tokenizer_object=word_level_tokenizer(texts, recipe.vocab_size),
         pad_token="<pad>",
         unk_token="<unk>",
         bos_token="<bos>",
@@ -185,25 +184,6 @@ def build_tiny_clip(texts: Sequence[str], recipe: TinyClipRecipe) -> tuple[Any, 
     return model, tokenizer, images
 
 
-def _word_tokenizer(texts: Sequence[str], vocab_size: int):
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-
-    normalizer = normalizers.Lowercase()
-    splitter = pre_tokenizers.Whitespace()
-    counts: Counter[str] = Counter()
-    for text in texts:
-        counts.update(w for w, _ in splitter.pre_tokenize_str(normalizer.normalize_str(text)))
-    words = sorted(counts, key=lambda w: (-counts[w], w))[: vocab_size - len(SPECIAL_TOKENS)]
-    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *words])}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tokenizer.normalizer = normalizer
-    tokenizer.pre_tokenizer = splitter
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<bos> $A <eos>", special_tokens=[("<bos>", 2), ("<eos>", 3)]
-    )
-    return tokenizer
-
-
 def train_tiny_clip(
     records: Sequence[Mapping[str, Any]],
     image_root: Path | None,
@@ -234,7 +214,7 @@ def train_tiny_clip(
             if len(order) < recipe.batch_size:
                 order.extend(rng.permutation(len(pairs)).tolist())
             batch, order = order[: recipe.batch_size], order[recipe.batch_size :]
-            ids, mask = _padded([tokens[i] for i in batch])
+            ids, mask = padded_ids([tokens[i] for i in batch])
             out = model(
                 input_ids=ids, attention_mask=mask, pixel_values=pixels[batch], return_loss=True
             )
@@ -263,16 +243,6 @@ def train_tiny_clip(
             encoding="utf-8",
         )
     return folder
-
-
-def _padded(sequences: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids (pad id 0) and attention mask, as long as the batch's longest."""
-    ids = torch.zeros((len(sequences), max(map(len, sequences))), dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, sequence in enumerate(sequences):
-        ids[row, : len(sequence)] = torch.tensor(sequence)
-        mask[row, : len(sequence)] = 1
-    return ids, mask
 
 
 def _pixels(

@@ -22,7 +22,7 @@ from curation.method import CurationMethod
 from curation.registry import METHODS, build_method, get_method
 from curation.run import curate, prepare_features
 from experiments.commands import add_command, add_force, add_overrides
-from experiments.plan import checkpoint_of, pool_identity, reference_job
+from experiments.plan import checkpoint_of, foundation_of, pool_identity, reference_job
 from experiments.pools import prepare_pool
 from experiments.schemas import DataConfig
 
@@ -178,5 +178,8 @@ def train_reference(
     )
     if job is None:
         return
+    foundation = foundation_of(job)
+    if foundation is not None:
+        execute(foundation)
     execute(job)
     method.use_checkpoint(checkpoint_of(job))

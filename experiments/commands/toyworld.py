@@ -1,4 +1,4 @@
-"""`vlmdata toyworld make|describe`: the embedded synthetic long-tailed world."""
+"""`vlmdata toyworld make|describe|pretrain`: the embedded synthetic long-tailed world."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from configs.compose import compose, config_path, to_object
 from experiments.commands import add_command, add_overrides
+from experiments.schemas import DataConfig
 from toyworld.config import ToyWorldConfig
 from toyworld.describe import describe_world
 from toyworld.make import make_world
@@ -16,6 +17,12 @@ from toyworld.make import make_world
 class DescribeConfig:
     world_dir: str = "outputs/toyworld"
     out_dir: str = ""  # where the plots go; default: <world_dir>/describe
+
+
+@dataclass
+class PretrainConfig(DataConfig):
+    out_dir: str = ""  # default: outputs/foundation/toyworld-<key>
+    progress: bool = True
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +52,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_overrides(describe)
 
+    pretrain = add_command(
+        commands,
+        "pretrain",
+        _pretrain,
+        help="make a world's foundation models (tiny CLIP, tiny LM, stage-1 projector)",
+        description="LLaVA-1.5's stages 0 and 1 in miniature on the world's own pretraining "
+        "corpus (training/foundation/): what stage 2 (model.kind=assemble model.foundation=DIR) "
+        "starts from. Kept when already made; `vlmdata run` and `sweep` make it themselves "
+        "(model.foundation=world) under <store>/cache/foundation/.",
+        keys="keys: toyworld.<key>=... (the world, configs/data/toyworld.yaml)  "
+        "foundation.<key>=... (training.foundation.recipe, e.g. foundation.vision.steps=N)  "
+        "out_dir=DIR",
+    )
+    add_overrides(pretrain)
+
 
 def toyworld_config(overrides: list[str]) -> ToyWorldConfig:
     return to_object(
@@ -54,6 +76,28 @@ def toyworld_config(overrides: list[str]) -> ToyWorldConfig:
 
 def _make(args: argparse.Namespace) -> int:
     make_world(toyworld_config(args.overrides))
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from training.foundation.build import build_foundation, foundation_key, read_manifest
+
+    cfg: PretrainConfig = to_object(
+        compose(PretrainConfig, config_path("data", "toyworld"), args.overrides)
+    )
+    key = foundation_key(cfg.toyworld, cfg.foundation)
+    out_dir = cfg.out_dir or f"outputs/foundation/toyworld-{key[:12]}"
+    build_foundation(cfg.toyworld, cfg.foundation, out_dir, progress=cfg.progress)
+    manifest = read_manifest(out_dir)
+    checks, seconds = manifest["checks"], manifest["seconds"]
+    group = round(1 / checks["retrieval_chance"])
+    print(
+        f"foundation {key[:12]} in {out_dir} ({sum(seconds.values()):.0f} s to make). "
+        f"Held-out scenes: caption retrieval {100 * checks['retrieval']:.1f}% among {group} "
+        f"(chance {100 / group:.0f}%); dense shape {100 * checks['dense_shape']:.1f}%, "
+        f"colour {100 * checks['dense_colour']:.1f}%.\n"
+        f"Stage 2 from it: model.kind=assemble model.foundation={out_dir}"
+    )
     return 0
 
 

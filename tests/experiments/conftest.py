@@ -16,8 +16,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[2]
+# The smoke sweep's small foundation recipe: a test that makes a world's foundation uses it
+# (the default recipe takes minutes).
+SMOKE_FOUNDATION = [
+    o
+    for o in OmegaConf.load(REPO / "configs" / "sweep" / "tiny.yaml").overrides
+    if o.startswith("data.foundation.")
+]
 TINY = [
     "data.toyworld.pool_size=300",
     "data.toyworld.benchmark_items_per_skill=10",
@@ -35,7 +43,7 @@ TINY = [
 def sweep_command(
     work: Path, store: Path, *extra: str, overrides: tuple[str, ...] = ()
 ) -> list[str]:
-    every_run = ",".join([*TINY, *overrides, f"store={store}"])
+    every_run = ",".join([*TINY, *SMOKE_FOUNDATION, *overrides, f"store={store}"])
     return [
         sys.executable,
         "-m",
@@ -98,7 +106,12 @@ def scores(store: Path) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="session")
 def sweep_tools() -> SimpleNamespace:
     return SimpleNamespace(
-        command=sweep_command, env=sweep_env, run=run_sweep, markers=markers, scores=scores
+        command=sweep_command,
+        env=sweep_env,
+        run=run_sweep,
+        markers=markers,
+        scores=scores,
+        smoke_foundation=SMOKE_FOUNDATION,
     )
 
 

@@ -24,11 +24,15 @@ FAST = {
 }
 
 
+SMOKE: list[str] = []  # the smoke sweep's foundation recipe (sweep_tools), set by `toyworld`
+
+
 @pytest.fixture(scope="session")
-def toyworld(tmp_path_factory):
+def toyworld(tmp_path_factory, sweep_tools):
     """A 600-sample world, and its cache warmed by one model-based run (the reference model
     is trained and the one feature pass computed there)."""
     root = tmp_path_factory.mktemp("baselines")
+    SMOKE.extend(sweep_tools.smoke_foundation)
     _curate(root, "el2n", "warm")
     return root
 
@@ -47,6 +51,7 @@ def _curate(root: Path, method: str, name: str, seed: int = 0, *extra: str) -> P
             f"out_dir={out}",
             "progress=false",
             *FAST[method],
+            *SMOKE,
             *extra,
         ]
     )
@@ -55,7 +60,9 @@ def _curate(root: Path, method: str, name: str, seed: int = 0, *extra: str) -> P
 
 
 def _pool_cache(root: Path) -> Path:
-    (folder,) = [p for p in (root / "cache").iterdir() if p.name not in ("reference", "tmp")]
+    (folder,) = [
+        p for p in (root / "cache").iterdir() if p.name not in ("reference", "foundation", "tmp")
+    ]
     return folder
 
 

@@ -10,7 +10,7 @@ import pytest
 from experiments.cli import main
 
 
-def _curate(tmp_path, out, *extra):
+def _curate(tmp_path, out, smoke, *extra):
     return main(
         [
             "curate",
@@ -22,15 +22,17 @@ def _curate(tmp_path, out, *extra):
             f"cache_dir={tmp_path / 'cache'}",
             "budget=0.2",
             "progress=false",
+            *smoke,
             *extra,
         ]
     )
 
 
 @pytest.mark.slow
-def test_coincide_toyworld_end_to_end_with_a_trained_and_a_given_reference(tmp_path):
+def test_coincide_toyworld_end_to_end_with_a_trained_and_a_given_reference(tmp_path, sweep_tools):
+    smoke = sweep_tools.smoke_foundation
     world, out = tmp_path / "world", tmp_path / "coincide"
-    assert _curate(tmp_path, out) == 0
+    assert _curate(tmp_path, out, smoke) == 0
     chosen = np.load(out / "indices.npy")
     assert len(chosen) == 240 == len(set(chosen.tolist()))
     assert chosen.min() >= 0 and chosen.max() < 1200
@@ -49,7 +51,7 @@ def test_coincide_toyworld_end_to_end_with_a_trained_and_a_given_reference(tmp_p
     assert all(0 <= t <= s for t, s in zip(per_cluster["taken"], per_cluster["size"], strict=True))
 
     direct = tmp_path / "direct"
-    assert _curate(tmp_path, direct, f"params.reference.model={reference / 'hf'}") == 0
+    assert _curate(tmp_path, direct, smoke, f"params.reference.model={reference / 'hf'}") == 0
     assert (direct / "indices.npy").read_bytes() == (out / "indices.npy").read_bytes()
     assert (direct / "subset.json").read_bytes() == (out / "subset.json").read_bytes()
     assert [p.name for p in (tmp_path / "cache" / "reference").iterdir()] == [reference.name]

@@ -47,7 +47,7 @@ def test_compose_node_takes_plain_strings_literally(secret_env):
 
 
 @pytest.mark.slow
-def test_a_run_never_resolves_an_escaped_secret(tmp_path):
+def test_a_run_never_resolves_an_escaped_secret(tmp_path, sweep_tools):
     """`vlmdata run name=\\${oc.env:...}` end to end: the secret is in no file of the store."""
     store = tmp_path / "store"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "SLURM_"))}
@@ -72,6 +72,7 @@ def test_a_run_never_resolves_an_escaped_secret(tmp_path):
         "evaluation.limit=2",
         "evaluation.only=[toyworld_colour]",
         "progress=false",
+        *sweep_tools.smoke_foundation,
     ]
     done = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from configs.compose import compose, to_object
+from configs.compose import ConfigError, compose, to_object
 from curation.data.fileio import sha256_json
 from experiments.plan import BLIND_JOB, EVAL_NOT_IN_KEY, _without, plan_run
 from experiments.schemas import SweepConfig
@@ -59,7 +59,7 @@ def test_logging_and_output_places_do_not_change_keys(tmp_path):
 def test_jobs_chain_their_dependencies(tmp_path):
     jobs = plan_run(_exp(tmp_path)).jobs
     assert jobs["curate"].deps == (jobs["pool"].key,)
-    assert jobs["train"].deps == (jobs["curate"].key,)
+    assert jobs["train"].deps == (jobs["curate"].key, jobs["foundation"].key)
     assert jobs["eval"].deps == (jobs["train"].key,)
     assert jobs["train"].spec["training"]["subset"] == jobs["curate"].out_dir
     assert jobs["eval"].spec["evaluation"]["checkpoint"].startswith(jobs["train"].out_dir)
@@ -147,7 +147,7 @@ def test_feature_shards_put_the_reference_pass_ahead_of_curation(tmp_path):
     coincide = ["curation=coincide_toyworld", "feature_shards=3"]
     jobs = plan_run(_exp(tmp_path, *coincide)).jobs
     shards = [jobs[f"features:{i}"] for i in range(3)]
-    assert jobs["reference"].deps == (jobs["pool"].key,)
+    assert jobs["reference"].deps == (jobs["pool"].key, jobs["foundation"].key)
     assert all(job.deps == (jobs["reference"].key,) for job in shards)
     assert [job.spec["shard"] for job in shards] == [0, 1, 2]
     assert jobs["curate"].deps == (
@@ -201,7 +201,7 @@ REFERENCE_METHODS = (
 def test_a_tiny_reference_is_a_job_of_the_plan_shared_by_every_method(tmp_path, curation):
     jobs = plan_run(_exp(tmp_path, f"curation={curation}")).jobs
     reference = jobs["reference"]
-    assert reference.deps == (jobs["pool"].key,)
+    assert reference.deps == (jobs["pool"].key, jobs["foundation"].key)
     assert reference.key in jobs["curate"].deps
     assert jobs["curate"].spec["reference_checkpoint"] == reference.out_dir + "/hf"
     assert reference.out_dir.startswith(str(tmp_path / "cache" / "reference" / "reference_tiny-"))
@@ -226,33 +226,37 @@ def test_a_checkpoint_given_directly_needs_no_reference_job(tmp_path):
     assert "reference" not in adr
 
 
-def test_the_reference_job_trains_the_tiny_recipe_of_before(tmp_path):
-    """configs/training/reference_tiny.yaml is the TrainingConfig the tiny reference was trained
-    with when curation trained it (curation/features/reference.py up to issue 14): the same
-    values make the same weights, so features and selections do not change."""
-    from dataclasses import asdict
-
-    from training.config import TrainingConfig
-
+def test_the_world_foundation_is_one_job_that_training_and_the_reference_read(tmp_path):
     jobs = plan_run(_exp(tmp_path, "curation=coincide_toyworld")).jobs
-    training = jobs["reference"].spec["training"]
-    before = TrainingConfig(
-        method="full",
-        out_dir=jobs["reference"].out_dir,
-        records=jobs["pool"].out_dir + "/pool.json",
-        image_root=jobs["pool"].out_dir,
-        seed=0,
-    )
-    before.model.kind = "tiny"
-    before.model.model_max_length = 512
-    before.optim.lr = 3e-3
-    before.loader.per_device_batch_size = 16
-    before.trainer.global_batch_size = 16
-    before.trainer.epochs = 6
-    before.trainer.devices = 1
-    before.trainer.progress_bar = True
-    before.wandb.mode = "disabled"
-    assert training == asdict(before)
+    foundation = jobs["foundation"]
+    assert Path(foundation.out_dir).parent == Path(tmp_path).resolve() / "cache" / "foundation"
+    for stage in ("train", "reference"):
+        assert foundation.key in jobs[stage].deps
+        model = jobs[stage].spec["training"]["model"]
+        assert (model["kind"], model["foundation"]) == ("assemble", foundation.out_dir)
+    assert jobs["reference"].spec["foundation"]["key"] == foundation.key
+
+
+def test_the_foundation_is_shared_across_pool_sizes_and_keyed_by_its_recipe(tmp_path):
+    key = plan_run(_exp(tmp_path)).jobs["foundation"].key
+    assert plan_run(_exp(tmp_path, "data.toyworld.pool_size=500")).jobs["foundation"].key == key
+    other = plan_run(_exp(tmp_path, "data.foundation.vision.steps=7")).jobs
+    assert other["foundation"].key != key
+    before = plan_run(_exp(tmp_path)).jobs
+    assert other["train"].key != before["train"].key
+    assert other["curate"].key == before["curate"].key
+
+
+def test_a_model_without_the_world_foundation_has_no_foundation_job(tmp_path):
+    jobs = plan_run(_exp(tmp_path, "training.model.kind=tiny")).jobs
+    assert "foundation" not in jobs
+
+
+def test_the_world_foundation_needs_a_toyworld_pool(tmp_path):
+    pool = tmp_path / "pool.json"
+    pool.write_text("[]")
+    with pytest.raises(ConfigError, match="model.foundation=world needs data.kind=toyworld"):
+        plan_run(_exp(tmp_path, "data.kind=llava", f"data.pool={pool}"))
 
 
 def test_training_overrides_of_the_reference_are_checked(tmp_path):

@@ -52,6 +52,7 @@ def _exp(tmp_path: Path, pool: Path, *overrides: str):
             "curation.budget=1.0",
             "progress=false",
             "wandb.mode=disabled",
+            "training.model.kind=tiny",  # a LLaVA pool has no ToyWorld foundation
             *overrides,
         ],
     )

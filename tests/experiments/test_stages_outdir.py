@@ -22,6 +22,7 @@ from training.train import train
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = [
+    "model.kind=tiny",
     "wandb.mode=disabled",
     "trainer.progress_bar=false",
     "model.model_max_length=256",

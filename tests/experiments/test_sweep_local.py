@@ -20,7 +20,7 @@ def finished(finished_sweep):
 def test_every_stage_finished_and_reported(finished, sweep_tools):
     work, store, out = finished
     stages = sorted(m["stage"] for m in sweep_tools.markers(store).values())
-    assert stages == ["curate", "curate", "eval", "eval", "pool", "train", "train"]
+    assert stages == ["curate", "curate", "eval", "eval", "foundation", "pool", "train", "train"]
     report = work / "sweeps" / "tiny" / "report" / "report.md"
     text = report.read_text()
     assert "| full | 300 | 1 |" in text and "| random @0.2 | 60 | 1 |" in text
@@ -33,7 +33,7 @@ def test_rerun_redoes_nothing(finished, sweep_tools):
     work, store, _ = finished
     before = sweep_tools.markers(store)
     out = sweep_tools.run(work, store)
-    assert out.count("(done, skipped)") == 7 and "(running)" not in out
+    assert out.count("(done, skipped)") == 8 and "(running)" not in out
     assert sweep_tools.markers(store) == before
 
 

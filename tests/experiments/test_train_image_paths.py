@@ -20,6 +20,7 @@ def test_cli_train_refuses_an_outside_image_in_one_line(escaping, tmp_path, caps
             f"image_root={root}",
             f"out_dir={tmp_path / 'run'}",
             "wandb.mode=disabled",
+            "model.kind=tiny",
         ]
     )
     err = capsys.readouterr().err.strip()
@@ -37,6 +38,7 @@ def test_cli_train_with_image_paths_any_uses_them(escaping, tmp_path, capsys):
             f"out_dir={tmp_path / 'run'}",
             "wandb.mode=disabled",
             "loader.image_paths=any",
+            "model.kind=tiny",
             "trainer.max_steps=1",
             "trainer.global_batch_size=4",
             "loader.per_device_batch_size=4",

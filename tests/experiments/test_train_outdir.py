@@ -163,3 +163,35 @@ def test_two_trainings_into_one_out_dir_exactly_one_succeeds(records, tmp_path, 
     assert "trained 3 steps" in first.stdout
     assert "lr: 0.5" not in (out / "config.yaml").read_text()
     assert len(list((out / "csv").glob("version_*"))) == 1
+
+
+def test_the_world_foundation_of_a_standalone_train_is_the_worlds_cached_one(tmp_path):
+    """model.foundation=world from a ToyWorld's records: the cached foundation of that world
+    (a finished one is found by its stage marker, nothing is built)."""
+    from experiments.commands.train import use_world_foundation
+    from toyworld.config import ToyWorldConfig
+    from toyworld.make import make_world
+    from training.config import TrainingConfig
+    from training.foundation.build import foundation_key
+    from training.foundation.recipe import FoundationRecipe
+
+    world_cfg = ToyWorldConfig(
+        out_dir=str(tmp_path / "w"), pool_size=60, benchmark_items_per_skill=2, seed=3
+    )
+    world = make_world(world_cfg, progress=False)
+    key = foundation_key(world_cfg, FoundationRecipe())
+    made = tmp_path / "cache" / "foundation" / f"toyworld-{key[:12]}"
+    made.mkdir(parents=True)
+    (made / ".vlmdata-stage.json").write_text(json.dumps({"key": key}))
+    cfg = TrainingConfig(records=str(world / "pool.json"), out_dir=str(tmp_path / "run"))
+    cfg.model.kind, cfg.model.foundation = "assemble", "world"
+    use_world_foundation(cfg, tmp_path / "cache")
+    assert cfg.model.foundation == str(made)
+
+
+def test_the_world_foundation_needs_records_from_a_toyworld(tmp_path, capsys):
+    records = tmp_path / "records.json"
+    records.write_text("[]")
+    code = main(["train", f"records={records}", f"out_dir={tmp_path / 'run'}"])
+    err = _one_line_error(capsys)
+    assert code == 2 and "model.foundation=world" in err and "not a ToyWorld pool" in err

@@ -27,6 +27,7 @@ def test_two_process_ddp_trains_the_tiny_model(world, tmp_path):
         f"records={world / 'pool.json'}",
         f"image_root={world}",
         f"out_dir={out}",
+        "model.kind=tiny",
         "trainer.devices=2",
         "trainer.strategy=ddp",
         "trainer.accelerator=cpu",

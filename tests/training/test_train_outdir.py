@@ -22,6 +22,7 @@ FAST = [
     "trainer.max_steps=3",
     "trainer.checkpoint_every_n_steps=1",
     "export=false",
+    "model.kind=tiny",
 ]
 
 

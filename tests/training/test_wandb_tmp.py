@@ -39,6 +39,7 @@ def test_standalone_train_leaves_no_wandb_files_in_the_temp_dir(
             f"image_root={tmp_path}",
             f"out_dir={run}",
             "wandb.mode=offline",
+            "model.kind=tiny",
             "trainer.max_steps=2",
             "trainer.global_batch_size=4",
             "loader.per_device_batch_size=4",

@@ -1,0 +1,68 @@
+"""The pretraining corpus: the world's "web", drawn apart from the pool and the benchmarks."""
+
+import hashlib
+
+from toyworld.config import ToyWorldConfig
+from toyworld.make import make_world
+from toyworld.pretraining import corpus_config, flat_law, sample_corpus, text_only_conversations
+from toyworld.render import render_png
+
+
+def _hashes(items, cfg):
+    return {
+        hashlib.sha256(render_png(i.scene, cfg.image_size, cfg.background_noise)).hexdigest()
+        for i in items
+    }
+
+
+def test_the_corpus_is_the_same_for_the_same_world_and_another_for_another_seed():
+    cfg = ToyWorldConfig()
+    first, again = sample_corpus(cfg, 50), sample_corpus(cfg, 50)
+    assert [(i.scene, i.caption, i.turns) for i in first] == [
+        (i.scene, i.caption, i.turns) for i in again
+    ]
+    other = sample_corpus(ToyWorldConfig(seed=1), 50)
+    assert [i.scene for i in other] != [i.scene for i in first]
+
+
+def test_splits_are_independent_draws():
+    cfg = ToyWorldConfig()
+    train, held = sample_corpus(cfg, 200), sample_corpus(cfg, 200, "held-out")
+    assert not _hashes(train, cfg) & _hashes(held, cfg)
+
+
+def test_no_corpus_image_is_a_pool_or_benchmark_image(tmp_path):
+    cfg = ToyWorldConfig(out_dir=str(tmp_path / "w"), pool_size=300, benchmark_items_per_skill=5)
+    world = make_world(cfg, progress=False)
+    pool = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (world / "images").glob("*.png")}
+    assert pool and not _hashes(sample_corpus(cfg, 600), cfg) & pool
+
+
+def test_the_corpus_law_is_flat():
+    cfg = flat_law(ToyWorldConfig())
+    assert (cfg.shape_zipf, cfg.colour_zipf, cfg.combination_zipf) == (0.0, 0.0, 0.0)
+    assert cfg.cooccurrence_affinity == 0.0
+    items = sample_corpus(ToyWorldConfig(), 3000)
+    shapes = [o.shape for i in items for o in i.scene.objects]
+    counts = [shapes.count(s) for s in ToyWorldConfig().shapes]
+    # a Zipf-1.2 law puts 40% of the objects on the first shape; a flat one 10% (+- noise)
+    assert max(counts) / len(shapes) < 0.13 and min(counts) / len(shapes) > 0.07
+
+
+def test_every_item_has_a_caption_naming_its_objects_and_questions_about_it():
+    for item in sample_corpus(ToyWorldConfig(), 30):
+        for obj in item.scene.objects:
+            assert f"{obj.colour} {obj.shape}" in item.caption
+        assert 1 <= len(item.turns) <= 3
+        assert "<image>" not in " ".join(m["value"] for m in item.conversations())
+    texts = text_only_conversations(ToyWorldConfig(), 5)
+    assert len(texts) == 5 and all(len(c) == 2 for c in texts)
+
+
+def test_the_corpus_depends_only_on_the_fields_it_names():
+    base = ToyWorldConfig()
+    changed = ToyWorldConfig(pool_size=99, shape_zipf=2.0, skill_zipf=0.1, q_token=0.5)
+    assert corpus_config(changed) == corpus_config(base)
+    assert [i.scene for i in sample_corpus(changed, 40)] == [
+        i.scene for i in sample_corpus(base, 40)
+    ]

@@ -1,0 +1,48 @@
+"""The foundation directory: its parts, its manifest, its key, and a finished one kept."""
+
+import json
+
+import pytest
+
+from toyworld.config import ToyWorldConfig
+from training.foundation.build import (
+    CLIP_DIR,
+    LANGUAGE_DIR,
+    MANIFEST,
+    PROJECTOR_FILE,
+    build_foundation,
+    foundation_key,
+)
+from training.foundation.recipe import FoundationRecipe, VisionRecipe
+
+
+def test_a_foundation_holds_its_three_parts_and_a_manifest(small_foundation):
+    for part in (CLIP_DIR, LANGUAGE_DIR):
+        assert (small_foundation / part / "config.json").is_file()
+    assert (small_foundation / PROJECTOR_FILE).is_file()
+    manifest = json.loads((small_foundation / MANIFEST).read_text())
+    assert set(manifest["seconds"]) == {"corpus", "vision", "language", "align"}
+    assert manifest["align"]["global_step"] == 600 // 32 + 1  # one epoch, last batch partial
+    assert not (small_foundation / "align" / "checkpoints").exists()
+
+
+def test_a_finished_foundation_is_kept_as_it_is(small_foundation, world_config):
+    before = {p: p.stat().st_mtime_ns for p in small_foundation.rglob("*") if p.is_file()}
+    assert build_foundation(world_config, FoundationRecipe(), small_foundation) == small_foundation
+    after = {p: p.stat().st_mtime_ns for p in small_foundation.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_the_key_follows_the_corpus_and_the_recipe_not_the_pool():
+    world = ToyWorldConfig()
+    key = foundation_key(world, FoundationRecipe())
+    assert foundation_key(ToyWorldConfig(pool_size=123, skill_zipf=0.1), FoundationRecipe()) == key
+    assert foundation_key(ToyWorldConfig(image_size=48), FoundationRecipe()) != key
+    assert foundation_key(ToyWorldConfig(seed=1), FoundationRecipe()) != key
+    assert foundation_key(world, FoundationRecipe(vision=VisionRecipe(steps=7))) != key
+
+
+def test_a_bad_world_is_refused_before_any_training(tmp_path):
+    with pytest.raises(ValueError, match="toyworld.image_size"):
+        build_foundation(ToyWorldConfig(image_size=8), FoundationRecipe(), tmp_path / "f")
+    assert not (tmp_path / "f").exists()

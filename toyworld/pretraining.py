@@ -1,0 +1,105 @@
+"""The world's pretraining corpus: what ToyWorld's "web" holds, for the foundation models.
+
+LLaVA-1.5 starts from a CLIP tower pretrained on web image-text pairs and a language model
+pretrained on web text; ToyWorld's foundation models (training/foundation/) start from this
+corpus. It is drawn with its own seed (never the pool's or the benchmarks' draws) and a flat
+concept law: every shape, colour and combination equally likely, no planted co-occurrence,
+so the foundation models know every concept and the instruction pool's long tail is the
+pool's alone. Each scene comes with its caption (stage 0's contrastive text, stage 1's
+target), a few questions of every skill in the pool's phrasings (the language model's
+text), and its objects (stage 0's dense attribute targets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from toyworld.concepts import rng_for
+from toyworld.config import ToyWorldConfig
+from toyworld.pool import PoolSample, Turn
+from toyworld.sampler import WorldSampler
+from toyworld.scene import Scene
+from toyworld.skills import PHRASINGS, ask, caption_of
+from toyworld.textonly import ask_text
+
+CORPUS_PURPOSE = "pretraining-corpus"
+
+
+@dataclass(frozen=True)
+class CorpusItem:
+    scene: Scene
+    caption: str
+    turns: tuple[Turn, ...]  # questions about the scene in the pool's phrasings
+
+    def conversations(self) -> list[dict[str, str]]:
+        """The questions as LLaVA turns, without the image (the language model's text)."""
+        return PoolSample(scene=None, turns=self.turns).conversations()
+
+
+def flat_law(cfg: ToyWorldConfig) -> ToyWorldConfig:
+    """The world with every concept equally likely and objects placed independently."""
+    return dataclasses.replace(
+        cfg, shape_zipf=0.0, colour_zipf=0.0, combination_zipf=0.0, cooccurrence_affinity=0.0
+    )
+
+
+def sample_corpus(cfg: ToyWorldConfig, size: int, split: str = "train") -> list[CorpusItem]:
+    """`size` captioned scenes with questions; `split` names an independent draw (e.g. a
+    held-out one for checking the foundation models)."""
+    sampler = WorldSampler(flat_law(cfg))
+    rng = rng_for(cfg.seed, f"{CORPUS_PURPOSE}/{split}")
+    items = []
+    for _ in range(size):
+        scene = sampler.scene(rng)
+        items.append(CorpusItem(scene, caption_of(scene), _questions(sampler, scene, rng)))
+    return items
+
+
+def text_only_conversations(cfg: ToyWorldConfig, size: int) -> list[list[dict[str, str]]]:
+    """Text-only questions (shape facts, colour mixing, sums) of the world, one turn each."""
+    sampler = WorldSampler(flat_law(cfg))
+    rng = rng_for(cfg.seed, f"{CORPUS_PURPOSE}/text")
+    conversations = []
+    for _ in range(size):
+        turn = Turn(ask_text(rng, sampler.vocabulary), short=bool(rng.random() < 0.5))
+        conversations.append(PoolSample(scene=None, turns=(turn,)).conversations())
+    return conversations
+
+
+def _questions(sampler: WorldSampler, scene: Scene, rng: np.random.Generator) -> tuple[Turn, ...]:
+    turns = []
+    for skill in PHRASINGS:
+        target = scene.objects[int(rng.integers(len(scene.objects)))]
+        asks_absent = skill == "existence" and rng.random() < 0.5
+        absent = sampler.absent_name(scene, rng) if asks_absent else None
+        qa = ask(
+            skill, sampler.phrasing(skill, rng), scene, target, rng, sampler.vocabulary, absent
+        )
+        if qa is not None:
+            turns.append(Turn(qa, short=bool(rng.random() < 0.5)))
+    order = rng.permutation(len(turns))
+    return tuple(turns[int(i)] for i in order[:3])
+
+
+# The world settings the corpus depends on (the pool's size, laws and skills do not).
+CORPUS_FIELDS = (
+    "seed",
+    "image_size",
+    "shapes",
+    "colours",
+    "companions_per_object",
+    "object_count_weights",
+    "large_fraction",
+    "small_object_fraction",
+    "large_object_fraction",
+    "background_noise",
+    "texture_fraction",
+    "phrasing_zipf",
+)
+
+
+def corpus_config(cfg: ToyWorldConfig) -> dict[str, object]:
+    return {name: getattr(cfg, name) for name in CORPUS_FIELDS}

@@ -1,0 +1,133 @@
+"""Make a world's foundation models once and cache them: `build_foundation(world, recipe, dir)`.
+
+    <dir>/clip/                 stage 0: tiny CLIPModel (LLaVA reads its vision tower)
+    <dir>/language_model/       stage 0: tiny LlamaForCausalLM + tokenizer
+    <dir>/projector.safetensors stage 1: the aligned projector (LLaVA's mm_projector keys)
+    <dir>/corpus/               the captioned images stage 1 trained on
+    <dir>/align/                stage 1's run (summary, metrics; checkpoints removed)
+    <dir>/foundation.json       recipe, world, held-out checks, seconds per stage (written last)
+
+Stage 2 loads the three parts through `model.kind=assemble model.foundation=<dir>`, the path
+of the LLaVA-1.5-7B recipe. The directory is built in a temporary sibling and renamed into
+place: a finished name always holds all of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from curation.data.fileio import atomic_directory, atomic_write_json, sha256_json
+from curation.data.threads import torch_threads
+from toyworld.config import as_toyworld_config, validate_config
+from toyworld.make import code_sha256 as toyworld_code_sha256
+from toyworld.pretraining import corpus_config, sample_corpus, text_only_conversations
+from training.foundation.align import align_projector, initial_projector, write_caption_records
+from training.foundation.language import train_language_model
+from training.foundation.recipe import as_recipe
+from training.foundation.vision import check_clip, train_clip
+
+MANIFEST = "foundation.json"
+CLIP_DIR, LANGUAGE_DIR, PROJECTOR_FILE = "clip", "language_model", "projector.safetensors"
+VERSION = 1
+
+
+def foundation_key(world: Any, recipe: Any) -> str:
+    """What the foundation models depend on: the world's corpus settings, the recipe and the
+    code that makes them (toyworld's generator and this package)."""
+    world, recipe = as_toyworld_config(world), as_recipe(recipe)
+    return sha256_json(
+        {
+            "version": VERSION,
+            "code": code_sha256(),
+            "world": corpus_config(world),
+            "recipe": recipe.as_dict(),
+        }
+    )
+
+
+def code_sha256() -> str:
+    digest = hashlib.sha256(toyworld_code_sha256().encode())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
+def is_built(folder: str | Path) -> bool:
+    return (Path(folder) / MANIFEST).is_file()
+
+
+def build_foundation(world: Any, recipe: Any, folder: str | Path, progress: bool = True) -> Path:
+    """Build the foundation models of `world` under `folder` (kept when already built)."""
+    world, recipe = as_toyworld_config(world), as_recipe(recipe)
+    validate_config(world)
+    folder = Path(folder)
+    if is_built(folder):
+        return folder
+    seconds: dict[str, float] = {}
+    with atomic_directory(folder) as tmp, torch_threads(recipe.threads):
+        started = time.perf_counter()
+        items = sample_corpus(world, recipe.corpus_size, "train")
+        held_out = sample_corpus(world, recipe.held_out_size, "held-out")
+        seconds["corpus"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        vision = train_clip(items, world, recipe.vision, recipe.seed, tmp / CLIP_DIR, progress)
+        seconds["vision"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        texts = [{"conversations": item.conversations()} for item in items]
+        texts += [
+            {"conversations": c} for c in text_only_conversations(world, recipe.text_only_size)
+        ]
+        language = train_language_model(
+            texts, recipe.language, recipe.seed, tmp / LANGUAGE_DIR, progress
+        )
+        seconds["language"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        captions = write_caption_records(items, world, tmp / "corpus")
+        initial = initial_projector(
+            recipe.vision.width,
+            recipe.language.hidden_size,
+            recipe.seed,
+            tmp / "projector_init.safetensors",
+        )
+        align = align_projector(
+            captions,
+            tmp / LANGUAGE_DIR,
+            tmp / CLIP_DIR,
+            initial,
+            recipe.align,
+            recipe.seed,
+            tmp / "align",
+            tmp / PROJECTOR_FILE,
+            progress,
+        )
+        shutil.rmtree(tmp / "align" / "checkpoints", ignore_errors=True)
+        shutil.rmtree(tmp / "align" / "hf", ignore_errors=True)
+        seconds["align"] = time.perf_counter() - started
+
+        checks = check_clip(tmp / CLIP_DIR, held_out, world)
+        atomic_write_json(
+            tmp / MANIFEST,
+            {
+                "key": foundation_key(world, recipe),
+                "recipe": recipe.as_dict(),
+                "world": corpus_config(world),
+                "vision": vision,
+                "language": language,
+                "align": {k: align.get(k) for k in ("global_step", "loss_first", "loss_last")},
+                "checks": checks,
+                "seconds": {k: round(v, 1) for k, v in seconds.items()},
+            },
+        )
+    return folder
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    return json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))

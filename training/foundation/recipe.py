@@ -1,0 +1,87 @@
+"""How ToyWorld's foundation models are made: every knob, with the value measured to work.
+
+LLaVA-1.5 finetunes on instruction data (stage 2, the stage curation acts on) from three
+pretrained parts: a CLIP vision tower, a language model, and a projector aligned on captions
+with both frozen (stage 1, LCS-558K). A tiny LLaVA trained from scratch on a small
+instruction pool never learns to look at its images, so ToyWorld makes the three parts the
+same way, from the world's own pretraining corpus (toyworld/pretraining.py):
+  stage 0  vision.py   CLIP-shaped ViT + text tower, contrastive on captions, plus dense
+                       per-patch shape/colour targets (a linear head dropped afterwards);
+           language.py Llama-shaped LM, next-token on the corpus' captions and questions;
+  stage 1  align.py    the mlp2x_gelu projector, trained on captions, both towers frozen.
+Measured choices and their cost: bench/RESULTS.md, "ToyWorld foundation models".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class VisionRecipe:
+    width: int = 64
+    layers: int = 4
+    heads: int = 4
+    patch_size: int = 8
+    text_layers: int = 2
+    text_length: int = 48
+    text_vocab_size: int = 512
+    steps: int = 600
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    dense_weight: float = 1.0  # 0: contrastive only
+
+
+@dataclass
+class LanguageRecipe:
+    vocab_size: int = 512
+    hidden_size: int = 64
+    intermediate_size: int = 256
+    layers: int = 2
+    heads: int = 4
+    max_position_embeddings: int = 1024
+    steps: int = 600
+    batch_size: int = 32
+    lr: float = 3e-3
+
+
+@dataclass
+class AlignRecipe:
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 3e-3
+
+
+@dataclass
+class FoundationRecipe:
+    corpus_size: int = 8000
+    held_out_size: int = 500
+    text_only_size: int = 400
+    seed: int = 0
+    # torch threads while training: fixed, so the weights do not depend on the core count
+    threads: int = 1
+    vision: VisionRecipe = field(default_factory=VisionRecipe)
+    language: LanguageRecipe = field(default_factory=LanguageRecipe)
+    align: AlignRecipe = field(default_factory=AlignRecipe)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def as_recipe(value: Any) -> FoundationRecipe:
+    """A FoundationRecipe from itself, an OmegaConf node or a plain mapping."""
+    if isinstance(value, FoundationRecipe):
+        return value
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(value, DictConfig):
+        value = OmegaConf.to_container(value, resolve=True)
+    value = dict(value)
+    return FoundationRecipe(
+        **{k: v for k, v in value.items() if k not in ("vision", "language", "align")},
+        vision=VisionRecipe(**value.get("vision", {})),
+        language=LanguageRecipe(**value.get("language", {})),
+        align=AlignRecipe(**value.get("align", {})),
+    )
