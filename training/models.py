@@ -190,9 +190,10 @@ def assemble_llava15(
     tokenizer = load_lm_tokenizer(language_model, local_files_only)
     lm.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=pad_vocab_to_multiple_of)
 
-    vision = CLIPVisionModel.from_pretrained(
-        vision_tower, dtype=dtype, local_files_only=local_files_only
-    )
+    with _quiet_transformers():  # a whole CLIP checkpoint: its text tower is unused, as expected
+        vision = CLIPVisionModel.from_pretrained(
+            vision_tower, dtype=dtype, local_files_only=local_files_only
+        )
     image_processor = load_image_processor(vision_tower, local_files_only)
     processor = make_processor(image_processor, tokenizer, vision.config.patch_size)
 
@@ -366,6 +367,18 @@ def _require(value: str, key: str) -> None:
 def _ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> None:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
 
 
 @contextlib.contextmanager

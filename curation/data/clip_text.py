@@ -30,6 +30,20 @@ def word_level_tokenizer(texts: Sequence[str], vocab_size: int):
     return tokenizer
 
 
+def clip_tokenizer(texts: Sequence[str], vocab_size: int, max_length: int):
+    """word_level_tokenizer wrapped for transformers (what a CLIPModel checkpoint saves)."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=word_level_tokenizer(texts, vocab_size),
+        pad_token="<pad>",
+        unk_token="<unk>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        model_max_length=max_length,
+    )
+
+
 def padded_ids(sequences: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ids (pad id 0) and attention mask, as long as the batch's longest."""
     ids = torch.zeros((len(sequences), max(map(len, sequences))), dtype=torch.long)

@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from configs.errors import InputNotFoundError, UserError
-from curation.data.clip_text import padded_ids, word_level_tokenizer
+from curation.data.clip_text import clip_tokenizer, padded_ids
 from curation.data.fileio import atomic_directory, atomic_open, sha256_json
 from curation.data.messages import IMAGE_TOKEN
 from curation.features.extract import directory_sha256, torch_threads
@@ -145,17 +145,9 @@ def build_tiny_clip(texts: Sequence[str], recipe: TinyClipRecipe) -> tuple[Any, 
         CLIPConfig,
         CLIPImageProcessorPil,
         CLIPModel,
-        PreTrainedTokenizerFast,
     )
 
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=word_level_tokenizer(texts, recipe.vocab_size),
-        pad_token="<pad>",
-        unk_token="<unk>",
-        bos_token="<bos>",
-        eos_token="<eos>",
-        model_max_length=recipe.text_length,
-    )
+    tokenizer = clip_tokenizer(texts, recipe.vocab_size, recipe.text_length)
     images = CLIPImageProcessorPil(
         size={"shortest_edge": recipe.image_size},
         crop_size={"height": recipe.image_size, "width": recipe.image_size},

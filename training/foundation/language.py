@@ -19,6 +19,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from training.encode import IGNORE_INDEX, ConversationEncoder
 from training.foundation.recipe import LanguageRecipe
+from training.foundation.schedule import one_cycle_adamw
 from training.tokenizer import record_texts, train_bpe_tokenizer
 
 
@@ -54,10 +55,7 @@ def train_language_model(
     model, tokenizer = build_language_model(records, recipe, seed)
     encoder = ConversationEncoder(tokenizer, 0, recipe.max_position_embeddings)
     encoded = [encoder(record) for record in records]
-    optimiser = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=recipe.lr, total_steps=recipe.steps, pct_start=0.05
-    )
+    optimiser, schedule = one_cycle_adamw(model.parameters(), recipe.lr, recipe.steps)
     rng = np.random.default_rng(seed)
     batch_size = min(recipe.batch_size, len(encoded))
     losses = []

@@ -22,27 +22,21 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from curation.data.clip_text import padded_ids, word_level_tokenizer
+from curation.data.clip_text import clip_tokenizer, padded_ids
 from toyworld.config import ToyWorldConfig
 from toyworld.pretraining import CorpusItem
 from toyworld.render import render_scene
 from training.foundation.recipe import VisionRecipe
+from training.foundation.schedule import one_cycle_adamw
 
 NOTHING = "nothing"
 
 
 def build_clip(captions: Sequence[str], image_size: int, recipe: VisionRecipe, seed: int):
     """An untrained CLIPModel, its tokenizer and its PIL image processor."""
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, PreTrainedTokenizerFast
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=word_level_tokenizer(captions, recipe.text_vocab_size),
-        pad_token="<pad>",
-        unk_token="<unk>",
-        bos_token="<bos>",
-        eos_token="<eos>",
-        model_max_length=recipe.text_length,
-    )
+    tokenizer = clip_tokenizer(captions, recipe.text_vocab_size, recipe.text_length)
     images = CLIPImageProcessorPil(
         size={"shortest_edge": image_size},
         crop_size={"height": image_size, "width": image_size},
@@ -136,11 +130,8 @@ def train_clip(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         head = DenseHead(recipe.width, len(world.shapes), len(world.colours))
-    optimiser = torch.optim.AdamW(
-        [*model.parameters(), *head.parameters()], lr=recipe.lr, weight_decay=recipe.weight_decay
-    )
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=recipe.lr, total_steps=recipe.steps, pct_start=0.05
+    optimiser, schedule = one_cycle_adamw(
+        [*model.parameters(), *head.parameters()], recipe.lr, recipe.steps, recipe.weight_decay
     )
     rng = np.random.default_rng(seed)
     batch_size = min(recipe.batch_size, len(items))
