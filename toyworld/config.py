@@ -134,11 +134,12 @@ def config_for_record(cfg: ToyWorldConfig) -> dict[str, Any]:
 
 
 def validate_config(cfg: ToyWorldConfig) -> None:
-    """One clear line per problem, raised as ValueError."""
+    """One clear line per problem, raised as ConfigError (a ValueError)."""
+    from configs.compose import ConfigError
     from toyworld.concepts import COLOUR_RGB, SHAPE_NAMES
 
     def fail(key: str, message: str) -> None:
-        raise ValueError(f"toyworld.{key}: {message}")
+        raise ConfigError(f"toyworld.{key}: {message}")
 
     if cfg.seed < 0:
         fail("seed", f"must be >= 0, got {cfg.seed}")

@@ -22,6 +22,7 @@ def train_tiny(world, out_dir, steps):
                 f"trainer.max_steps={steps}",
                 "wandb.mode=disabled",
                 "trainer.progress_bar=false",
+                "model.kind=tiny",  # the from-scratch model: the foundation's are in tests/training
             ],
         )
     )

@@ -22,6 +22,7 @@ def test_cli_reports_bad_data_in_one_line(broken, tmp_path, capsys):
             f"image_root={tmp_path}",
             f"out_dir={tmp_path / 'run'}",
             "wandb.mode=disabled",
+            "model.kind=tiny",
         ]
     )
     err = capsys.readouterr().err.strip()
@@ -37,6 +38,7 @@ def test_cli_rejects_a_global_batch_that_does_not_divide(tmp_path, capsys):
             f"out_dir={tmp_path / 'run'}",
             "trainer.global_batch_size=12",
             "loader.per_device_batch_size=8",
+            "model.kind=tiny",
         ]
     )
     assert code == 2

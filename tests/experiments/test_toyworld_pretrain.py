@@ -1,0 +1,49 @@
+"""`vlmdata toyworld pretrain`: a world's foundation models from the command line."""
+
+import json
+
+import pytest
+
+from experiments.cli import main
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_pretrain_makes_the_foundation_once_and_says_how_to_use_it(tmp_path, capsys, sweep_tools):
+    recipe = [o.removeprefix("data.") for o in sweep_tools.smoke_foundation]
+    out = tmp_path / "foundation"
+    command = ["toyworld", "pretrain", f"out_dir={out}", "toyworld.seed=5", "progress=false"]
+    assert main([*command, *recipe]) == 0
+    printed = capsys.readouterr().out
+    manifest = json.loads((out / "foundation.json").read_text())
+    assert manifest["world"]["seed"] == 5
+    assert manifest["recipe"]["vision"]["steps"] == 10
+    assert "caption retrieval" in printed
+    assert f"model.kind=assemble model.foundation={out}" in printed
+    made = (out / "foundation.json").stat().st_mtime_ns
+    assert main([*command, *recipe]) == 0
+    assert (out / "foundation.json").stat().st_mtime_ns == made
+
+
+def test_pretrain_refuses_an_unknown_recipe_key_in_one_line(tmp_path, capsys):
+    assert main(["toyworld", "pretrain", f"out_dir={tmp_path}", "foundation.vision.stepz=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "stepz" in err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", ["make", "pretrain"])
+def test_an_impossible_world_is_one_line(tmp_path, capsys, command):
+    assert (
+        main(
+            [
+                "toyworld",
+                command,
+                f"out_dir={tmp_path / 'w'}",
+                "toyworld.image_size=8" if command == "pretrain" else "image_size=8",
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert err == "vlmdata: error: toyworld.image_size: must be at least 16 px, got 8"
+    assert not (tmp_path / "w").exists()
