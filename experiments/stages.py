@@ -116,6 +116,7 @@ def _foundation(job: Job) -> dict[str, Any]:
         as_recipe(job.spec["recipe"]),
         job.out_dir,
         progress=job.spec["progress"],
+        ignore=STAGE_FILES,
     )
     manifest = read_manifest(folder)
     return {"checks": manifest["checks"], "seconds": manifest["seconds"]}

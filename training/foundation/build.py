@@ -18,9 +18,11 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from configs.errors import OutputExistsError
 from curation.data.fileio import atomic_directory, atomic_write_json, sha256_json
 from curation.data.threads import torch_threads
 from toyworld.config import as_toyworld_config, validate_config
@@ -61,13 +63,36 @@ def is_built(folder: str | Path) -> bool:
     return (Path(folder) / MANIFEST).is_file()
 
 
-def build_foundation(world: Any, recipe: Any, folder: str | Path, progress: bool = True) -> Path:
-    """Build the foundation models of `world` under `folder` (kept when already built)."""
+def build_foundation(
+    world: Any,
+    recipe: Any,
+    folder: str | Path,
+    progress: bool = True,
+    ignore: Sequence[str] = (),
+) -> Path:
+    """Build the foundation models of `world` under `folder` and return it. A finished
+    foundation of the same world and recipe there is kept; anything else in `folder` (another
+    foundation, other files; names in `ignore` aside) is refused, never replaced."""
     world, recipe = as_toyworld_config(world), as_recipe(recipe)
     validate_config(world)
     folder = Path(folder)
+    key = foundation_key(world, recipe)
     if is_built(folder):
-        return folder
+        made = str(read_manifest(folder).get("key", ""))
+        if made == key:
+            return folder
+        raise OutputExistsError(
+            f"{folder} holds the foundation of another world or recipe (key {made[:12]}, this "
+            f"one {key[:12]}): choose another out_dir, or remove it"
+        )
+    blocking = folder.exists() and (
+        not folder.is_dir() or any(p.name not in ignore for p in folder.iterdir())
+    )
+    if blocking:
+        raise OutputExistsError(
+            f"{folder} exists and is not a foundation (no {MANIFEST}); refusing to replace it: "
+            "choose another out_dir"
+        )
     seconds: dict[str, float] = {}
     with atomic_directory(folder) as tmp, torch_threads(recipe.threads):
         started = time.perf_counter()
@@ -116,7 +141,7 @@ def build_foundation(world: Any, recipe: Any, folder: str | Path, progress: bool
         atomic_write_json(
             tmp / MANIFEST,
             {
-                "key": foundation_key(world, recipe),
+                "key": key,
                 "recipe": recipe.as_dict(),
                 "world": corpus_config(world),
                 "vision": vision,

@@ -18,6 +18,11 @@ SMALL = FoundationRecipe(
 
 
 @pytest.fixture(scope="session")
+def small_recipe() -> FoundationRecipe:
+    return SMALL
+
+
+@pytest.fixture(scope="session")
 def world_config() -> ToyWorldConfig:
     return ToyWorldConfig(pool_size=200, benchmark_items_per_skill=4)
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from configs.errors import OutputExistsError
 from toyworld.config import ToyWorldConfig
 from training.foundation.build import (
     CLIP_DIR,
@@ -26,11 +27,25 @@ def test_a_foundation_holds_its_three_parts_and_a_manifest(small_foundation):
     assert not (small_foundation / "align" / "checkpoints").exists()
 
 
-def test_a_finished_foundation_is_kept_as_it_is(small_foundation, world_config):
+def test_a_finished_foundation_is_kept_as_it_is(small_foundation, world_config, small_recipe):
     before = {p: p.stat().st_mtime_ns for p in small_foundation.rglob("*") if p.is_file()}
-    assert build_foundation(world_config, FoundationRecipe(), small_foundation) == small_foundation
+    assert build_foundation(world_config, small_recipe, small_foundation) == small_foundation
     after = {p: p.stat().st_mtime_ns for p in small_foundation.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_another_recipe_or_other_files_are_refused_not_replaced(
+    small_foundation, world_config, small_recipe, tmp_path
+):
+    with pytest.raises(OutputExistsError, match="another world or recipe"):
+        build_foundation(world_config, FoundationRecipe(), small_foundation)
+    assert (small_foundation / MANIFEST).is_file()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputExistsError, match="not a foundation"):
+        build_foundation(world_config, small_recipe, mine)
+    assert (mine / "notes.txt").read_text() == "keep me"
 
 
 def test_the_key_follows_the_corpus_and_the_recipe_not_the_pool():
