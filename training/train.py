@@ -195,6 +195,7 @@ def _train(
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model = prepare_model(model, cfg.method, cfg.lora)
+    model.train()  # from_pretrained parts come in eval mode; LLaVA trains in train mode (dropout)
     datamodule = LlavaDataModule(
         inputs.records,
         inputs.image_root,

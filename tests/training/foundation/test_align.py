@@ -73,3 +73,31 @@ def test_a_foundation_directory_must_be_finished(tmp_path):
     (tmp_path / "clip").mkdir()
     with pytest.raises(Exception, match="no foundation.json"):
         build_model(ModelConfig(kind="assemble", foundation=str(tmp_path)))
+
+
+def test_a_run_trains_its_assembled_model_in_train_mode(small_foundation, tmp_path, tiny_config):
+    """Parts loaded with from_pretrained start in eval mode (dropout off); a run must not."""
+    import pytorch_lightning as pl
+
+    from training.train import train
+
+    modes = []
+
+    class Record(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            modes.append({m.training for m in module.modules()})
+
+    records = tmp_path / "captions.json"
+    captions = small_foundation / "corpus" / "captions.json"
+    records.write_text(captions.read_text())
+    cfg = tiny_config(
+        tmp_path / "run",
+        "model.kind=assemble",
+        f"model.foundation={small_foundation}",
+        f"records={records}",
+        f"image_root={small_foundation / 'corpus'}",
+        "trainer.max_steps=1",
+        "export=false",
+    )
+    train(cfg, callbacks=[Record()])
+    assert modes == [{True}]
