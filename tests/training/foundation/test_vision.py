@@ -11,7 +11,7 @@ def test_the_tiny_clip_retrieves_held_out_captions_far_above_chance(small_founda
     held_out = sample_corpus(world_config, 200, "test-held-out")
     checks = check_clip(small_foundation / CLIP_DIR, held_out, world_config, group=10)
     assert checks["retrieval_chance"] == 0.1
-    assert checks["retrieval"] >= 0.4, checks
+    assert checks["retrieval"] >= 0.4, checks  # 91.5% measured (AMD EPYC); chance 10%
 
 
 def test_patch_targets_name_the_object_centred_in_each_patch():
