@@ -14,6 +14,9 @@ replacement; Δ* is the mean of D over every drawn (seed, item) pair. The interv
 the papers' averages); its Δ* is the mean of the tasks' Δ* of the same resample. The head and
 tail parts (ToyWorld) do the same within those items only.
 
+Relative performance (paired_relative) resamples the same way: per task the ratio of the two
+arms' means over the drawn (seed, item) pairs, 100 x method* / baseline*, averaged over tasks.
+
 Coverage (bench/paired_bootstrap.py): nominal when the effect differs by item only; too wide
 (conservative) when it differs by seed and item; too narrow when a whole seed's model is better
 or worse, since 3-5 resampled seeds show only part of that variance (0.81 with 3 seeds, 0.86
@@ -153,20 +156,73 @@ def paired_difference(
     return Comparison(per_task, overall, skipped, resamples, confidence, seed)
 
 
+def paired_relative(
+    method_runs: Mapping[Any, Mapping[str, TaskItems]],
+    baseline_runs: Mapping[Any, Mapping[str, TaskItems]],
+    resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Difference | None:
+    """Relative performance of method vs baseline in % (COINCIDE's measure): the mean over tasks
+    of 100 x method / baseline (baseline / method where lower is better), each task's two means
+    taken over the same resampled seeds and items, so the ratio's interval carries the noise of
+    both arms and their correlation. "delta" holds the relative performance, not a difference;
+    p_improvement is the share of resamples above 100. None when no task has a nonzero
+    denominator."""
+    seeds = _paired_seeds(method_runs, baseline_runs)
+    runs = [*(method_runs[s] for s in seeds), *(baseline_runs[s] for s in seeds)]
+    common = [t for t in baseline_runs[seeds[0]] if all(t in run for run in runs)]
+    rng = np.random.default_rng(seed)
+    n_seeds = len(seeds)
+    seed_counts = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=resamples)
+    points, draws, n_items = [], [], 0
+    for task in common:
+        _differences(task, seeds, method_runs, baseline_runs)  # the same checks as a Δ
+        doc_ids = list(baseline_runs[seeds[0]][task].scores)
+        method, baseline = (
+            np.array([[arm[s][task].scores[d] for d in doc_ids] for s in seeds])
+            for arm in (method_runs, baseline_runs)
+        )
+        higher = baseline_runs[seeds[0]][task].higher_is_better
+        numerator, denominator = (method, baseline) if higher else (baseline, method)
+        if denominator.mean() == 0:
+            continue
+        top, bottom = _bootstrap_means([numerator, denominator], seed_counts, rng)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            draws.append(100.0 * top / bottom)
+        points.append(100.0 * numerator.mean() / denominator.mean())
+        n_items += len(doc_ids)
+    if not points:
+        return None
+    mean_draws = np.mean(draws, axis=0)
+    tail = (1 - confidence) / 2
+    low, high = np.nanquantile(mean_draws, [tail, 1 - tail])
+    p_above = float(np.mean(mean_draws > 100.0))
+    return Difference(float(np.mean(points)), float(low), float(high), p_above, n_seeds, n_items)
+
+
 def _bootstrap(diff: np.ndarray, seed_counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Δ* per resample = Σ_s Σ_i c_s c_i D[s, i] / (n_seeds n_items), c = how often each is drawn.
 
     The mean over all drawn (seed, item) pairs without building them: a count matrix times D.
     """
-    n_seeds, n_items = diff.shape
-    deltas = np.empty(len(seed_counts))
+    return _bootstrap_means([diff], seed_counts, rng)[0]
+
+
+def _bootstrap_means(
+    matrices: list[np.ndarray], seed_counts: np.ndarray, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """_bootstrap of several (n_seeds, n_items) matrices with the same draws of seeds and items."""
+    n_seeds, n_items = matrices[0].shape
+    means = [np.empty(len(seed_counts)) for _ in matrices]
     for start in range(0, len(seed_counts), _CHUNK):
         size = min(_CHUNK, len(seed_counts) - start)
         picks = rng.integers(0, n_items, size=(size, n_items)) + n_items * np.arange(size)[:, None]
         item_counts = np.bincount(picks.ravel(), minlength=size * n_items).reshape(size, n_items)
-        per_seed = item_counts.astype(float) @ diff.T  # (size, n_seeds): Σ_i c_i D[s, i]
-        deltas[start : start + size] = (per_seed * seed_counts[start : start + size]).sum(axis=1)
-    return deltas / (n_seeds * n_items)
+        for matrix, out in zip(matrices, means, strict=True):
+            per_seed = item_counts.astype(float) @ matrix.T  # (size, n_seeds): Σ_i c_i D[s, i]
+            out[start : start + size] = (per_seed * seed_counts[start : start + size]).sum(axis=1)
+    return [m / (n_seeds * n_items) for m in means]
 
 
 def _difference(

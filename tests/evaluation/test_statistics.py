@@ -10,7 +10,7 @@ import pytest
 
 from configs.errors import InputNotFoundError
 from evaluation.errors import EvalError
-from evaluation.statistics import TaskItems, load_items, paired_difference
+from evaluation.statistics import TaskItems, load_items, paired_difference, paired_relative
 
 
 def runs(tasks: dict[str, np.ndarray], longtail: list[str] | None = None, **kw) -> dict:
@@ -206,3 +206,29 @@ def test_the_loader_names_a_missing_or_malformed_samples_file(tmp_path):
     with pytest.raises(EvalError, match=r"vqa.jsonl:2: not a JSON line") as raised:
         load_items(tmp_path)
     assert "\n" not in str(raised.value)
+
+
+def test_relative_performance_of_a_proportional_arm_is_exact_on_every_resample(base):
+    # the same draws for both arms: a method at half the baseline on every item is 50% always
+    d = paired_relative(runs({"a": base * 0.5, "b": base}), runs({"a": base, "b": base}), 300)
+    assert d.delta == pytest.approx(75.0)  # the mean over tasks of 50% and 100%
+    assert (d.low, d.high) == (pytest.approx(75.0), pytest.approx(75.0))
+    assert (d.p_improvement, d.n_seeds, d.n_items) == (0.0, 3, 80)
+
+
+def test_relative_performance_flips_where_lower_is_better_and_skips_a_zero_baseline(base):
+    lower = paired_relative(
+        runs({"a": base + 100.0}, higher_is_better=False),
+        runs({"a": (base + 100.0) / 4}, higher_is_better=False),
+        resamples=50,
+    )
+    assert lower.delta == pytest.approx(25.0) and lower.high == pytest.approx(25.0)
+    zero = np.zeros_like(base)
+    assert paired_relative(runs({"a": base}), runs({"a": zero}), resamples=10) is None
+
+
+def test_relative_performance_interval_brackets_the_ratio_of_means(base):
+    other = (np.random.default_rng(4).random(base.shape) < 0.5) * 100.0
+    d = paired_relative(runs({"a": other}), runs({"a": base}), resamples=500, seed=1)
+    assert d.delta == pytest.approx(100.0 * other.mean() / base.mean())
+    assert d.low < d.delta < d.high
