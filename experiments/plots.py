@@ -13,6 +13,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from experiments.significance import AA, ORACLE, arm_name  # noqa: E402
+
+_ARM_STYLES = {AA: {"color": "grey", "linestyle": ":"}, ORACLE: {"color": "C3", "linestyle": "--"}}
+
 
 def composition_figure(
     compositions: Mapping[str, Mapping[str, Counter]], title: str, top: int = 25
@@ -43,28 +47,75 @@ def composition_figure(
     return fig
 
 
-def budget_curve_figure(rows: Sequence[Mapping[str, Any]], measure: str = "relative") -> Figure:
-    """Relative performance vs budget per method: mean over seeds with min-max and std bars."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in sorted({r["method"] for r in rows}):
-        points = sorted(
-            (r for r in rows if r["method"] == method and r["budget"] is not None),
-            key=lambda r: r["budget"],
+def budget_curve_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """Against budget, per arm: relative performance vs full (%) and Δ vs random (points), each
+    the paired bootstrap's point with its 95% interval as a band (report rows' "relative_ci"
+    and "vs_random")."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    panels = (
+        (axes[0], lambda r: r.get("relative_ci")),
+        (axes[1], lambda r: (r.get("vs_random") or {}).get("overall", {}).get("score")),
+    )
+    arms = sorted({(r["method"], r["control"]) for r in rows if r["budget"] is not None})
+    for ax, measure in panels:
+        for method, control in arms:
+            points = sorted(
+                (
+                    (r["budget"], measure(r))
+                    for r in rows
+                    if (r["method"], r["control"]) == (method, control)
+                    and r["budget"] is not None
+                    and measure(r) is not None
+                ),
+                key=lambda p: p[0],
+            )
+            if not points:
+                continue
+            x = [b for b, _ in points]
+            style = _ARM_STYLES.get(control, {})
+            line = ax.plot(
+                x,
+                [d["delta"] for _, d in points],
+                marker="o",
+                label=arm_name(method, None, control),
+                **style,
+            )[0]
+            lows, highs = [d["low"] for _, d in points], [d["high"] for _, d in points]
+            ax.fill_between(x, lows, highs, alpha=0.15, color=line.get_color())
+        ax.set_xlabel("budget (fraction of the pool)")
+    axes[0].axhline(100.0, color="grey", linestyle="--", linewidth=1, label="full data")
+    axes[0].set_ylabel("relative performance vs full data (%)")
+    axes[0].set_title("relative performance vs budget (95% paired bootstrap CI)")
+    axes[1].axhline(0.0, color="grey", linestyle="--", linewidth=1, label="random")
+    axes[1].set_ylabel("Δ vs random at the same budget (points)")
+    axes[1].set_title("Δ vs random vs budget (95% paired bootstrap CI)")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def delta_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """Δ vs random (overall score) per arm with its 95% interval as error bars; filled marker:
+    the interval excludes 0. Controls are drawn in their own colours and named as such."""
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows) + 2), 4.8))
+    for i, row in enumerate(rows):
+        d = row["vs_random"]["overall"]["score"]
+        style = _ARM_STYLES.get(row["control"], {"color": "C0"})
+        excludes = d["low"] > 0 or d["high"] < 0
+        ax.errorbar(
+            [i],
+            [d["delta"]],
+            yerr=[[d["delta"] - d["low"]], [d["high"] - d["delta"]]],
+            marker="o",
+            capsize=4,
+            color=style["color"],
+            markerfacecolor=style["color"] if excludes else "white",
         )
-        if not points:
-            continue
-        x = [p["budget"] for p in points]
-        mean = [p[measure]["mean"] for p in points]
-        std = [p[measure]["std"] for p in points]
-        ax.errorbar(x, mean, yerr=std, marker="o", capsize=4, label=method)
-        lo = [p[measure]["min"] for p in points]
-        hi = [p[measure]["max"] for p in points]
-        ax.fill_between(x, lo, hi, alpha=0.15)
-    ax.axhline(100.0, color="grey", linestyle="--", linewidth=1, label="full data")
-    ax.set_xlabel("budget (fraction of the pool)")
-    ax.set_ylabel("relative performance vs full data (%)")
-    ax.set_title("relative performance vs budget (mean ± std over seeds)")
-    ax.legend(fontsize=8)
+    ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_xticks(range(len(rows)), [r["name"] for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("Δ vs random at the same budget (points)")
+    ax.set_title("Δ vs random, 95% paired bootstrap CI (filled: excludes 0)")
     fig.tight_layout()
     return fig
 

@@ -1,11 +1,14 @@
-"""`vlmdata report <sweep dir>`: report.md + PNGs from a sweep's finished runs.
+"""`vlmdata report <sweep dir>`: report.md + PNGs (+ a W&B summary) from a sweep's finished runs.
 
-Per method and budget, over seeds: overall / head / tail scores (mean over tasks), relative
-performance vs the full-data reference run of the same seed (COINCIDE's measure) and mean
-relative gain (ADR's), each as mean ± std with min..max; the blind control's score (every image
-grey; sweeps with blind_controls) beside the overall one; a per-task table (mean over seeds ±
-the binomial SE of one evaluation, and the blind score); subset composition; rank-frequency
-curves before/after curation when the ADR analysis module is present.
+It leads with Δ vs random at the same budget (and Δ vs the full-data reference): points with a
+95% paired-bootstrap interval over seeds and items and P(improvement), per task and head/tail
+(experiments/significance.py); the A/A and oracle controls get a section of their own and are
+never ranked. Then, per method and budget, over seeds: overall / head / tail scores (mean over
+tasks), relative performance vs the full-data reference run of the same seed (COINCIDE's
+measure) and mean relative gain (ADR's), each as mean ± std with min..max; the blind control's
+score (every image grey; sweeps with blind_controls) beside the overall one; a per-task table
+(mean over seeds ± the binomial SE of one evaluation, and the blind score); subset composition;
+rank-frequency curves before/after curation when the ADR analysis module is present.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 from configs.errors import InputNotFoundError
 from curation.data.fileio import atomic_write_json, atomic_write_text
 from evaluation.aggregate import PARTS, load_scores, mean_relative_gain, relative_performance
-from experiments import plots
+from experiments import plots, report_deltas, report_tracking, significance
 from experiments.composition import composition_summary, subset_composition
 from experiments.plan import BLIND_JOB
 
@@ -29,6 +32,10 @@ BLIND_NOTE = (
     "blind: the same checkpoints scored with every image replaced by a grey one (mean over "
     "tasks): what the questions alone give away."
 )
+PROTOCOLS = {
+    "epochs": "the papers': the same epochs for every subset, so fewer steps for smaller ones",
+    "steps": "DataComp's: the same number of optimizer steps for every subset",
+}
 TASK_NOTE = (
     "± is the binomial standard error of one evaluation, sqrt(p (1 - p) / n): the "
     "benchmark's sampling noise (is it large enough?), not the spread over seeds; "
@@ -58,20 +65,26 @@ def _scores(eval_dir: str | None) -> dict[str, Any] | None:
     return load_scores(path) if path is not None and path.is_file() else None
 
 
-def summarise(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (method, budget) with seed statistics of every headline number."""
+def summarise(
+    plan: Mapping[str, Any],
+    runs: Sequence[Mapping[str, Any]],
+    resamples: int = significance.RESAMPLES,
+) -> list[dict[str, Any]]:
+    """One row per arm (method, budget, control) with seed statistics of every headline number
+    and its paired comparisons: "vs_random", "vs_full" and "relative_ci" (when there are)."""
     reference_method = plan["sweep"].get("reference", "")
     references = {
         r["seed"]: r["scores"]
         for r in runs
         if r["method"] == reference_method and r["scores"] is not None
     }
-    groups: dict[tuple[str, Any], list[Mapping[str, Any]]] = defaultdict(list)
+    groups: dict[significance.ArmKey, list[Mapping[str, Any]]] = defaultdict(list)
     for run in runs:
         if run["scores"] is not None:
-            groups[(run["method"], run["budget"])].append(run)
+            groups[significance.arm_key(run)].append(run)
+    comparisons = significance.compare_arms(plan, runs, resamples)
     rows = []
-    for (method, budget), members in groups.items():
+    for (method, budget, control), members in groups.items():
         values: dict[str, list[float]] = defaultdict(list)
         for run in members:
             scores = run["scores"]
@@ -98,29 +111,45 @@ def summarise(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> lis
                 if mrg is not None:
                     values["mrg_pct"].append(100 * mrg)
         size = _subset_size(members[0])
+        compared = comparisons[(method, budget, control)]
         rows.append(
             {
-                "name": method if budget is None else f"{method} @{budget:g}",
+                "name": significance.arm_name(method, budget, control),
                 "method": method,
                 "budget": budget,
+                "control": control,
                 "seeds": sorted(r["seed"] for r in members),
                 "size": size,
                 **{k: _stats(v) for k, v in values.items()},
+                **report_deltas.comparison_fields(compared),
                 "tasks": _per_task(members),
                 "tasks_se": _per_task_se(members),
                 "tasks_blind": _per_task(members, "blind"),
             }
         )
-    rows.sort(key=lambda r: (r["method"] != reference_method, r["method"], r["budget"] or 0))
+    rows.sort(
+        key=lambda r: (
+            r["method"] != reference_method,
+            r["control"] != "",
+            r["control"],
+            r["method"],
+            r["budget"] or 0,
+        )
+    )
     return rows
 
 
 def comparison_table(rows: Sequence[Mapping[str, Any]], ranges: bool = True) -> str:
-    """The headline table; ranges=False leaves out [min..max] (the console's narrower one).
-    A "blind" column (the blind controls' overall score) follows "overall" when a row has one."""
+    """The headline table: Δ vs random [95% CI] and P(Δ>0) first (report_deltas.LEGEND), Δ vs
+    the reference, then the seed statistics; ranges=False leaves out [min..max] (the console's
+    narrower one). A "blind" column (the blind controls' overall score) follows "overall" when a
+    row has one."""
     blind = ["blind"] if any("blind" in r for r in rows) else []
     header = [
         "method",
+        "Δ vs random [95% CI]",
+        "P(Δ>0)",
+        "Δ vs full [95% CI]",
         "size",
         "seeds",
         "overall",
@@ -134,7 +163,14 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], ranges: bool = True) -> 
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        cells = [r["name"], str(r["size"] or "-"), str(len(r["seeds"]))]
+        cells = [
+            r["name"],
+            report_deltas.delta_cell(r),
+            report_deltas.p_cell(r),
+            report_deltas.delta_cell(r, "vs_full"),
+            str(r["size"] or "-"),
+            str(len(r["seeds"])),
+        ]
         cells += [
             _pm(r.get(k), ranges)
             for k in (
@@ -174,31 +210,19 @@ def task_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def write_report(sweep_dir: str | Path) -> Path:
-    sweep_dir = Path(sweep_dir)
-    plan, runs = load_runs(sweep_dir)
+    return write_rows(Path(sweep_dir), *load_runs(Path(sweep_dir)))[0]
+
+
+def write_rows(
+    sweep_dir: Path, plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]
+) -> tuple[Path, list[dict[str, Any]]]:
+    """report.md, summary.json, the PNGs and the W&B report run; returns report.md's path and
+    the rows (for the console)."""
     rows = summarise(plan, runs)
     out = sweep_dir / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
-    figures = {}
-    if any(r["budget"] is not None and "relative" in r for r in rows):
-        plots.save(
-            plots.budget_curve_figure([r for r in rows if "relative" in r]),
-            out / "relative_vs_budget.png",
-        )
-        figures["Relative performance vs budget"] = "relative_vs_budget.png"
-    if any("head" in r and "tail" in r for r in rows):
-        plots.save(
-            plots.head_tail_figure([r for r in rows if "head" in r and "tail" in r]),
-            out / "head_tail.png",
-        )
-        figures["Head vs tail"] = "head_tail.png"
-    compositions = _compositions(runs)
-    figure = plots.composition_figure(compositions, "subset composition")
-    if figure is not None:
-        plots.save(figure, out / "composition.png")
-        figures["Subset composition"] = "composition.png"
-    figures.update(_rank_frequency(runs, out))
-
+    figures = _figures(rows, runs, out)
+    controls = [r for r in rows if r["control"]]
     missing = [r["label"] for r in runs if r["scores"] is None]
     missing_blind = [
         f"{r['label']} (blind)" for r in runs if BLIND_JOB in r["dirs"] and r["blind"] is None
@@ -206,18 +230,44 @@ def write_report(sweep_dir: str | Path) -> Path:
     text = [
         f"# Sweep report: {plan['sweep'].get('name', sweep_dir.name)}",
         "",
+        *report_deltas.aa_failures(rows),
+        *([""] if report_deltas.aa_failures(rows) else []),
+        protocol_line(plan),
+        *([paired_design_line(plan)] if plan.get("paired_design") else []),
+        "",
         f"{len(runs) - len(missing)} of {len(runs)} runs scored; suite "
-        f"`{_suite(runs)}`; relative measures vs `{plan['sweep'].get('reference') or '-'}` "
-        "(same seed). Values are mean ± std over seeds [min..max].",
+        f"`{_suite(runs)}`; Δ vs random at the same budget and vs "
+        f"`{plan['sweep'].get('reference') or '-'}`, paired by seed; relative measures vs "
+        f"`{plan['sweep'].get('reference') or '-'}` (same seed). Other values are mean ± std over "
+        "seeds [min..max].",
         "",
         "## Comparison",
         "",
-        comparison_table(rows),
-        *([BLIND_NOTE, ""] if any("blind" in r for r in rows) else []),
-        "## Per task (overall score, mean over seeds)",
+        comparison_table(ranked(rows)),
+        report_deltas.LEGEND,
         "",
-        task_table(rows),
+        *([BLIND_NOTE, ""] if any("blind" in r for r in rows) else []),
+        *(["Notes:", "", *report_deltas.notes(rows), ""] if report_deltas.notes(rows) else []),
+        "## Controls",
+        "",
+        "The A/A arm is a second random arm with other selection seeds: its interval must cover "
+        "0. The oracle (ground truth) is a positive control: it shows whether the instrument "
+        "detects a real gain, and how large; it is never ranked among the methods.",
+        "",
+        *([comparison_table(controls)] if controls else []),
+        *report_deltas.controls_section(rows),
+        "",
     ]
+    deltas = report_deltas.delta_table(rows)
+    if deltas:
+        text += ["## Δ vs random per part and task (points, 95% CI)", "", deltas]
+    text += ["## Per task (overall score, mean over seeds)", "", task_table(rows)]
+    compositions = _compositions(runs)
+    figure = plots.composition_figure(compositions, "subset composition")
+    if figure is not None:
+        plots.save(figure, out / "composition.png")
+        figures["Subset composition"] = "composition.png"
+    figures.update(_rank_frequency(runs, out))
     composition_rows = {label: composition_summary(c) for label, c in compositions.items()}
     if composition_rows:
         text += [
@@ -237,8 +287,51 @@ def write_report(sweep_dir: str | Path) -> Path:
         unfinished = [*missing, *missing_blind]
         text += ["## Unfinished runs", "", *[f"- {label}" for label in unfinished], ""]
     atomic_write_text(out / "report.md", "\n".join(text))
-    atomic_write_json(out / "summary.json", {"rows": rows})
-    return out / "report.md"
+    summary = {
+        "protocol": protocol(plan),
+        "aa_trustworthy": not report_deltas.aa_failures(rows),
+        "rows": rows,
+    }
+    atomic_write_json(out / "summary.json", summary)
+    report_tracking.log_report(out, runs, summary, figures)
+    return out / "report.md", rows
+
+
+def protocol(plan: Mapping[str, Any]) -> str:
+    return str(plan.get("protocol") or "epochs")
+
+
+def protocol_line(plan: Mapping[str, Any]) -> str:
+    name = protocol(plan)
+    return f"Protocol: **{name}**" + (f" ({PROTOCOLS[name]})." if name in PROTOCOLS else ".")
+
+
+def paired_design_line(plan: Mapping[str, Any]) -> str:
+    design = plan["paired_design"]
+    if isinstance(design, Mapping):
+        design = "; ".join(f"{k}: {v}" for k, v in design.items())
+    return f"Paired design: {design}."
+
+
+def _figures(
+    rows: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]], out: Path
+) -> dict[str, str]:
+    figures = {}
+    compared = [r for r in rows if report_deltas.difference(r) is not None]
+    if compared:
+        plots.save(plots.delta_figure(compared), out / "delta_vs_random.png")
+        figures["Δ vs random (95% CI)"] = "delta_vs_random.png"
+    budgets = {r["budget"] for r in rows if r["budget"] is not None}
+    if len(budgets) >= 2:
+        plots.save(plots.budget_curve_figure(rows), out / "budget_curves.png")
+        figures["Budget curves (95% CI bands)"] = "budget_curves.png"
+    if any("head" in r and "tail" in r for r in rows):
+        plots.save(
+            plots.head_tail_figure([r for r in rows if "head" in r and "tail" in r]),
+            out / "head_tail.png",
+        )
+        figures["Head vs tail"] = "head_tail.png"
+    return figures
 
 
 def _compositions(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
@@ -323,13 +416,26 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
 
 
 def ranked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The reference first, then per budget by mean relative performance, best first."""
+    """The methods, never the controls: the reference first, then per budget by Δ vs random
+    (the random baseline at 0), best first; by relative performance at a budget without a
+    random arm."""
+    methods = [r for r in rows if not r["control"]]
+    with_random = {r["budget"] for r in methods if r["method"] == significance.BASELINE}
 
     def key(row: Mapping[str, Any]) -> tuple[bool, float, float]:
-        relative = row.get("relative") or {"mean": float("-inf")}
-        return row["budget"] is not None, row["budget"] or 0.0, -relative["mean"]
+        if row["method"] == significance.BASELINE and row["budget"] in with_random:
+            measure = 0.0
+        elif row["budget"] in with_random:
+            measure = (report_deltas.difference(row) or {}).get("delta")
+        else:
+            measure = (row.get("relative") or {}).get("mean")
+        return (
+            row["budget"] is not None,
+            row["budget"] or 0.0,
+            float("inf") if measure is None else -measure,
+        )
 
-    return sorted(rows, key=key)
+    return sorted(methods, key=key)
 
 
 def _with_se(stats: Mapping[str, float] | None, se: float | None) -> str:

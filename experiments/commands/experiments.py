@@ -11,10 +11,11 @@ from pathlib import Path
 
 from configs.compose import compose, config_path, resolved_dict, to_object
 from configs.errors import InputNotADirectoryError
+from experiments import report_deltas
 from experiments.commands import add_command, add_overrides
 from experiments.executors.local import run_local
 from experiments.plan import plan_run
-from experiments.report import comparison_table, load_runs, ranked, summarise, write_report
+from experiments.report import comparison_table, load_runs, protocol_line, ranked, write_rows
 from experiments.schemas import ExperimentConfig, SweepConfig
 from experiments.stages import is_done
 from experiments.sweep import JobGraph, sweep_graph, write_plan
@@ -152,11 +153,24 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _print_report(out: Path) -> None:
-    path = write_report(out)
     plan, runs = load_runs(out)
+    path, rows = write_rows(out, plan, runs)
+    reference = plan["sweep"].get("reference") or "-"
     print()
-    print(f"mean ± std over seeds; relative to {plan['sweep'].get('reference') or '-'} (same seed)")
-    print(comparison_table(ranked(summarise(plan, runs)), ranges=False))
+    print(protocol_line(plan))
+    for warning in report_deltas.aa_failures(rows):
+        print(warning)
+    print(
+        f"Δ vs random at the same budget and vs {reference}, paired by seed, with 95% paired "
+        f"bootstrap intervals ({report_deltas.MARK}: excludes 0; not corrected for multiple "
+        f"comparisons); other values mean ± std over seeds, relative to {reference} (same seed)"
+    )
+    print(comparison_table(ranked(rows), ranges=False))
+    controls = [r for r in rows if r["control"]]
+    if controls:
+        print("controls (never ranked):")
+        print(comparison_table(controls, ranges=False))
+    print("\n".join(line for line in report_deltas.controls_section(rows) if line))
     print(f"report: {path}")
 
 

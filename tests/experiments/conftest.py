@@ -176,3 +176,79 @@ def cli_race(tmp_path):
         return done, second, seconds
 
     return race
+
+
+def _write_eval(run_dir: Path, tasks: dict[str, list[float]], wandb: dict | None) -> None:
+    """A finished ToyWorld-like eval: per-item values (0..1 unless a test shifts them) with
+    alternating head/tail labels, and scores.json reporting their means on the 0..100 scale."""
+    (run_dir / "lmms_eval").mkdir(parents=True)
+    entries = {}
+    for task, values in tasks.items():
+        parts = ["head" if i % 2 == 0 else "tail" for i in range(len(values))]
+        samples = [
+            {"doc_id": i, "score": {"score": v, "longtail": part}}
+            for i, (v, part) in enumerate(zip(values, parts, strict=True))
+        ]
+        lines = "\n".join(json.dumps(s) for s in samples) + "\n"
+        (run_dir / "lmms_eval" / f"{task}.jsonl").write_text(lines, encoding="utf-8")
+
+        def mean(part: str, values=values, parts=parts) -> float:
+            chosen = [v for v, p in zip(values, parts, strict=True) if part in ("score", p)]
+            return 100.0 * sum(chosen) / len(chosen)
+
+        entries[task] = {
+            "status": "scored",
+            "metric": "score",
+            "higher_is_better": True,
+            "scale": 100.0,
+            "score": mean("score"),
+            "head": mean("head"),
+            "tail": mean("tail"),
+            "samples": f"lmms_eval/{task}.jsonl",
+        }
+    document = {"suite": "toyworld", "blind": False, "tasks": entries}
+    (run_dir / "scores.json").write_text(json.dumps(document), encoding="utf-8")
+    if wandb is not None:
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml({"wandb": wandb}))
+
+
+@pytest.fixture
+def paired_sweep(tmp_path):
+    """make(arms, reference="full", **plan) -> a sweep directory whose runs are finished evals
+    with per-item samples. arms: (method, budget, control) -> seed -> task -> item values;
+    plan: extra top-level plan.json keys ("protocol"); wandb=dict writes each eval's W&B
+    settings into its config.yaml."""
+
+    def make(arms: dict, reference: str = "full", wandb: dict | None = None, **plan) -> Path:
+        runs = []
+        for (method, budget, control), seeds in arms.items():
+            for seed, tasks in seeds.items():
+                label = (
+                    method
+                    + (f" {control}" if control else "")
+                    + ("" if budget is None else f" b{budget:g}")
+                    + f" s{seed}"
+                )
+                eval_dir = tmp_path / "store" / "eval" / label.replace(" ", "-")
+                _write_eval(eval_dir, tasks, wandb)
+                dirs = {
+                    "curate": str(tmp_path / "store" / "subsets" / label),
+                    "eval": str(eval_dir),
+                }
+                runs.append(
+                    {
+                        "label": label,
+                        "method": method,
+                        "budget": budget,
+                        "seed": seed,
+                        "control": control,
+                        "dirs": dirs,
+                    }
+                )
+        sweep_dir = tmp_path / "sweeps" / "paired"
+        sweep_dir.mkdir(parents=True)
+        document = {"sweep": {"name": "paired", "reference": reference}, "runs": runs, **plan}
+        (sweep_dir / "plan.json").write_text(json.dumps(document), encoding="utf-8")
+        return sweep_dir
+
+    return make
