@@ -309,8 +309,16 @@ def protocol_line(plan: Mapping[str, Any]) -> str:
 def paired_design_line(plan: Mapping[str, Any]) -> str:
     design = plan["paired_design"]
     if isinstance(design, Mapping):
-        design = "; ".join(f"{k}: {v}" for k, v in design.items())
+        design = "; ".join(f"{str(k).replace('_', ' ')}: {_plain(v)}" for k, v in design.items())
     return f"Paired design: {design}."
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(v) for v in value)
+    return str(value)
 
 
 def _figures(

@@ -192,9 +192,11 @@ def test_protocol_missing_seeds_and_budgets_without_random(paired_sweep):
         ("better", 0.2, ""): _arm(1.0),
         ("better", 0.5, ""): _arm(1.0),
     }
-    sweep_dir = paired_sweep(arms, reference="", protocol="steps")
+    design = {"unit": "seed", "same_for_every_run_of_a_seed": ["training.seed", "the evaluation"]}
+    sweep_dir = paired_sweep(arms, reference="", protocol="steps", paired_design=design)
     text = write_report(sweep_dir).read_text()
     assert "Protocol: **steps** (DataComp's" in text
+    assert "Paired design: unit: seed; same for every run of a seed: training.seed, the " in text
     table = _table_rows(text, "## Comparison")
     assert table["better @0.5"][0] == "no random arm"
     assert "- better @0.2 vs random: compared on seeds 0, 1 (seed 2: no random run)" in text

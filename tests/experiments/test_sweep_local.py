@@ -1,4 +1,5 @@
-"""The tiny sweep end to end with the local executor: outputs, report, W&B, resume after kills."""
+"""The tiny sweep end to end with the local executor: outputs, report, W&B (every stage's run and
+the report's), resume after kills."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def test_every_stage_finished_and_reported(finished, sweep_tools):
     assert stages == ["curate", "curate", "eval", "eval", "foundation", "pool", "train", "train"]
     report = work / "sweeps" / "tiny" / "report" / "report.md"
     text = report.read_text()
-    assert "| full | 300 | 1 |" in text and "| random @0.2 | 60 | 1 |" in text
+    assert "| full | - | - | - | 300 | 1 |" in text
+    assert "| random @0.2 | baseline | - | " in text and " | 60 | 1 |" in text
     assert (report.parent / "composition.png").stat().st_size > 0
     assert "rel. perf. %" in out and f"report: {report}" in out
     assert set(sweep_tools.scores(store)) == {"full s0", "random b0.2 s0"}
@@ -81,8 +83,16 @@ def test_wandb_offline_run_for_every_stage(finished):
             wandb_run = _wandb_run(Path(run["dirs"][stage]))
             assert wandb_run["job_type"] == stage and wandb_run["group"] == "tiny"
             assert metric in wandb_run["keys"], (stage, sorted(wandb_run["keys"])[:20])
-    strays = [p for p in work.rglob("wandb") if p.is_dir() and store not in p.parents]
-    assert strays == [], f"W&B files outside the stage directories: {strays}"
+    report = work / "sweeps" / "tiny" / "report"
+    report_run = _wandb_run(report)
+    assert (report_run["job_type"], report_run["group"]) == ("report", "tiny")
+    assert "report/random@0.2/vs_full/delta" in report_run["keys"]
+    strays = [
+        p
+        for p in work.rglob("wandb")
+        if p.is_dir() and store not in p.parents and p != report / "wandb"
+    ]
+    assert strays == [], f"W&B files outside the stage and report directories: {strays}"
     in_system_tmp = sorted(p.name for p in (work / "system-tmp").iterdir() if "wandb" in p.name)
     assert in_system_tmp == [], f"W&B files left in the system temp dir: {in_system_tmp}"
 
