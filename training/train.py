@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ from curation.data.fileio import atomic_write_json, atomic_write_text, save_reso
 from curation.data.outdir import check_run, claim_output, discard, has_run, write_run
 from curation.data.records import RecordRules, load_records
 from curation.data.subset import read_subset
+from training.batches import BatchPlan, gradient_accumulation, plan_batches
 from training.callbacks import ThroughputMonitor
 from training.config import TrainingConfig
 from training.data import LlavaDataModule
@@ -58,43 +58,11 @@ from training.wandb_env import wandb_env
 
 
 @dataclass(frozen=True)
-class BatchPlan:
-    world_size: int
-    accumulate: int
-    batches_per_epoch: int  # per device
-    steps_per_epoch: int
-    total_steps: int
-
-
-@dataclass(frozen=True)
 class TrainResult:
     run_dir: Path
     export_dir: Path | None
     global_step: int
     summary: dict[str, Any]
-
-
-def gradient_accumulation(cfg: TrainingConfig) -> int:
-    """global batch = devices x nodes x per-device batch x accumulation; ConfigError otherwise."""
-    per_step = cfg.trainer.devices * cfg.trainer.num_nodes * cfg.loader.per_device_batch_size
-    if per_step <= 0 or cfg.trainer.global_batch_size % per_step:
-        raise ConfigError(
-            f"config key 'trainer.global_batch_size' ({cfg.trainer.global_batch_size}) must be a "
-            f"multiple of devices x num_nodes x loader.per_device_batch_size ({per_step})"
-        )
-    return cfg.trainer.global_batch_size // per_step
-
-
-def plan_batches(cfg: TrainingConfig, n_records: int) -> BatchPlan:
-    """Accumulation, batches and optimizer steps of a run over `n_records` records."""
-    world = cfg.trainer.devices * cfg.trainer.num_nodes
-    accumulate = gradient_accumulation(cfg)
-    batches = math.ceil(math.ceil(n_records / world) / cfg.loader.per_device_batch_size)
-    steps_per_epoch = math.ceil(batches / accumulate)
-    total = steps_per_epoch * cfg.trainer.epochs
-    if cfg.trainer.max_steps > 0:  # as in HF Trainer: max_steps overrides epochs
-        total = cfg.trainer.max_steps
-    return BatchPlan(world, accumulate, batches, steps_per_epoch, total)
 
 
 # Lightning's banner lines (accelerator tables, product tips) drown the sweep's own progress.

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from configs.compose import ConfigError, compose, config_path, to_object
+from training.batches import plan_batches
 from training.config import LoraConfig, OptimConfig, TrainingConfig
 from training.finetune import prepare_model
 from training.models import build_tiny_llava
 from training.module import LlavaFinetune
 from training.sampler import ResumableSampler
-from training.train import plan_batches
 from training.wandb_env import wandb_env
 
 
