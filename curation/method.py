@@ -55,6 +55,9 @@ class CurationMethod:
     needs_budget: ClassVar[bool] = True
     # set by a method that decides its own size: why it takes no budget (a given one is an error)
     sizes_itself: ClassVar[str | None] = None
+    # set by a method that is a control of the comparison rather than a compared method
+    # (curation.config.CONTROLS): every run of it is marked so
+    control: ClassVar[str] = ""
 
     def __init__(self, params: Any):
         self.params = params

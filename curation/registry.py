@@ -25,6 +25,7 @@ METHODS: dict[str, str] = {
     "d2_pruning": "curation.methods.baselines.d2_pruning:D2Selection",
     "self_sup": "curation.methods.baselines.self_sup:SelfSupSelection",
     "self_filter": "curation.methods.baselines.self_filter:SelfFilterSelection",
+    "oracle": "curation.methods.oracle.method:OracleSelection",
 }
 
 

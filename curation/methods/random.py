@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,18 @@ class RandomParams:
     # A finished subset directory: draw exactly as many samples as it holds (overrides budget).
     # The size-matched baseline every ADR-DR result needs.
     match: str = ""
+    # A name mixed into the selection seed: another stream draws other subsets for the same
+    # seed (the A/A arm, configs/curation/random_aa.yaml); "" draws from the seed alone.
+    stream: str = ""
+
+
+def selection_seed(seed: int, stream: str) -> int | np.random.SeedSequence:
+    """The seed of the draw: `seed` itself for the main stream (so subsets drawn before
+    streams existed are unchanged), else (seed, a hash of the stream's name)."""
+    if not stream:
+        return seed
+    digest = hashlib.sha256(stream.encode("utf-8")).digest()
+    return np.random.SeedSequence([seed, int.from_bytes(digest[:8], "little")])
 
 
 class RandomSelection(CurationMethod):
@@ -35,7 +48,9 @@ class RandomSelection(CurationMethod):
                 raise BudgetError(
                     f"match={matched.path} holds {budget} samples, more than the pool of {len(ctx)}"
                 )
+        if self.params.stream:
+            details["stream"] = self.params.stream
         assert budget is not None
-        rng = np.random.default_rng(ctx.seed)
+        rng = np.random.default_rng(selection_seed(ctx.seed, self.params.stream))
         indices = rng.permutation(len(ctx))[:budget].astype(np.int64)
         return Selection(indices=indices, details=details)
