@@ -19,7 +19,7 @@ from configs.compose import ConfigError, compose, config_path, resolved_dict, to
 from configs.errors import InputNotADirectoryError, InputNotFoundError
 from curation.data.fileio import sha256_file, sha256_json
 from curation.data.limits import RecordLimits
-from experiments.schemas import DataConfig, ExperimentConfig
+from experiments.schemas import PROTOCOLS, DataConfig, ExperimentConfig
 from toyworld.make import world_id
 from training.config import FOUNDATION_OF_WORLD
 from training.layout import EXPORT_DIR, RESUME_MAY_CHANGE
@@ -31,6 +31,9 @@ STAGES = ("pool", "foundation", "reference", "features", "curate", "train", "eva
 TRAIN_NOT_IN_KEY = (*RESUME_MAY_CHANGE, "loader.image_paths", "loader.limits")
 EVAL_NOT_IN_KEY = ("checkpoint", "out_dir", "reference", "resume", "wandb", "model.threads")
 BLIND_JOB = "eval:blind"  # a run's blind control eval job (RunPlan.jobs, plan.json's dirs)
+# Curation keys added after stages were first keyed: left out of the curate key at their
+# default, so that subsets curated before they existed keep their keys (and directories).
+CURATION_KEYS_AT_DEFAULT = {"control": "", "params.stream": ""}
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,10 @@ class RunPlan:
     budget: float | None
     seed: int
     jobs: dict[str, Job] = field(default_factory=dict)
+    control: str = ""  # curation.config.CONTROLS: "" a compared arm, "aa" or "oracle"
+    # the paired design: every run of a sweep seed trains from this seed, which also seeds the
+    # order the training data is visited in (training.sampler.ResumableSampler)
+    training_seed: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -69,28 +76,38 @@ class RunPlan:
             "method": self.method,
             "budget": self.budget,
             "seed": self.seed,
+            "control": self.control,
+            "training_seed": self.training_seed,
+            "data_order_seed": self.training_seed,
             "dirs": {stage: job.out_dir for stage, job in self.jobs.items()},
             "keys": {stage: job.key for stage, job in self.jobs.items()},
         }
 
 
 def plan_run(
-    exp: ExperimentConfig, label: str = "", group: str = "", blind_control: bool = False
+    exp: ExperimentConfig,
+    label: str = "",
+    group: str = "",
+    blind_control: bool = False,
+    protocol: str = "epochs",
 ) -> RunPlan:
     """The stage jobs of one experiment (a dataclass instance, fully resolved).
 
     blind_control: a second eval job of the checkpoint with evaluation.blind=true (every image
-    grey), jobs[BLIND_JOB]; the sweep's `blind_controls` asks for it.
+    grey), jobs[BLIND_JOB]; the sweep's `blind_controls` asks for it. protocol: one of
+    PROTOCOLS; "steps" sets the training's max_steps to the full pool's step count.
     """
     store = Path(exp.store).expanduser().resolve()
     curation = dataclasses.asdict(exp.curation)
     label = label or _label(exp.curation.method, exp.curation.budget, exp.curation.seed)
     plan = RunPlan(label, exp.curation.method, exp.curation.budget, exp.curation.seed)
+    plan.training_seed = exp.training.seed
 
     pool_path, image_root, pool_key, pool_deps = _plan_pool(exp, store, plan, label)
     from curation.registry import build_method
 
     method = build_method(exp.curation.method, curation["params"], "curation.params")
+    plan.control = _control(exp.curation.control, method)
     reference = reference_job(
         method,
         pool_key=pool_key,
@@ -117,7 +134,7 @@ def plan_run(
     curate_key = sha256_json(
         {
             "pool": pool_key,
-            "curation": curation,
+            "curation": _without_defaults(curation, CURATION_KEYS_AT_DEFAULT),
             "on_error": exp.data.on_error,
             **_record_rules(exp.data),
         }
@@ -143,15 +160,20 @@ def plan_run(
     )
 
     training = dataclasses.asdict(exp.training)
-    train_identity = _without(training, TRAIN_NOT_IN_KEY)
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol={protocol}: must be one of {'|'.join(PROTOCOLS)}")
+    if protocol == "steps":
+        training["trainer"]["max_steps"] = full_pool_steps(exp, pool_path)
+    train_identity = training_identity(training)
+    # the epochs protocol adds nothing: training keys from before protocols existed still hold
+    identity = {"subset": curate_key, "training": train_identity}
+    if protocol != "epochs":
+        identity["protocol"] = protocol
     foundation = foundation_job(training, exp.data, store / "cache", exp.progress, label)
-    if foundation is None:
-        train_key = sha256_json({"subset": curate_key, "training": train_identity})
-    else:
+    if foundation is not None:
         plan.jobs["foundation"] = foundation
-        train_key = sha256_json(
-            {"subset": curate_key, "training": train_identity, "foundation": foundation.key}
-        )
+        identity["foundation"] = foundation.key
+    train_key = sha256_json(identity)
     train_dir = store / "train" / f"{exp.training.method}-{train_key[:12]}"
     training.update(
         out_dir=str(train_dir),
@@ -188,6 +210,41 @@ def plan_run(
     if blind_control and not exp.evaluation.blind:
         plan.jobs[BLIND_JOB] = _eval_job(*eval_inputs, blind=True)
     return plan
+
+
+def training_identity(training: dict[str, Any]) -> dict[str, Any]:
+    """What a training computes from its subset: its config without TRAIN_NOT_IN_KEY."""
+    return _without(training, TRAIN_NOT_IN_KEY)
+
+
+def evaluation_identity(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """What an evaluation computes from its checkpoint: its config without EVAL_NOT_IN_KEY."""
+    return _without(evaluation, EVAL_NOT_IN_KEY)
+
+
+def _control(configured: str, method: Any) -> str:
+    """A run's control: the config's, or the one its method is (the oracle), never both."""
+    if method.control and configured not in ("", method.control):
+        raise ConfigError(
+            f"curation.control={configured}: method={method.name} is the "
+            f"{method.control} control (set curation.control={method.control} or leave it empty)"
+        )
+    return configured or method.control
+
+
+def full_pool_steps(exp: ExperimentConfig, pool_path: Path) -> int:
+    """The optimizer steps a training of exp.training takes over the whole pool (the steps
+    protocol's budget for every subset). A ToyWorld pool's size is its config's; a LLaVA
+    pool's is the number of records in its file, invalid ones included."""
+    from training.batches import plan_batches
+
+    if exp.data.kind == "toyworld":
+        n_records = exp.data.toyworld.pool_size
+    else:
+        from curation.data.records import iter_records
+
+        n_records = sum(1 for _ in iter_records(pool_path))
+    return plan_batches(exp.training, n_records).total_steps
 
 
 def _eval_job(
@@ -483,6 +540,21 @@ def _tracking(exp: ExperimentConfig, group: str, label: str, job_type: str) -> d
         "name": f"{label} {job_type}",
         "job_type": job_type,
     }
+
+
+_ABSENT = object()
+
+
+def _without_defaults(config: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """`config` without the dotted keys that hold their default value."""
+    at_default = []
+    for path, default in defaults.items():
+        node: Any = config
+        for part in path.split("."):
+            node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
+        if node == default:
+            at_default.append(path)
+    return _without(config, tuple(at_default))
 
 
 def _without(config: dict[str, Any], dotted: tuple[str, ...]) -> dict[str, Any]:

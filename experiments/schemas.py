@@ -16,6 +16,11 @@ from toyworld.config import ToyWorldConfig
 from training.config import TrainingConfig
 from training.foundation.recipe import FoundationRecipe
 
+# How long each subset of a sweep trains. epochs: training.trainer.epochs for every subset (the
+# papers: a smaller subset takes fewer optimizer steps); steps: every subset trains as many
+# optimizer steps as the full pool takes in those epochs (DataComp's fixed compute).
+PROTOCOLS = ("epochs", "steps")
+
 
 @dataclass
 class DataConfig:
@@ -108,6 +113,7 @@ class SweepConfig:
     # true: every run also gets a blind control eval of its checkpoint (evaluation.blind=true:
     # every image grey), reported beside the real score
     blind_controls: bool = False
+    protocol: str = choice("epochs", PROTOCOLS)  # how long each subset trains (PROTOCOLS)
     out_root: str = "outputs/sweeps"
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 

@@ -7,9 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from configs.compose import compose, config_path, to_object
+from configs.compose import ConfigError, compose, config_path, to_object
 from curation.data.fileio import atomic_write_json
-from experiments.plan import STAGES, Job, RunPlan, plan_run
+from curation.data.outdir import differing_keys
+from experiments.plan import (
+    STAGES,
+    Job,
+    RunPlan,
+    evaluation_identity,
+    plan_run,
+    training_identity,
+)
 from experiments.schemas import ExperimentConfig, SweepConfig
 
 
@@ -71,6 +79,7 @@ def sweep_graph(sweep: SweepConfig) -> JobGraph:
                         label=f"{sweep.reference} s{seed}",
                         group=sweep.name,
                         blind_control=sweep.blind_controls,
+                        protocol=sweep.protocol,
                     ),
                     sweep.reference,
                 )
@@ -89,7 +98,11 @@ def sweep_graph(sweep: SweepConfig) -> JobGraph:
                 )
                 label = f"{method}" + ("" if budget is None else f" b{budget:g}") + f" s{seed}"
                 plan = plan_run(
-                    exp, label=label, group=sweep.name, blind_control=sweep.blind_controls
+                    exp,
+                    label=label,
+                    group=sweep.name,
+                    blind_control=sweep.blind_controls,
+                    protocol=sweep.protocol,
                 )
                 graph.add(_named(plan, method))
     return graph
@@ -101,11 +114,55 @@ def _named(plan: RunPlan, config_name: str) -> RunPlan:
     return plan
 
 
+def paired_design(graph: JobGraph) -> dict[str, Any]:
+    """What "seed s" means for the runs of a sweep, checked: every run of seed s trains with
+    the same settings (training seed, which also seeds the data order, the foundation models,
+    the recipe, the step count) and is evaluated alike; only its subset differs. ConfigError
+    naming the keys when two runs of one seed would not be."""
+    first: dict[int, RunPlan] = {}
+    for run in graph.runs:
+        seed_first = first.setdefault(run.seed, run)
+        settings, expected = _training_settings(run), _training_settings(seed_first)
+        if settings != expected:
+            keys = ", ".join(differing_keys(expected, settings)[:5])
+            raise ConfigError(
+                f"seed {run.seed}: '{run.label}' would be trained or evaluated differently from "
+                f"'{seed_first.label}' ({keys}); a paired comparison trains every run of a "
+                "seed alike"
+            )
+    return {
+        "unit": "seed",
+        "same_for_every_run_of_a_seed": [
+            "training.seed (initialisation, dropout)",
+            "the data-order seed (the sampler's: training.seed)",
+            "the training config, foundation models and step count",
+            "the evaluation",
+        ],
+        "differs": "the subset (its method draws with curation.seed = the sweep seed)",
+        "training_seed_of": {str(seed): run.training_seed for seed, run in first.items()},
+    }
+
+
+def _training_settings(run: RunPlan) -> dict[str, Any]:
+    return {
+        "training": training_identity(run.jobs["train"].spec["training"]),
+        "evaluation": evaluation_identity(run.jobs["eval"].spec["evaluation"]),
+    }
+
+
 def sweep_dir(sweep: SweepConfig) -> Path:
     return Path(sweep.out_root) / sweep.name
 
 
 def write_plan(sweep: SweepConfig, graph: JobGraph, resolved: dict[str, Any]) -> Path:
     out = sweep_dir(sweep)
-    atomic_write_json(out / "plan.json", {"sweep": resolved, **graph.describe()})
+    atomic_write_json(
+        out / "plan.json",
+        {
+            "sweep": resolved,
+            "protocol": sweep.protocol,
+            "paired_design": paired_design(graph),
+            **graph.describe(),
+        },
+    )
     return out
