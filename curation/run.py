@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from curation.data.device import job_device
 from curation.data.fileio import sha256_file
 from curation.data.outdir import claim_output
 from curation.data.records import LoadResult, RecordRules, load_records
@@ -83,7 +84,7 @@ def _curate(
     rules: RecordRules | None,
 ) -> Subset:
     timings: dict[str, float] = {}
-    start = time.perf_counter()
+    began = start = time.perf_counter()
     loaded, ctx = load_context(
         pool_path, image_root, cache_root, out_dir, seed, on_error, progress, rules
     )
@@ -98,6 +99,7 @@ def _curate(
     details = dict(selection.details)
     if loaded.skipped:
         details["skipped_pool_records"] = dict(loaded.skipped)
+    timings["total"] = time.perf_counter() - began  # up to writing the subset
     return write_subset(
         out_dir,
         method=method.name,
@@ -111,6 +113,7 @@ def _curate(
         timings=timings,
         details=details,
         pool_sha256=ctx.pool_sha256,
+        device=job_device(),
     )
 
 

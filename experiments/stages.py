@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from configs.compose import compose_node
+from curation.data.device import job_device, reset_device_watch
 from curation.data.fileio import atomic_write_json, remove_stale_tmp
 from curation.data.outdir import output_lock
 from experiments.plan import Job
@@ -66,15 +67,18 @@ def execute(job: Job) -> dict[str, Any]:
 def _execute(job: Job) -> dict[str, Any]:
     use_store_tmp(job)
     started = _now()
+    reset_device_watch()
     clock = time.perf_counter()
     summary = RUNNERS[job.stage](job)
+    seconds = round(time.perf_counter() - clock, 3)
     done = {
         "stage": job.stage,
         "key": job.key,
         "label": job.label,
         "started": started,
         "finished": _now(),
-        "seconds": round(time.perf_counter() - clock, 3),
+        "seconds": seconds,  # wall time of the job (a selection cost: experiments.costs)
+        "device": job_device(),
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "summary": summary,

@@ -67,12 +67,14 @@ def write_subset(
     timings: Mapping[str, float] | None = None,
     details: Mapping[str, Any] | None = None,
     pool_sha256: str | None = None,
+    device: str | None = None,
 ) -> Subset:
     """Write a subset directory atomically and return it.
 
     `records` are the pool records at `indices` (positions in the pool file), in the same
     order; `synthetic_records` follow them in subset.json. `details` holds method-specific
-    provenance (allocations, score summaries, ...).
+    provenance (allocations, score summaries, ...). `timings` (seconds) and `device` (what the
+    selection ran on, curation.data.device) are its cost.
     """
     n_pool = pool_size
     idx = _check_indices(indices, n_pool)
@@ -93,6 +95,7 @@ def write_subset(
         "pool": {"path": str(pool_path), "sha256": pool_sha256 or sha256_file(pool_path)},
         "config": dict(config),
         "timings_s": dict(timings or {}),
+        **({} if device is None else {"device": device}),
         "details": dict(details or {}),
         "package": package_provenance(),
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
