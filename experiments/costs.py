@@ -1,12 +1,15 @@
 """Selection cost of a run: the wall seconds of the curation-side jobs its subset needed.
 
-A run pays its curate job and its share of the jobs it shares with other runs of the sweep: the
+A run pays its selection and its share of the jobs it shares with other runs of the sweep: the
 tiny reference model and the reference feature pass are made once per pool and read by every
 run of COINCIDE and the model-based baselines, so each of those runs is charged that job's
-seconds divided by the number of the sweep's runs that depend on it. Seconds and device come
-from each job's completion marker (experiments/stages.py), which records them whether the job
-ran in this sweep or an earlier one (a cached reference is charged what it cost when made).
-The world's foundation models are not a selection cost: every training starts from them.
+seconds divided by the number of the sweep's runs that depend on it. The selection's seconds
+and device are the subset manifest's (timings_s.total: reading the pool and selecting, without
+the process's imports or the stage's W&B logging, so that the first job of a process pays no
+more than the others); the shared jobs' are their completion markers' (experiments/stages.py:
+the job's wall time). Both were recorded when the job ran, in this sweep or an earlier one (a
+cached reference is charged what it cost when made). The world's foundation models are not a
+selection cost: every training starts from them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from curation.data.subset import MANIFEST
 from experiments.stages import MARKER
 
 SELECTION_STAGES = ("reference", "features", "curate")
@@ -35,12 +39,16 @@ def selection_cost(plan: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str,
         job = jobs.get(key)
         if job is None or job["stage"] not in SELECTION_STAGES:
             continue
-        marker = _marker(Path(job["out_dir"]), key)
-        seconds = None if marker is None else marker.get("seconds")
+        out_dir = Path(job["out_dir"])
+        marker = _read(out_dir / MARKER)
+        if marker is None or marker.get("key") != key:  # unfinished, or another job's folder
+            return None
+        timed = _selection_timing(out_dir) if job["stage"] == "curate" else marker
+        seconds = None if timed is None else timed.get("seconds")
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
             return None
         parts[name] = seconds / runs_of[key]
-        devices.append(str(marker.get("device") or UNKNOWN_DEVICE))
+        devices.append(str(timed.get("device") or UNKNOWN_DEVICE))
     if not parts:
         return None
     return {
@@ -50,10 +58,22 @@ def selection_cost(plan: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str,
     }
 
 
-def _marker(out_dir: Path, key: str) -> dict[str, Any] | None:
-    """The job's completion marker, if it is this job's (a re-planned job has another key)."""
+def _selection_timing(subset_dir: Path) -> dict[str, Any] | None:
+    """{"seconds", "device"} of a finished subset's selection, from its manifest (a subset
+    written before `total` existed: reading the pool plus selecting, the same span)."""
+    manifest = _read(subset_dir / MANIFEST)
+    timings = manifest.get("timings_s") if manifest is not None else None
+    if not isinstance(timings, dict):
+        return None
+    seconds = timings.get("total")
+    if seconds is None and {"load_pool", "select"} <= timings.keys():
+        seconds = timings["load_pool"] + timings["select"]
+    return {"seconds": seconds, "device": manifest.get("device")}
+
+
+def _read(path: Path) -> dict[str, Any] | None:
     try:
-        marker = json.loads((out_dir / MARKER).read_text(encoding="utf-8"))
+        found = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    return marker if isinstance(marker, dict) and marker.get("key") == key else None
+    return found if isinstance(found, dict) else None

@@ -1,5 +1,5 @@
-"""Selection cost per run from fake completion markers: its curate job plus its share of the
-reference and feature jobs it shares with other runs."""
+"""Selection cost per run from fake markers and manifests: its selection (the subset
+manifest's time) plus its share of the reference and feature jobs it shares with other runs."""
 
 import json
 from pathlib import Path
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from configs.compose import compose, to_object
+from curation.data.subset import MANIFEST
 from experiments.costs import selection_cost
 from experiments.schemas import SweepConfig
 from experiments.stages import MARKER
@@ -17,11 +18,19 @@ def _job(tmp_path, stage, key):
     return {"stage": stage, "key": key, "out_dir": str(tmp_path / key), "deps": [], "label": ""}
 
 
-def _done(job, seconds, device="cpu", key=None):
+def _done(job, seconds, device="cpu", key=None, timings=None):
+    """A finished job: its marker, and for a subset its manifest with `seconds` as the
+    selection's total (the marker then says the whole job took far longer)."""
     out = Path(job["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
     marker = {"stage": job["stage"], "key": key or job["key"], "seconds": seconds}
-    if device is not None:
+    if job["stage"] == "curate":
+        manifest = {"timings_s": timings or {"load_pool": 0.0, "select": 0.0, "total": seconds}}
+        if device is not None:
+            manifest["device"] = device
+        (out / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+        marker["seconds"] = seconds + 100  # imports and W&B logging: not the selection's
+    elif device is not None:
         marker["device"] = device
     (out / MARKER).write_text(json.dumps(marker), encoding="utf-8")
 
@@ -80,6 +89,16 @@ def test_devices_are_named_in_order_of_the_parts(plan):
     assert selection_cost(plan, plan["runs"][0])["device"] == "cuda: NVIDIA H200 + unknown + cpu"
 
 
+def test_a_subset_from_before_total_existed_is_timed_by_its_parts(plan):
+    plan, jobs = plan
+    _done(jobs["c_r"], 0, device=None, timings={"load_pool": 0.5, "select": 0.25})
+    assert selection_cost(plan, plan["runs"][2]) == {
+        "seconds": 0.75,
+        "device": "unknown",
+        "parts": {"curate": 0.75},
+    }
+
+
 def test_no_cost_until_every_selection_job_has_finished(plan):
     plan, jobs = plan
     assert selection_cost(plan, plan["runs"][2]) is None  # nothing ran
@@ -91,6 +110,8 @@ def test_no_cost_until_every_selection_job_has_finished(plan):
     assert selection_cost(plan, plan["runs"][0]) is None
     _done(jobs["f1"], 6)
     assert selection_cost(plan, plan["runs"][0])["seconds"] == 15 + 2 + 3 + 1
+    (Path(jobs["c_a"]["out_dir"]) / MANIFEST).unlink()  # a marker without its subset
+    assert selection_cost(plan, plan["runs"][0]) is None
 
 
 def test_a_real_sweep_plan_shares_the_reference_between_its_readers(tmp_path):
