@@ -64,11 +64,10 @@ def record_cells(
         skills = record.get("skills")
         concepts = objects.get(str(record.get("id")))
         if not isinstance(skills, list) or not skills or concepts is None:
-            missing = (
-                "no 'skills' list in the record"
-                if not isinstance(skills, list) or not skills
-                else f"no row in {path}"
-            )
+            if not isinstance(skills, list) or not skills:
+                missing = "no 'skills' list in the record"
+            else:
+                missing = f"no row in {path}" if path.is_file() else f"no {path}"
             raise GroundTruthError(
                 f"record {record.get('id')!r} (position {position}) has no ToyWorld ground "
                 f"truth ({missing}): method=oracle needs a ToyWorld pool"

@@ -56,6 +56,9 @@ def test_a_pool_without_entities_names_its_first_record(tmp_path):
     records = [{"id": "llava-1", "conversations": []}]
     with pytest.raises(GroundTruthError, match="record 'llava-1' .*needs a ToyWorld pool"):
         record_cells(records, tmp_path / "pool.json")
+    records = [{"id": "llava-2", "skills": ["caption"]}]
+    with pytest.raises(GroundTruthError, match=r"record 'llava-2' .*\(no .*entities.jsonl\)"):
+        record_cells(records, tmp_path / "pool.json")
 
 
 def test_a_malformed_entities_row_names_its_line(tmp_path):
