@@ -30,11 +30,11 @@ from tqdm import tqdm
 from transformers import AutoImageProcessor, AutoProcessor, LlavaForConditionalGeneration
 
 from evaluation.errors import EvalError
+from training.images import BLIND_GREY
 
 MODEL_ID = "vlmdata_llava"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEFAULT_MAX_NEW_TOKENS = 1024  # llava_hf's default when a task sets none
-BLIND_GREY = (128, 128, 128)
 
 
 class VlmdataLlava(lmms):

@@ -33,6 +33,9 @@ def load_image(path: str | Path) -> Image.Image:
         ImageFile.LOAD_TRUNCATED_IMAGES = tolerant
 
 
+BLIND_GREY = (128, 128, 128)  # the image of a blind control (evaluation blind=true)
+
+
 def mean_colour(image_mean: Sequence[float]) -> tuple[int, int, int]:
     """The padding colour of LLaVA-1.5: the processor's mean in 0-255, truncated as LLaVA does."""
     r, g, b = (int(x * 255) for x in image_mean)

@@ -91,11 +91,16 @@ def _pretrain(args: argparse.Namespace) -> int:
     manifest = read_manifest(out_dir)
     checks, seconds = manifest["checks"], manifest["seconds"]
     group = round(1 / checks["retrieval_chance"])
+    captions = checks["captions"]
     print(
         f"foundation {key[:12]} in {out_dir} ({sum(seconds.values()):.0f} s to make). "
         f"Held-out scenes: caption retrieval {100 * checks['retrieval']:.1f}% among {group} "
         f"(chance {100 / group:.0f}%); dense shape {100 * checks['dense_shape']:.1f}%, "
-        f"colour {100 * checks['dense_colour']:.1f}%.\n"
+        f"colour {100 * checks['dense_colour']:.1f}%. Stage 1 names in held-out captions: "
+        f"shapes {100 * captions['shape']:.1f}% (grey image {100 * captions['shape_grey']:.1f}%"
+        f", chance {100 / len(cfg.toyworld.shapes):.0f}%), colours "
+        f"{100 * captions['colour']:.1f}% (grey {100 * captions['colour_grey']:.1f}%, chance "
+        f"{100 / len(cfg.toyworld.colours):.0f}%).\n"
         f"Stage 2 from it: model.kind=assemble model.foundation={out_dir}"
     )
     return 0

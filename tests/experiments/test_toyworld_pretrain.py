@@ -18,6 +18,8 @@ def test_pretrain_makes_the_foundation_once_and_says_how_to_use_it(tmp_path, cap
     assert manifest["world"]["seed"] == 5
     assert manifest["recipe"]["vision"]["steps"] == 10
     assert "caption retrieval" in printed
+    captions = manifest["checks"]["captions"]
+    assert f"shapes {100 * captions['shape']:.1f}% (grey image" in printed
     assert f"model.kind=assemble model.foundation={out}" in printed
     made = (out / "foundation.json").stat().st_mtime_ns
     assert main([*command, *recipe]) == 0

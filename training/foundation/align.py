@@ -1,9 +1,11 @@
-"""Stage 1: LLaVA's projector alignment (LCS-558K) on the world's captions, towers frozen.
+"""Stage 1: LLaVA's projector alignment (LCS-558K) on the world's captions.
 
-The same training code as every other run (training.train, method=projector, model.kind=
-assemble): the language model and the CLIP tower of stage 0 with a freshly initialised
-mlp2x_gelu projector, trained to caption the corpus' images. The result is written as
-LLaVA's `mm_projector` keys, the file stage 2 reads (model.projector).
+The same training code as every other run (training.train, model.kind=assemble): the
+language model and the CLIP tower of stage 0 with a freshly initialised mlp2x_gelu projector,
+trained to caption the corpus' images, the vision tower frozen. recipe.train_language_model
+picks method=full (the LM trains too; the default, see recipe.py for why) or
+method=projector (LLaVA-1.5's stage 1). The projector is written as LLaVA's `mm_projector`
+keys (model.projector); a trained LM as a LlamaForCausalLM directory (model.language_model).
 """
 
 from __future__ import annotations
@@ -84,9 +86,11 @@ def align_projector(
     seed: int,
     run_dir: Path,
     out: Path,
+    language_out: Path,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train the projector alone on `captions`; write it to `out`; the run's summary."""
+    """Train on `captions`; write the projector to `out` and, when recipe.train_language_model,
+    the trained LM to `language_out`; the run's summary."""
     from omegaconf import OmegaConf
 
     from training.train import train
@@ -94,7 +98,7 @@ def align_projector(
     cfg = OmegaConf.structured(TrainingConfig)
     cfg.merge_with(
         {
-            "method": "projector",
+            "method": "full" if recipe.train_language_model else "projector",
             "records": str(captions),
             "image_root": str(captions.parent),
             "out_dir": str(run_dir),
@@ -120,8 +124,25 @@ def align_projector(
         }
     )
     result = train(OmegaConf.to_object(cfg))
-    from transformers import LlavaForConditionalGeneration
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
 
     aligned = LlavaForConditionalGeneration.from_pretrained(result.export_dir)
     save_projector(aligned.model.multi_modal_projector, out)
+    if recipe.train_language_model:
+        tokenizer = AutoProcessor.from_pretrained(result.export_dir).tokenizer
+        save_language_model(aligned, tokenizer, language_out)
     return result.summary
+
+
+def save_language_model(model: Any, tokenizer: Any, folder: Path) -> Path:
+    """A LLaVA model's language model as a LlamaForCausalLM directory, with the tokenizer
+    (which already holds `<image>`; the embedding rows are the padded ones stage 1 trained)."""
+    from transformers import LlamaForCausalLM
+
+    with torch.device("meta"):
+        lm = LlamaForCausalLM(model.config.text_config)
+    lm.model = model.model.language_model
+    lm.lm_head = model.lm_head
+    lm.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,7 +1,8 @@
 """Make a world's foundation models once and cache them: `build_foundation(world, recipe, dir)`.
 
     <dir>/clip/                 stage 0: tiny CLIPModel (LLaVA reads its vision tower)
-    <dir>/language_model/       stage 0: tiny LlamaForCausalLM + tokenizer
+    <dir>/language_model/       tiny LlamaForCausalLM + tokenizer: stage 1's (by default it
+                                trains the LM too), else stage 0's
     <dir>/projector.safetensors stage 1: the aligned projector (LLaVA's mm_projector keys)
     <dir>/corpus/               the captioned images stage 1 trained on
     <dir>/align/                stage 1's run (summary, metrics; checkpoints removed)
@@ -29,13 +30,15 @@ from toyworld.config import as_toyworld_config, validate_config
 from toyworld.make import code_sha256 as toyworld_code_sha256
 from toyworld.pretraining import corpus_config, sample_corpus, text_only_conversations
 from training.foundation.align import align_projector, initial_projector, write_caption_records
+from training.foundation.caption_check import caption_accuracy
 from training.foundation.language import train_language_model
 from training.foundation.recipe import as_recipe
 from training.foundation.vision import check_clip, train_clip
 
 MANIFEST = "foundation.json"
 CLIP_DIR, LANGUAGE_DIR, PROJECTOR_FILE = "clip", "language_model", "projector.safetensors"
-VERSION = 1
+STAGE0_LANGUAGE_DIR = "language_model_stage0"  # removed once stage 1 has written its own
+VERSION = 2
 
 
 def foundation_key(world: Any, recipe: Any) -> str:
@@ -110,7 +113,7 @@ def build_foundation(
             {"conversations": c} for c in text_only_conversations(world, recipe.text_only_size)
         ]
         language = train_language_model(
-            texts, recipe.language, recipe.seed, tmp / LANGUAGE_DIR, progress
+            texts, recipe.language, recipe.seed, tmp / STAGE0_LANGUAGE_DIR, progress
         )
         seconds["language"] = time.perf_counter() - started
 
@@ -124,20 +127,26 @@ def build_foundation(
         )
         align = align_projector(
             captions,
-            tmp / LANGUAGE_DIR,
+            tmp / STAGE0_LANGUAGE_DIR,
             tmp / CLIP_DIR,
             initial,
             recipe.align,
             recipe.seed,
             tmp / "align",
             tmp / PROJECTOR_FILE,
+            tmp / LANGUAGE_DIR,
             progress,
         )
+        if recipe.align.train_language_model:
+            shutil.rmtree(tmp / STAGE0_LANGUAGE_DIR)
+        else:
+            (tmp / STAGE0_LANGUAGE_DIR).rename(tmp / LANGUAGE_DIR)
         shutil.rmtree(tmp / "align" / "checkpoints", ignore_errors=True)
         shutil.rmtree(tmp / "align" / "hf", ignore_errors=True)
         seconds["align"] = time.perf_counter() - started
 
         checks = check_clip(tmp / CLIP_DIR, held_out, world)
+        checks["captions"] = caption_accuracy(tmp, held_out, world)
         atomic_write_json(
             tmp / MANIFEST,
             {

@@ -1,9 +1,10 @@
-"""Stage 0, language: a tiny Llama pretrained on the world's text (the analogue of vicuna).
+"""Stage 0, language: a tiny Llama with the world's tokenizer (the analogue of vicuna).
 
-It reads the pretraining corpus' questions and captions as chat turns in LLaVA-1.5's
-vicuna_v1 template, loss on the answers only (training.encode), so that it knows the world's
-words and answer formats before any image is shown, as vicuna knows English and chat.
-Saved as a LlamaForCausalLM directory with its byte-level BPE tokenizer.
+The byte-level BPE tokenizer is always trained on the corpus' text. With recipe.steps > 0 the
+model is also pretrained on the corpus' questions and captions as chat turns in LLaVA-1.5's
+vicuna_v1 template, loss on the answers only (training.encode); the default is 0, since that
+pretraining did not change what stage 2 learns (bench/RESULTS.md) and cost half the
+foundation's time. Saved as a LlamaForCausalLM directory with its tokenizer.
 """
 
 from __future__ import annotations
@@ -51,8 +52,13 @@ def train_language_model(
     folder: Path,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train on text-only LLaVA records; save model and tokenizer to `folder`."""
+    """Train on text-only LLaVA records (recipe.steps of them; 0: none); save model and
+    tokenizer to `folder`."""
     model, tokenizer = build_language_model(records, recipe, seed)
+    if recipe.steps == 0:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        return {"steps": 0}
     encoder = ConversationEncoder(tokenizer, 0, recipe.max_position_embeddings)
     encoded = [encoder(record) for record in records]
     optimiser, schedule = one_cycle_adamw(model.parameters(), recipe.lr, recipe.steps)
@@ -80,4 +86,8 @@ def train_language_model(
     model.eval()
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return {"first_loss": losses[0], "final_loss": float(np.mean(losses[-20:]))}
+    return {
+        "steps": recipe.steps,
+        "first_loss": losses[0],
+        "final_loss": float(np.mean(losses[-20:])),
+    }

@@ -3,12 +3,18 @@
 LLaVA-1.5 finetunes on instruction data (stage 2, the stage curation acts on) from three
 pretrained parts: a CLIP vision tower, a language model, and a projector aligned on captions
 with both frozen (stage 1, LCS-558K). A tiny LLaVA trained from scratch on a small
-instruction pool never learns to look at its images, so ToyWorld makes the three parts the
-same way, from the world's own pretraining corpus (toyworld/pretraining.py):
+instruction pool never learns to look at its images, so ToyWorld makes the parts from the
+world's own pretraining corpus (toyworld/pretraining.py):
   stage 0  vision.py   CLIP-shaped ViT + text tower, contrastive on captions, plus dense
                        per-patch shape/colour targets (a linear head dropped afterwards);
-           language.py Llama-shaped LM, next-token on the corpus' captions and questions;
-  stage 1  align.py    the mlp2x_gelu projector, trained on captions, both towers frozen.
+           language.py Llama-shaped LM with the world's tokenizer; next-token pretraining on
+                       the corpus' text only if language.steps > 0 (off: it did not help);
+  stage 1  align.py    the mlp2x_gelu projector trained on captions, vision tower frozen, and
+                       by default the language model with it (align.train_language_model).
+The one departure from LLaVA-1.5, stage 1 training the LM: with the tiny LM frozen, stage 1
+does not align (held-out caption shape and colour words at chance, image or grey) however
+long it runs; trained with it, the model names the shapes and colours of held-out images.
+`align.train_language_model=false` is LLaVA's stage 1 exactly.
 Measured choices and their cost: bench/RESULTS.md, "ToyWorld foundation models".
 """
 
@@ -42,16 +48,17 @@ class LanguageRecipe:
     layers: int = 2
     heads: int = 4
     max_position_embeddings: int = 1024
-    steps: int = 600
+    steps: int = 0  # text-only pretraining steps; 0: the LM starts stage 1 from its init
     batch_size: int = 32
     lr: float = 3e-3
 
 
 @dataclass
 class AlignRecipe:
-    epochs: int = 1
+    epochs: int = 4
     batch_size: int = 32
     lr: float = 3e-3
+    train_language_model: bool = True  # false: LLaVA-1.5's stage 1, projector only
 
 
 @dataclass

@@ -12,7 +12,7 @@ SMALL = FoundationRecipe(
     held_out_size=200,
     text_only_size=40,
     vision=VisionRecipe(steps=150, batch_size=64),
-    language=LanguageRecipe(steps=40),
+    language=LanguageRecipe(),  # the default: no text-only pretraining
     align=AlignRecipe(epochs=1, batch_size=32),
 )
 

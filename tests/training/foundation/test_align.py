@@ -1,10 +1,12 @@
 """Stage 1's output is what stage 2 starts from: the assembled model carries the aligned
-projector, the stage-0 towers, and trains all but the vision tower."""
+projector, the stage-0 vision tower and stage 1's language model, and trains all but the vision
+tower. LLaVA's own stage 1 (projector only) leaves the stage-0 language model as it was."""
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from curation.data.threads import torch_threads
 from training.config import ModelConfig
 from training.finetune import prepare_model, trainable_parameter_names
 from training.foundation.build import CLIP_DIR, LANGUAGE_DIR, PROJECTOR_FILE
@@ -32,7 +34,7 @@ def test_stage_one_moved_the_projector_away_from_its_initialisation(small_founda
     assert any(not torch.equal(initial[k], aligned[k]) for k in initial)
 
 
-def test_stage_two_reads_the_stage_zero_towers(small_foundation, assembled):
+def test_stage_two_reads_the_foundations_towers(small_foundation, assembled):
     from transformers import CLIPVisionModel, LlamaForCausalLM
 
     model, processor = assembled
@@ -41,10 +43,67 @@ def test_stage_two_reads_the_stage_zero_towers(small_foundation, assembled):
         assert torch.equal(model.model.vision_tower.state_dict()[key], value), key
     lm = LlamaForCausalLM.from_pretrained(small_foundation / LANGUAGE_DIR)
     ours = model.model.language_model.state_dict()
-    for key, value in lm.model.state_dict().items():
-        if "embed_tokens" not in key:  # resized for <image> (padded rows)
-            assert torch.equal(ours[key], value), key
+    for key, value in lm.model.state_dict().items():  # stage 1 saved the padded <image> rows
+        assert torch.equal(ours[key], value), key
+    assert torch.equal(model.lm_head.weight, lm.lm_head.weight)
     assert processor.tokenizer.convert_tokens_to_ids("<image>") == model.config.image_token_index
+
+
+def test_stage_one_trained_the_language_model_by_default(
+    small_foundation, small_recipe, world_config
+):
+    from transformers import LlamaForCausalLM
+
+    initial = _stage_zero_language_model(world_config, small_recipe)
+    trained = LlamaForCausalLM.from_pretrained(small_foundation / LANGUAGE_DIR)
+    layer = "model.layers.0.self_attn.q_proj.weight"
+    assert initial.state_dict()[layer].shape == trained.state_dict()[layer].shape
+    assert not torch.equal(initial.state_dict()[layer], trained.state_dict()[layer])
+
+
+def test_llavas_stage_one_leaves_the_stage_zero_language_model(tmp_path, world_config):
+    from transformers import LlamaForCausalLM
+
+    from training.foundation.build import build_foundation
+    from training.foundation.recipe import (
+        AlignRecipe,
+        FoundationRecipe,
+        LanguageRecipe,
+        VisionRecipe,
+    )
+
+    recipe = FoundationRecipe(
+        corpus_size=64,
+        held_out_size=100,  # check_clip retrieves among 100
+        text_only_size=8,
+        vision=VisionRecipe(steps=2, batch_size=16),
+        language=LanguageRecipe(steps=3, batch_size=8),  # text pretraining on, as an option
+        align=AlignRecipe(epochs=1, batch_size=32, train_language_model=False),
+    )
+    folder = build_foundation(world_config, recipe, tmp_path / "f", progress=False)
+    expected = _stage_zero_language_model(world_config, recipe, tmp_path / "stage0")
+    kept = LlamaForCausalLM.from_pretrained(folder / LANGUAGE_DIR)
+    assert kept.state_dict().keys() == expected.state_dict().keys()
+    for key, value in expected.state_dict().items():
+        assert torch.equal(kept.state_dict()[key], value), key
+
+
+def _stage_zero_language_model(world, recipe, out=None):
+    """Stage 0's language model made again from the world's corpus and the recipe: as
+    initialised (out=None) or trained and saved to `out`."""
+    from transformers import LlamaForCausalLM
+
+    from toyworld.pretraining import sample_corpus, text_only_conversations
+    from training.foundation.language import build_language_model, train_language_model
+
+    items = sample_corpus(world, recipe.corpus_size, "train")
+    texts = [{"conversations": item.conversations()} for item in items]
+    texts += [{"conversations": c} for c in text_only_conversations(world, recipe.text_only_size)]
+    if out is None:
+        return build_language_model(texts, recipe.language, recipe.seed)[0]
+    with torch_threads(recipe.threads):
+        train_language_model(texts, recipe.language, recipe.seed, out, progress=False)
+    return LlamaForCausalLM.from_pretrained(out)
 
 
 @pytest.mark.parametrize(

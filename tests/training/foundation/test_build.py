@@ -11,6 +11,7 @@ from training.foundation.build import (
     LANGUAGE_DIR,
     MANIFEST,
     PROJECTOR_FILE,
+    STAGE0_LANGUAGE_DIR,
     build_foundation,
     foundation_key,
 )
@@ -25,6 +26,8 @@ def test_a_foundation_holds_its_three_parts_and_a_manifest(small_foundation):
     assert set(manifest["seconds"]) == {"corpus", "vision", "language", "align"}
     assert manifest["align"]["global_step"] == 600 // 32 + 1  # one epoch, last batch partial
     assert not (small_foundation / "align" / "checkpoints").exists()
+    assert not (small_foundation / STAGE0_LANGUAGE_DIR).exists()
+    assert {"shape", "shape_grey", "colour", "colour_grey"} <= set(manifest["checks"]["captions"])
 
 
 def test_a_finished_foundation_is_kept_as_it_is(small_foundation, world_config, small_recipe):

@@ -1,0 +1,100 @@
+"""Did stage 1 align? Held-out captions read with the image and with a grey one.
+
+Teacher-forced: for every shape and colour word of a held-out caption (a word that is one token
+of the world's tokenizer), is it the model's most likely next token? A model that names what
+it sees scores far above 1 / (number of shapes or colours) with the image and near it with the
+grey image (the blind control's image). Stage 1 with the tiny LM frozen stays at the grey
+figure; that is what recipe.py's departure from LLaVA-1.5 rests on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from toyworld.config import ToyWorldConfig
+from toyworld.pretraining import CorpusItem
+from toyworld.render import render_scene
+from training.data import Collator, Example
+from training.encode import IGNORE_INDEX, ConversationEncoder
+from training.foundation.align import CAPTION_PROMPT
+from training.images import BLIND_GREY
+from training.models import assemble_llava15, num_image_tokens
+
+_BATCH = 64
+
+
+def caption_accuracy(
+    folder: Path, items: Sequence[CorpusItem], world: ToyWorldConfig
+) -> dict[str, float]:
+    """{shape, colour}: accuracy with the image; {shape, colour}_grey: with a grey image;
+    {shape, colour}_words: how many words each figure is over; chance 1 / len(world.shapes)
+    and 1 / len(world.colours)."""
+    from training.foundation.build import CLIP_DIR, LANGUAGE_DIR, PROJECTOR_FILE
+
+    model, processor = assemble_llava15(
+        str(folder / LANGUAGE_DIR), str(folder / CLIP_DIR), folder / PROJECTOR_FILE
+    )
+    model.eval()
+    tokenizer = processor.tokenizer
+    encoder = ConversationEncoder(tokenizer, num_image_tokens(processor), 512)
+    kinds = _word_kinds(tokenizer, world)
+    collate = Collator(tokenizer.pad_token_id)
+    hits = {f"{kind}{view}": 0 for kind in ("shape", "colour") for view in ("", "_grey")}
+    words = {"shape": 0, "colour": 0}
+    for start in range(0, len(items), _BATCH):
+        chunk = items[start : start + _BATCH]
+        scenes = [render_scene(i.scene, world.image_size, world.background_noise) for i in chunk]
+        grey = [Image.new("RGB", image.size, BLIND_GREY) for image in scenes]
+        for view, images in (("", scenes), ("_grey", grey)):
+            pixels = processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+            examples = []
+            for item, pixel in zip(chunk, pixels, strict=True):
+                encoded = encoder(_caption_record(item.caption))
+                examples.append(Example(encoded.input_ids, encoded.labels, pixel, False))
+            batch = collate(examples)
+            with torch.no_grad():
+                logits = model(
+                    input_ids=batch["input_ids"],
+                    attention_mask=batch["attention_mask"],
+                    pixel_values=batch["pixel_values"],
+                ).logits
+            predicted, target = logits[:, :-1].argmax(-1), batch["labels"][:, 1:]
+            for guess, truth in zip(
+                predicted.flatten().tolist(), target.flatten().tolist(), strict=True
+            ):
+                kind = kinds.get(truth) if truth != IGNORE_INDEX else None
+                if kind is not None:
+                    hits[f"{kind}{view}"] += int(guess == truth)
+                    words[kind] += view == ""
+    result: dict[str, float] = {}
+    for kind in ("shape", "colour"):
+        n = max(words[kind], 1)
+        result[kind] = hits[kind] / n
+        result[f"{kind}_grey"] = hits[f"{kind}_grey"] / n
+        result[f"{kind}_words"] = words[kind]
+    return result
+
+
+def _word_kinds(tokenizer, world: ToyWorldConfig) -> dict[int, str]:
+    """Token id -> "shape" | "colour" for the names that are one token (as in " circle")."""
+    kinds = {}
+    for kind, names in (("shape", world.shapes), ("colour", world.colours)):
+        for name in names:
+            ids = tokenizer.encode(" " + name, add_special_tokens=False)
+            if len(ids) == 1:
+                kinds[ids[0]] = kind
+    return kinds
+
+
+def _caption_record(caption: str) -> dict:
+    return {
+        "image": "held-out",
+        "conversations": [
+            {"from": "human", "value": f"<image>\n{CAPTION_PROMPT}"},
+            {"from": "gpt", "value": caption},
+        ],
+    }
