@@ -7,8 +7,10 @@ never ranked. Then, per method and budget, over seeds: overall / head / tail sco
 tasks), relative performance vs the full-data reference run of the same seed (COINCIDE's
 measure) and mean relative gain (ADR's), each as mean ± std with min..max; the blind control's
 score (every image grey; sweeps with blind_controls) beside the overall one; a per-task table
-(mean over seeds ± the binomial SE of one evaluation, and the blind score); subset composition;
-rank-frequency curves before/after curation when the ADR analysis module is present.
+(mean over seeds ± the binomial SE of one evaluation, and the blind score); the selection cost
+(experiments/costs.py: seconds of the subset's selection plus its share of the shared reference
+and feature jobs, and the device); subset composition; rank-frequency curves before/after
+curation when the ADR analysis module is present.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from curation.data.fileio import atomic_write_json, atomic_write_text
 from evaluation.aggregate import PARTS, load_scores, mean_relative_gain, relative_performance
 from experiments import plots, report_deltas, report_tracking, significance
 from experiments.composition import composition_summary, subset_composition
+from experiments.costs import selection_cost
 from experiments.plan import BLIND_JOB
 
 REPORT_DIR = "report"
@@ -111,6 +114,9 @@ def summarise(
                 if mrg is not None:
                     values["mrg_pct"].append(100 * mrg)
         size = _subset_size(members[0])
+        costs = [c for c in (selection_cost(plan, run) for run in members) if c is not None]
+        if costs:
+            values["selection_s"] = [c["seconds"] for c in costs]
         compared = comparisons[(method, budget, control)]
         rows.append(
             {
@@ -120,6 +126,7 @@ def summarise(
                 "control": control,
                 "seeds": sorted(r["seed"] for r in members),
                 "size": size,
+                **({"selection_device": _devices(costs)} if costs else {}),
                 **{k: _stats(v) for k, v in values.items()},
                 **report_deltas.comparison_fields(compared),
                 "tasks": _per_task(members),
@@ -145,12 +152,14 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], ranges: bool = True) -> 
     narrower one). A "blind" column (the blind controls' overall score) follows "overall" when a
     row has one."""
     blind = ["blind"] if any("blind" in r for r in rows) else []
+    selection = ["selection s"] if any("selection_s" in r for r in rows) else []
     header = [
         "method",
         "Δ vs random [95% CI]",
         "P(Δ>0)",
         "Δ vs full [95% CI]",
         "size",
+        *selection,
         "seeds",
         "overall",
         *blind,
@@ -169,6 +178,7 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], ranges: bool = True) -> 
             report_deltas.p_cell(r),
             report_deltas.delta_cell(r, "vs_full"),
             str(r["size"] or "-"),
+            *([_selection(r)] if selection else []),
             str(len(r["seeds"])),
         ]
         cells += [
@@ -444,6 +454,17 @@ def ranked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         )
 
     return sorted(methods, key=key)
+
+
+def _devices(costs: Sequence[Mapping[str, Any]]) -> str:
+    return " + ".join(dict.fromkeys(d for c in costs for d in c["device"].split(" + ")))
+
+
+def _selection(row: Mapping[str, Any]) -> str:
+    """Mean over seeds of the subset's selection cost in seconds, and where it ran."""
+    if "selection_s" not in row:
+        return "-"
+    return f"{row['selection_s']['mean']:.1f} ({row['selection_device']})"
 
 
 def _with_se(stats: Mapping[str, float] | None, se: float | None) -> str:

@@ -23,7 +23,7 @@ from experiments.report_deltas import half_width
 from training.wandb_env import scoped_environ, wandb_env
 
 PREFIX = "report"
-ROW_STATS = ("overall", "blind", "head", "tail", "relative", "mrg_pct")
+ROW_STATS = ("overall", "blind", "head", "tail", "relative", "mrg_pct", "selection_s")
 
 
 def log_report(

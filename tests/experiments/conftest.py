@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
+from curation.data.subset import MANIFEST
+from experiments.stages import MARKER
+
 REPO = Path(__file__).resolve().parents[2]
 # The smoke sweep's small foundation recipe: a test that makes a world's foundation uses it
 # (the default recipe takes minutes).
@@ -212,15 +215,26 @@ def _write_eval(run_dir: Path, tasks: dict[str, list[float]], wandb: dict | None
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml({"wandb": wandb}))
 
 
+SUBSET_SIZE = 40  # paired_sweep's finished subsets
+
+
 @pytest.fixture
 def paired_sweep(tmp_path):
     """make(arms, reference="full", **plan) -> a sweep directory whose runs are finished evals
     with per-item samples. arms: (method, budget, control) -> seed -> task -> item values;
     plan: extra top-level plan.json keys ("protocol"); wandb=dict writes each eval's W&B
-    settings into its config.yaml."""
+    settings into its config.yaml; selection_s: arm -> the selection seconds (on "cpu") in the
+    subset manifest (SUBSET_SIZE items) of each of its runs' finished curate jobs (other arms'
+    never finished)."""
 
-    def make(arms: dict, reference: str = "full", wandb: dict | None = None, **plan) -> Path:
-        runs = []
+    def make(
+        arms: dict,
+        reference: str = "full",
+        wandb: dict | None = None,
+        selection_s: dict | None = None,
+        **plan,
+    ) -> Path:
+        runs, jobs = [], []
         for (method, budget, control), seeds in arms.items():
             for seed, tasks in seeds.items():
                 label = (
@@ -231,10 +245,17 @@ def paired_sweep(tmp_path):
                 )
                 eval_dir = tmp_path / "store" / "eval" / label.replace(" ", "-")
                 _write_eval(eval_dir, tasks, wandb)
-                dirs = {
-                    "curate": str(tmp_path / "store" / "subsets" / label),
-                    "eval": str(eval_dir),
-                }
+                curate_dir = tmp_path / "store" / "subsets" / label
+                key = f"curate-{label}"
+                if (method, budget, control) in (selection_s or {}):
+                    curate_dir.mkdir(parents=True)
+                    seconds = selection_s[(method, budget, control)]
+                    timings = {"timings_s": {"total": seconds}, "device": "cpu"}
+                    manifest = {"counts": {"selected": SUBSET_SIZE}, **timings}
+                    (curate_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+                    marker = {"stage": "curate", "key": key, "seconds": seconds + 100}
+                    (curate_dir / MARKER).write_text(json.dumps(marker), encoding="utf-8")
+                jobs.append({"stage": "curate", "key": key, "out_dir": str(curate_dir)})
                 runs.append(
                     {
                         "label": label,
@@ -242,12 +263,14 @@ def paired_sweep(tmp_path):
                         "budget": budget,
                         "seed": seed,
                         "control": control,
-                        "dirs": dirs,
+                        "dirs": {"curate": str(curate_dir), "eval": str(eval_dir)},
+                        "keys": {"curate": key},
                     }
                 )
         sweep_dir = tmp_path / "sweeps" / "paired"
         sweep_dir.mkdir(parents=True)
-        document = {"sweep": {"name": "paired", "reference": reference}, "runs": runs, **plan}
+        sweep = {"name": "paired", "reference": reference}
+        document = {"sweep": sweep, "jobs": jobs, "runs": runs, **plan}
         (sweep_dir / "plan.json").write_text(json.dumps(document), encoding="utf-8")
         return sweep_dir
 

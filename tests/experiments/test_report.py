@@ -58,12 +58,12 @@ def _sweep(tmp: Path) -> Path:
             dirs[BLIND_JOB] = str(tmp / "store" / "eval" / f"{label}-blind")
             if (method, seed) in blind:
                 _scores(tmp, f"{label}-blind", blind[(method, seed)], blind=True)
-        runs.append(
-            {"label": label, "method": method, "budget": budget, "seed": seed, "dirs": dirs}
-        )
+        run = {"label": label, "method": method, "budget": budget, "seed": seed, "dirs": dirs}
+        runs.append({**run, "keys": {}})
     sweep_dir = tmp / "sweeps" / "fake"
     sweep_dir.mkdir(parents=True)
-    plan = {"sweep": {"name": "fake", "reference": "full", "blind_controls": True}, "runs": runs}
+    sweep = {"name": "fake", "reference": "full", "blind_controls": True}
+    plan = {"sweep": sweep, "jobs": [], "runs": runs}
     (sweep_dir / "plan.json").write_text(json.dumps(plan))
     return sweep_dir
 
@@ -226,3 +226,13 @@ def test_the_console_table_leads_with_delta_and_prints_the_controls_apart(paired
     assert out.count("**The comparison is not trustworthy") == 2  # above the table, with controls
     assert out.index("not trustworthy") < out.index("| method |")
     assert out.startswith("\nProtocol: **epochs**")
+
+
+def test_selection_cost_column_from_the_subset_manifests(paired_sweep):
+    arms = {("random", 0.2, ""): _arm(), ("better", 0.2, ""): _arm(1.0)}
+    text = write_report(paired_sweep(arms, selection_s={("better", 0.2, ""): 2.5})).read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| method | Δ"))
+    assert "| size | selection s | seeds |" in header
+    table = _table_rows(text, "## Comparison")
+    assert table["better @0.2"][3:6] == ["40", "2.5 (cpu)", "3"]  # conftest.SUBSET_SIZE items
+    assert table["random @0.2"][3:6] == ["-", "-", "3"]  # its curate jobs recorded no time
