@@ -7,18 +7,24 @@ no single stage, and the stage runs are finished (re-opening them would rewrite 
 It takes the W&B settings (mode, project, group) the sweep's evaluations ran with, from their
 saved config.yaml, and keeps its files in the report directory (offline by default). Its id is
 fixed per sweep directory, so a re-run report replaces the summary once synced instead of
-adding a run.
+adding a run. Offline, W&B ignores `resume` and writes every run into a new
+`offline-run-<time>-<id>` folder, and `vlmdata sync` would upload each (the stale one possibly
+last); so a re-run report replaces the earlier folders of its id: they are moved aside, deleted
+once the new run is on disk, put back if it fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from curation.data.fileio import TMP_PREFIX
 from experiments.report_deltas import half_width
 from training.wandb_env import scoped_environ, wandb_env
 
@@ -36,7 +42,8 @@ def log_report(
     settings = sweep_wandb(runs)
     if settings is None or settings.get("mode", "disabled") == "disabled":
         return None
-    with scoped_environ(wandb_env(out, settings["mode"], environ={})):
+    env = wandb_env(out, settings["mode"], environ={})
+    with scoped_environ(env), _replacing_earlier_runs(out / "wandb", run_id(out)):
         import wandb
 
         run = wandb.init(
@@ -64,6 +71,37 @@ def log_report(
             return run.id
         finally:
             run.finish()
+            # finish() can return before W&B's service has written the run's .wandb file;
+            # teardown waits for it (the report is a process's last W&B run).
+            wandb.teardown()
+
+
+@contextlib.contextmanager
+def _replacing_earlier_runs(wandb_dir: Path, run: str) -> Iterator[None]:
+    """Move the local folders of run id `run` aside for the block (first deleting what a killed
+    report left aside); delete them when the block succeeds, else delete the block's own folder
+    and put them back."""
+    for stale in wandb_dir.glob(f"{TMP_PREFIX}*run-*-{run}.old"):
+        shutil.rmtree(stale)
+    aside = {p: p.with_name(f"{TMP_PREFIX}{p.name}.old") for p in _run_folders(wandb_dir, run)}
+    for folder, moved in aside.items():
+        folder.rename(moved)
+    try:
+        yield
+    except BaseException:
+        for failed in _run_folders(wandb_dir, run):
+            shutil.rmtree(failed)
+        for folder, moved in aside.items():
+            moved.rename(folder)
+        raise
+    for moved in aside.values():
+        shutil.rmtree(moved)
+
+
+def _run_folders(wandb_dir: Path, run: str) -> list[Path]:
+    """W&B's local folders of run id `run`: offline-run-<time>-<run>, or run-<time>-<run> when
+    online (not the latest-run link)."""
+    return [p for p in wandb_dir.glob(f"*run-*-{run}") if p.is_dir() and not p.is_symlink()]
 
 
 def sweep_wandb(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

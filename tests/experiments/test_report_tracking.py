@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from experiments import report_tracking
 from experiments.report import write_report
 from experiments.report_tracking import metrics, run_id
 
@@ -81,3 +82,44 @@ def test_no_report_run_when_the_evaluations_ran_without_wandb(paired_sweep):
     sweep_dir = paired_sweep(ARMS, reference="", wandb={"mode": "disabled"})
     write_report(sweep_dir)
     assert not (sweep_dir / "report" / "wandb").exists()
+
+
+def _run_folders(report_dir: Path) -> list[Path]:
+    return sorted(p for p in (report_dir / "wandb").iterdir() if p.name != "latest-run")
+
+
+@pytest.mark.slow
+def test_a_rerun_report_replaces_its_earlier_run_folder(paired_sweep):
+    wandb = {"mode": "offline", "project": "vlmdata-test", "group": "paired"}
+    sweep_dir = paired_sweep(ARMS, reference="", wandb=wandb)
+    report_dir = sweep_dir / "report"
+    write_report(sweep_dir)
+    (first,) = report_dir.glob("wandb/offline-run-*")
+    (first / "earlier").write_text("the first report's run")
+    stale = first.with_name(f".tmp-{first.name}.old")  # left aside by a killed report
+    stale.mkdir()
+    write_report(sweep_dir)
+    (second,) = report_dir.glob("wandb/offline-run-*")  # _summary checks its .wandb file
+    assert not (second / "earlier").exists() and not stale.exists()
+    assert _summary(report_dir)[0]["id"] == run_id(report_dir)
+
+
+@pytest.mark.slow
+def test_a_failed_report_run_keeps_the_earlier_one(paired_sweep, monkeypatch):
+    wandb = {"mode": "offline", "project": "vlmdata-test", "group": "paired"}
+    sweep_dir = paired_sweep(ARMS, reference="", wandb=wandb)
+    report_dir = sweep_dir / "report"
+    write_report(sweep_dir)
+    (first,) = report_dir.glob("wandb/offline-run-*")
+    (first / "earlier").write_text("the first report's run")
+    before = _run_folders(report_dir)
+
+    def broken(*args):
+        raise RuntimeError("logging failed")
+
+    monkeypatch.setattr(report_tracking, "_table", broken)
+    with pytest.raises(RuntimeError, match="logging failed"):
+        write_report(sweep_dir)
+    assert _run_folders(report_dir) == before
+    assert (first / "earlier").is_file()
+    assert _summary(report_dir)[0]["id"] == run_id(report_dir)
