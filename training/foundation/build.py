@@ -146,7 +146,9 @@ def build_foundation(
         seconds["align"] = time.perf_counter() - started
 
         checks = check_clip(tmp / CLIP_DIR, held_out, world)
-        checks["captions"] = caption_accuracy(tmp, held_out, world)
+        checks["captions"] = caption_accuracy(
+            tmp / LANGUAGE_DIR, tmp / CLIP_DIR, tmp / PROJECTOR_FILE, held_out, world
+        )
         atomic_write_json(
             tmp / MANIFEST,
             {

@@ -28,16 +28,16 @@ _BATCH = 64
 
 
 def caption_accuracy(
-    folder: Path, items: Sequence[CorpusItem], world: ToyWorldConfig
+    language_model: Path,
+    clip: Path,
+    projector: Path,
+    items: Sequence[CorpusItem],
+    world: ToyWorldConfig,
 ) -> dict[str, float]:
     """{shape, colour}: accuracy with the image; {shape, colour}_grey: with a grey image;
     {shape, colour}_words: how many words each figure is over; chance 1 / len(world.shapes)
-    and 1 / len(world.colours)."""
-    from training.foundation.build import CLIP_DIR, LANGUAGE_DIR, PROJECTOR_FILE
-
-    model, processor = assemble_llava15(
-        str(folder / LANGUAGE_DIR), str(folder / CLIP_DIR), folder / PROJECTOR_FILE
-    )
+    and 1 / len(world.colours). The model: the three parts as stage 2 assembles them."""
+    model, processor = assemble_llava15(str(language_model), str(clip), projector)
     model.eval()
     tokenizer = processor.tokenizer
     encoder = ConversationEncoder(tokenizer, num_image_tokens(processor), 512)
