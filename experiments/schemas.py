@@ -113,6 +113,9 @@ class SweepConfig:
     # true: every run also gets a blind control eval of its checkpoint (evaluation.blind=true:
     # every image grey), reported beside the real score
     blind_controls: bool = False
+    # with blind_controls: only the runs of these curation configs (e.g. [full, random]);
+    # None: every run
+    blind_methods: list[str] | None = None
     protocol: str = choice("epochs", PROTOCOLS)  # how long each subset trains (PROTOCOLS)
     out_root: str = "outputs/sweeps"
     cluster: ClusterConfig = field(default_factory=ClusterConfig)

@@ -66,6 +66,7 @@ def experiment_config(name: str, overrides: list[str]) -> ExperimentConfig:
 
 
 def sweep_graph(sweep: SweepConfig) -> JobGraph:
+    blinded = _blinded_methods(sweep)
     graph = JobGraph()
     for seed in sweep.seeds:
         seeded = [f"curation.seed={seed}", f"training.seed={seed}", *sweep.overrides]
@@ -78,7 +79,7 @@ def sweep_graph(sweep: SweepConfig) -> JobGraph:
                         exp,
                         label=f"{sweep.reference} s{seed}",
                         group=sweep.name,
-                        blind_control=sweep.blind_controls,
+                        blind_control=sweep.reference in blinded,
                         protocol=sweep.protocol,
                     ),
                     sweep.reference,
@@ -101,11 +102,27 @@ def sweep_graph(sweep: SweepConfig) -> JobGraph:
                     exp,
                     label=label,
                     group=sweep.name,
-                    blind_control=sweep.blind_controls,
+                    blind_control=method in blinded,
                     protocol=sweep.protocol,
                 )
                 graph.add(_named(plan, method))
     return graph
+
+
+def _blinded_methods(sweep: SweepConfig) -> set[str]:
+    """The curation configs whose runs get a blind control eval."""
+    swept = [*([sweep.reference] if sweep.reference else []), *sweep.methods]
+    if not sweep.blind_controls:
+        return set()
+    if sweep.blind_methods is None:
+        return set(swept)
+    unknown = [m for m in sweep.blind_methods if m not in swept]
+    if unknown:
+        raise ConfigError(
+            f"blind_methods: {', '.join(unknown)} not in the sweep's methods or reference "
+            f"({', '.join(swept)})"
+        )
+    return set(sweep.blind_methods)
 
 
 def _named(plan: RunPlan, config_name: str) -> RunPlan:

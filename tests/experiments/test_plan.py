@@ -274,6 +274,33 @@ def test_training_overrides_of_the_reference_are_checked(tmp_path):
         plan_run(_exp(tmp_path, "curation=el2n", "curation.params.reference.training=nope"))
 
 
+@pytest.mark.parametrize(
+    ("blind_methods", "blinded"),
+    [("null", {"full", "random", "random_aa"}), ("[full,random_aa]", {"full", "random_aa"})],
+)
+def test_blind_methods_choose_which_runs_get_a_blind_control(tmp_path, blind_methods, blinded):
+    overrides = [
+        "methods=[random,random_aa]",
+        "seeds=[0]",
+        "blind_controls=true",
+        f"blind_methods={blind_methods}",
+        f"overrides=[store={tmp_path},data.toyworld.pool_size=300]",
+    ]
+    graph = sweep_graph(to_object(compose(SweepConfig, overrides=overrides)))
+    assert {run.method for run in graph.runs if BLIND_JOB in run.jobs} == blinded
+
+
+def test_a_blind_method_outside_the_sweep_is_one_line(tmp_path):
+    overrides = [
+        "methods=[random]",
+        "blind_controls=true",
+        "blind_methods=[full,coincide]",
+        f"overrides=[store={tmp_path}]",
+    ]
+    with pytest.raises(ConfigError, match=r"^blind_methods: coincide not in the sweep's"):
+        sweep_graph(to_object(compose(SweepConfig, overrides=overrides)))
+
+
 def test_blind_controls_add_one_blind_eval_job_per_run(tmp_path):
     def graph(blind: bool):
         overrides = [

@@ -10,6 +10,7 @@ keys (model.projector); a trained LM as a LlamaForCausalLM directory (model.lang
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,14 @@ CAPTION_PROMPT = "Give a short caption for this image."
 _TO_LLAVA = {hf: llava for llava, hf in PROJECTOR_KEYS.items()}
 
 
-def write_caption_records(items: list[CorpusItem], world: ToyWorldConfig, folder: Path) -> Path:
-    """The corpus as LLaVA caption records with their images, under `folder`."""
+def write_caption_records(
+    items: list[CorpusItem],
+    world: ToyWorldConfig,
+    folder: Path,
+    conversations: Sequence[list[dict[str, str]]] = (),
+) -> Path:
+    """Stage 1's records under `folder`: the corpus as LLaVA caption records with their images,
+    then `conversations` as text-only records."""
     (folder / "images").mkdir(parents=True)
     records = []
     for number, item in enumerate(items):
@@ -47,6 +54,8 @@ def write_caption_records(items: list[CorpusItem], world: ToyWorldConfig, folder
                 ],
             }
         )
+    for number, turns in enumerate(conversations):
+        records.append({"id": f"qa-{number:06d}", "conversations": list(turns)})
     path = folder / "captions.json"
     write_records(path, records)
     return path

@@ -4,7 +4,7 @@
     <dir>/language_model/       tiny LlamaForCausalLM + tokenizer: stage 1's (by default it
                                 trains the LM too), else stage 0's
     <dir>/projector.safetensors stage 1: the aligned projector (LLaVA's mm_projector keys)
-    <dir>/corpus/               the captioned images stage 1 trained on
+    <dir>/corpus/               stage 1's records: the captioned images, text-only questions
     <dir>/align/                stage 1's run (summary, metrics; checkpoints removed)
     <dir>/foundation.json       recipe, world, held-out checks, seconds per stage (written last)
 
@@ -118,7 +118,8 @@ def build_foundation(
         seconds["language"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        captions = write_caption_records(items, world, tmp / "corpus")
+        questions = [item.conversations() for item in items[: recipe.align.text_conversations]]
+        captions = write_caption_records(items, world, tmp / "corpus", questions)
         initial = initial_projector(
             recipe.vision.width,
             recipe.language.hidden_size,

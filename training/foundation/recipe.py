@@ -10,7 +10,8 @@ world's own pretraining corpus (toyworld/pretraining.py):
            language.py Llama-shaped LM with the world's tokenizer; next-token pretraining on
                        the corpus' text only if language.steps > 0 (off: it did not help);
   stage 1  align.py    the mlp2x_gelu projector trained on captions, vision tower frozen, and
-                       by default the language model with it (align.train_language_model).
+                       by default the language model with it (align.train_language_model),
+                       with text-only question turns mixed in (align.text_conversations).
 The one departure from LLaVA-1.5, stage 1 training the LM: with the tiny LM frozen, stage 1
 does not align (held-out caption shape and colour words at chance, image or grey) however
 long it runs; trained with it, the model names the shapes and colours of held-out images.
@@ -59,6 +60,9 @@ class AlignRecipe:
     batch_size: int = 32
     lr: float = 3e-3
     train_language_model: bool = True  # false: LLaVA-1.5's stage 1, projector only
+    # text-only conversations (the corpus' questions, no image) mixed into stage 1's captions, so
+    # the LM learns the chat and answer formats there, as vicuna knows them; 0: captions only
+    text_conversations: int = 2000
 
 
 @dataclass
