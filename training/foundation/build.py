@@ -118,7 +118,9 @@ def build_foundation(
         seconds["language"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        questions = [item.conversations() for item in items[: recipe.align.text_conversations]]
+        # the first question and answer of a scene: longer records would pad every batch
+        n = recipe.align.text_conversations
+        questions = [item.conversations()[:2] for item in items[:n]]
         captions = write_caption_records(items, world, tmp / "corpus", questions)
         initial = initial_projector(
             recipe.vision.width,

@@ -60,8 +60,9 @@ class AlignRecipe:
     batch_size: int = 32
     lr: float = 3e-3
     train_language_model: bool = True  # false: LLaVA-1.5's stage 1, projector only
-    # text-only conversations (the corpus' questions, no image) mixed into stage 1's captions, so
-    # the LM learns the chat and answer formats there, as vicuna knows them; 0: captions only
+    # text-only question turns (the first of each of this many corpus scenes, no image) mixed
+    # into stage 1's captions, so the LM learns the answer formats there, as vicuna knows them;
+    # 0: captions only
     text_conversations: int = 2000
 
 
