@@ -50,22 +50,26 @@ def composition_figure(
 def budget_curve_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Against budget, per arm: relative performance vs full (%) and Δ vs random (points), each
     the paired bootstrap's point with its 95% interval as a band (report rows' "relative_ci"
-    and "vs_random")."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    panels = (
-        (axes[0], lambda r: r.get("relative_ci")),
-        (axes[1], lambda r: (r.get("vs_random") or {}).get("overall", {}).get("score")),
-    )
-    arms = sorted({(r["method"], r["control"]) for r in rows if r["budget"] is not None})
-    for ax, measure in panels:
+    and "vs_random"). The Δ panel is left out when no arm has a Δ (a random-only sweep)."""
+
+    def relative(row: Mapping[str, Any]) -> Any:
+        return row.get("relative_ci")
+
+    def delta(row: Mapping[str, Any]) -> Any:
+        return (row.get("vs_random") or {}).get("overall", {}).get("score")
+
+    budgeted = [r for r in rows if r["budget"] is not None]
+    measures = [relative] + ([delta] if any(delta(r) is not None for r in budgeted) else [])
+    fig, grid = plt.subplots(1, len(measures), figsize=(6.5 * len(measures), 4.8), squeeze=False)
+    axes = list(grid[0])
+    arms = sorted({(r["method"], r["control"]) for r in budgeted})
+    for ax, measure in zip(axes, measures, strict=True):
         for method, control in arms:
             points = sorted(
                 (
                     (r["budget"], measure(r))
-                    for r in rows
-                    if (r["method"], r["control"]) == (method, control)
-                    and r["budget"] is not None
-                    and measure(r) is not None
+                    for r in budgeted
+                    if (r["method"], r["control"]) == (method, control) and measure(r) is not None
                 ),
                 key=lambda p: p[0],
             )
@@ -86,9 +90,10 @@ def budget_curve_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     axes[0].axhline(100.0, color="grey", linestyle="--", linewidth=1, label="full data")
     axes[0].set_ylabel("relative performance vs full data (%)")
     axes[0].set_title("relative performance vs budget (95% paired bootstrap CI)")
-    axes[1].axhline(0.0, color="grey", linestyle="--", linewidth=1, label="random")
-    axes[1].set_ylabel("Δ vs random at the same budget (points)")
-    axes[1].set_title("Δ vs random vs budget (95% paired bootstrap CI)")
+    if len(axes) == 2:
+        axes[1].axhline(0.0, color="grey", linestyle="--", linewidth=1, label="random")
+        axes[1].set_ylabel("Δ vs random at the same budget (points)")
+        axes[1].set_title("Δ vs random vs budget (95% paired bootstrap CI)")
     for ax in axes:
         ax.legend(fontsize=7)
     fig.tight_layout()
