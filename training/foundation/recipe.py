@@ -13,8 +13,8 @@ world's own pretraining corpus (toyworld/pretraining.py):
                        by default the language model with it (align.train_language_model),
                        with text-only question turns mixed in (align.text_conversations).
 The one departure from LLaVA-1.5, stage 1 training the LM: with the tiny LM frozen, stage 1
-does not align (held-out caption shape and colour words at chance, image or grey) however
-long it runs; trained with it, the model names the shapes and colours of held-out images.
+does not align (held-out caption shape and colour words at chance, image or grey) after 4
+epochs; trained with it, the model names the shapes and colours of held-out images.
 `align.train_language_model=false` is LLaVA's stage 1 exactly.
 Measured choices and their cost: bench/RESULTS.md, "ToyWorld foundation models".
 """
