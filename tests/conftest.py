@@ -19,6 +19,24 @@ from curation.data.records import write_records as write_pool_records
 from training.config import TrainingConfig
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Golden files (tests/<mirror path>/golden/*.json) are rewritten from today's outputs only
+    # when asked: a change that moves a golden value must be intended, and the diff reviewed.
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the golden files under tests/**/golden/ from the current outputs",
+    )
+
+
+@pytest.fixture(scope="session")
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """True under `pytest --update-golden`: golden tests write their expected values instead of
+    comparing against them."""
+    return bool(request.config.getoption("--update-golden"))
+
+
 @pytest.fixture(scope="session")
 def one_torch_thread() -> Iterator[None]:
     """The tiny models run fastest on one thread, and CI boxes are shared (two threads on a busy
