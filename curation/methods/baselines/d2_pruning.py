@@ -1,17 +1,20 @@
 """D2-Pruning (Maharana et al., ICLR 2024): message passing over a data graph.
 
 Graph: each record's k nearest neighbours (exact, Euclidean, self excluded) among the reference
-LVLM's mean-pooled last-layer states (the shared cached pass, "mean_last").
+LVLM's mean-pooled last-layer states (the shared cached pass, "mean_last"). `graph: undirected`
+(default, the D2 authors' GraphDensitySampler) links i and j when either is among the other's
+k nearest, so a node can have more than k neighbours; `directed` keeps only each record's own k
+(D2's precomputed-graph path and COINCIDE's copy).
 Importance s: AUM (mean over answer tokens of p_target - max p_other; higher = easier, as in
 COINCIDE's D2 baseline) or EL2N; a NaN (no answer token) or negative importance counts as 0,
 as D2's code clips importance at 1e-7.
 Forward message passing, once:   s_i <- s_i + sum_{j in N(i)} exp(-gamma_f d_ij) s_j
 Reverse message passing, greedy: take the argmax of s (ties: lowest pool position), then for its
-neighbours j in N(i): s_j <- s_j - exp(-gamma_r d_ij) s_i; repeat until the budget is met.
+untaken neighbours j in N(i): s_j <- s_j - exp(-gamma_r d_ij) s_i; repeat until the budget.
 Output: pool positions in the order they were taken.
 
 D2's and COINCIDE's code search neighbours with a faiss IVF-PQ index, whose distances are
-approximate squared L2; ours are exact L2 distances.
+approximate squared L2; ours are exact L2 distances (as GraphDensitySampler's sklearn graph).
 """
 
 from __future__ import annotations
@@ -34,14 +37,59 @@ from curation.method import CurationContext, Selection
 from curation.methods.baselines.scoring import score_summary
 
 IMPORTANCE = ("aum", "el2n")
+GRAPHS = ("undirected", "directed")
 
 
 @dataclass
 class D2Params(ReferenceParams):
     importance: str = choice("aum", IMPORTANCE)
+    graph: str = choice("undirected", GRAPHS)
     n_neighbors: int = 5
     gamma_forward: float = 1.0
     gamma_reverse: float = 0.4
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Adjacency lists in CSR form: node i's neighbours are neighbours[start[i]:start[i + 1]],
+    nearest first (ties: lower position first), with their Euclidean distances."""
+
+    start: np.ndarray  # (N + 1,) int64
+    neighbours: np.ndarray  # (E,) int64
+    distances: np.ndarray  # (E,) float64
+
+    def __len__(self) -> int:
+        return len(self.start) - 1
+
+    @classmethod
+    def directed(cls, neighbours: np.ndarray, distances: np.ndarray) -> Graph:
+        """Each row of the (N, k) kNN arrays as that node's neighbour list."""
+        n, k = neighbours.shape
+        return cls(
+            np.arange(0, n * k + 1, k, dtype=np.int64),
+            neighbours.reshape(-1).astype(np.int64),
+            distances.reshape(-1).astype(np.float64),
+        )
+
+    @classmethod
+    def undirected(cls, neighbours: np.ndarray, distances: np.ndarray) -> Graph:
+        """The kNN edges made symmetric: j is i's neighbour when either lists the other."""
+        n, k = neighbours.shape
+        rows = np.repeat(np.arange(n, dtype=np.int64), k)
+        cols = neighbours.reshape(-1).astype(np.int64)
+        dist = distances.reshape(-1).astype(np.float64)
+        source = np.concatenate([rows, cols])
+        target = np.concatenate([cols, rows])
+        length = np.concatenate([dist, dist])
+        order = np.lexsort((target, length, source))  # by node, then nearest, then position
+        source, target, length = source[order], target[order], length[order]
+        # an edge listed by both ends appears twice, adjacent after the sort: keep one
+        first = np.ones(len(source), dtype=bool)
+        first[1:] = (source[1:] != source[:-1]) | (target[1:] != target[:-1])
+        source, target, length = source[first], target[first], length[first]
+        start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(source, minlength=n), out=start[1:])
+        return cls(start, target, length)
 
 
 def knn_graph(x: np.ndarray, k: int, block_rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -71,22 +119,26 @@ def knn_graph(x: np.ndarray, k: int, block_rows: int = 4096) -> tuple[np.ndarray
     return neighbours, distances
 
 
-def forward_messages(
-    importance: np.ndarray, neighbours: np.ndarray, distances: np.ndarray, gamma: float
-) -> np.ndarray:
+def build_graph(x: np.ndarray, k: int, kind: str = "undirected") -> Graph:
+    if kind not in GRAPHS:
+        raise ValueError(f"graph must be one of {'|'.join(GRAPHS)}, got {kind!r}")
+    neighbours, distances = knn_graph(x, k)
+    if kind == "undirected":
+        return Graph.undirected(neighbours, distances)
+    return Graph.directed(neighbours, distances)
+
+
+def forward_messages(importance: np.ndarray, graph: Graph, gamma: float) -> np.ndarray:
     s = np.asarray(importance, dtype=np.float64)
-    return s + (np.exp(-gamma * distances) * s[neighbours]).sum(axis=1)
+    owner = np.repeat(np.arange(len(graph), dtype=np.int64), np.diff(graph.start))
+    messages = np.exp(-gamma * graph.distances) * s[graph.neighbours]
+    return s + np.bincount(owner, weights=messages, minlength=len(graph))
 
 
 def reverse_greedy(
-    scores: np.ndarray,
-    neighbours: np.ndarray,
-    distances: np.ndarray,
-    gamma: float,
-    budget: int,
-    progress: bool = False,
+    scores: np.ndarray, graph: Graph, gamma: float, budget: int, progress: bool = False
 ) -> np.ndarray:
-    """Take the highest score, lower its neighbours' scores, repeat `budget` times.
+    """Take the highest score, lower its untaken neighbours' scores, repeat `budget` times.
 
     A lazy max-heap: every score change pushes a fresh entry; stale ones are skipped."""
     s = np.array(scores, dtype=np.float64)
@@ -95,7 +147,7 @@ def reverse_greedy(
     heap = [(-v, i, 0) for i, v in enumerate(s.tolist())]
     heapq.heapify(heap)
     order: list[int] = []
-    weights = np.exp(-gamma * distances)
+    weights = np.exp(-gamma * graph.distances)
     with tqdm(total=budget, desc="d2 reverse passing", disable=not progress) as bar:
         while len(order) < budget:
             _, i, v = heapq.heappop(heap)
@@ -104,7 +156,8 @@ def reverse_greedy(
             taken[i] = True
             order.append(i)
             bar.update(1)
-            for j, w in zip(neighbours[i].tolist(), weights[i].tolist(), strict=True):
+            edges = slice(graph.start[i], graph.start[i + 1])
+            for j, w in zip(graph.neighbours[edges].tolist(), weights[edges].tolist(), strict=True):
                 if taken[j]:
                     continue
                 s[j] -= w * s[i]
@@ -120,14 +173,15 @@ def d2_select(
     n_neighbors: int = 5,
     gamma_forward: float = 1.0,
     gamma_reverse: float = 0.4,
+    graph: str = "undirected",
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pool positions in the order taken, and the scores after forward message passing."""
     importance = np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=0.0)
     importance = np.maximum(importance, 0.0)
-    neighbours, distances = knn_graph(features, n_neighbors)
-    scores = forward_messages(importance, neighbours, distances, gamma_forward)
-    order = reverse_greedy(scores, neighbours, distances, gamma_reverse, budget, progress)
+    edges = build_graph(features, n_neighbors, graph)
+    scores = forward_messages(importance, edges, gamma_forward)
+    order = reverse_greedy(scores, edges, gamma_reverse, budget, progress)
     return order, scores
 
 
@@ -152,10 +206,12 @@ class D2Selection(ReferencePassMethod):
             p.n_neighbors,
             p.gamma_forward,
             p.gamma_reverse,
+            p.graph,
             ctx.progress,
         )
         details = {
             "importance": p.importance,
+            "graph": p.graph,
             "importance_scores": score_summary(importance),
             "graph_scores": score_summary(scores),
             "selected_graph_scores": score_summary(scores[order]),

@@ -1,23 +1,33 @@
 """Self-Filter (Chen et al., "Your Vision-Language Model Itself Is a Strong Filter", ACL 2024).
 
-Stage 1 (difficulty): a small score network g maps each record's features to a weight; the
-per-sample losses are weighted w_i = B softmax_batch(g(x_i)) and sum(w_i L_i) / B is minimised,
-so records with high loss get low weight. Difficulty = -g(x), standardised over the pool.
-Stage 2 (diversity): greedy; at each step take the record maximising
-    difficulty_j - gamma * max(0, max_{k kept} cos(x_j, x_k))
-(ties: lowest pool position), so records similar to already kept ones are penalised.
+Stage 1 (difficulty): a score network g maps each record's features to a weight; within a
+minibatch B the weights are w_i = softmax_B(g(x_i)) and the weighted loss is minimised, so
+records with high loss get low weight. Difficulty = -g(x).
+  - `score_net: linear` (default, the authors'): g(x) = <w, x>, a bias-free linear layer
+    initialised N(0, 0.02) as LLaVA initialises new layers; `mlp`: Linear(D, hidden) -> ReLU ->
+    Linear(hidden, 1) with torch's default initialisation.
+  - `loss_weighting: tokens` (default, the authors'): every answer token carries its record's
+    weight and the batch is averaged over tokens, |B| sum_i w_i n_i L_i / sum_i n_i with n_i
+    answer tokens and L_i their mean NLL; `samples`: sum_i w_i L_i.
+Stage 2 (diversity), greedy:
+  - `penalty: nearest` (default, the authors' dist_filter): take the record of highest current
+    difficulty d (ties: lowest pool position); subtract gamma * d_picked * cos^2 from the current
+    difficulty of the `k_nearest` remaining records most similar to it (cosine; ties: lowest
+    position); repeat. The subtractions accumulate; d is the raw -g(x).
+  - `penalty: max_cosine`: d standardised over the pool; each step takes
+    argmax_j d_j - gamma * max(0, max_{k kept} cos(x_j, x_k)) (ties: lowest position).
 
 How this departs from the paper, precisely:
 - The paper trains g jointly with the VLM being finetuned (both minimise the weighted loss;
   g reads features of frozen pre-trained encoders such as CLIP). Here the VLM is the
   reference LVLM, trained beforehand with the ordinary unweighted loss (COINCIDE's reference,
   shared by all baselines), and g is trained afterwards against that model's FIXED
-  per-sample losses (mean answer-token NLL from the cached pass) on the reference's own
-  features (`feature`, default COINCIDE's visual+language features). So g does not shape the
-  VLM's training, and the losses it weighs do not move while it learns.
+  per-sample losses (mean answer-token NLL and answer-token count from the cached pass) on the
+  reference's own features (`feature`, default COINCIDE's visual+language features, rows
+  L2-normalised), with its own optimiser (AdamW, `lr`, `weight_decay`, `epochs`,
+  `score_batch_size`). So g does not shape the VLM's training, and the losses it weighs do not
+  move while it learns.
 - Records without an answer token (NaN loss) do not train g; g still scores them.
-- The penalty form (max cosine to the kept set, weight gamma) is ours; the paper penalises
-  the difficulty of samples near already selected ones with its own distance rule.
 Cost: stage 2 is O(budget x N x D) (one matrix-vector product per pick).
 """
 
@@ -29,7 +39,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from configs.compose import choice
+from configs.compose import ConfigError, choice
 from curation.data.threads import torch_threads
 from curation.features.reference_pass import (
     EMBEDDINGS,
@@ -43,16 +53,24 @@ from curation.features.reference_pass import (
 from curation.method import CurationContext, Selection
 from curation.methods.baselines.scoring import score_summary
 
+SCORE_NETS = ("linear", "mlp")
+LOSS_WEIGHTINGS = ("tokens", "samples")
+PENALTIES = ("nearest", "max_cosine")
+
 
 @dataclass
 class SelfFilterParams(ReferenceParams):
     feature: str = choice("coincide", EMBEDDINGS)
-    hidden: int = 64  # score network: Linear(D, hidden) -> ReLU -> Linear(hidden, 1)
+    score_net: str = choice("linear", SCORE_NETS)
+    hidden: int = 64  # score_net=mlp only
+    loss_weighting: str = choice("tokens", LOSS_WEIGHTINGS)
     epochs: int = 10
     score_batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    gamma: float = 1.0  # diversity penalty weight (difficulties are standardised)
+    penalty: str = choice("nearest", PENALTIES)
+    k_nearest: int = 10  # penalty=nearest: how many remaining neighbours each pick penalises
+    gamma: float = 1.0  # penalty weight
 
 
 @dataclass(frozen=True)
@@ -64,26 +82,54 @@ class ScoreNetRecipe:
     weight_decay: float = 1e-4
     seed: int = 0
     threads: int = 1  # fixed torch threads: the same weights on any machine, and the fastest
+    network: str = "linear"
+    weighting: str = "tokens"
 
 
-def train_score_net(features: np.ndarray, losses: np.ndarray, recipe: ScoreNetRecipe) -> np.ndarray:
-    """Stage 1: fit g to the fixed per-sample losses; returns g(x) for every row (float64)."""
+def train_score_net(
+    features: np.ndarray,
+    losses: np.ndarray,
+    recipe: ScoreNetRecipe,
+    token_counts: np.ndarray | None = None,
+) -> np.ndarray:
+    """Stage 1: fit g to the fixed per-sample losses; returns g(x) for every row (float64).
+    `token_counts` (answer tokens per record) is needed for weighting=tokens."""
+    if recipe.network not in SCORE_NETS or recipe.weighting not in LOSS_WEIGHTINGS:
+        raise ValueError(f"unknown score net or loss weighting in {recipe}")
+    if recipe.weighting == "tokens" and token_counts is None:
+        raise ValueError("weighting=tokens needs the records' answer-token counts")
     with torch_threads(recipe.threads):
-        return _train(features, losses, recipe)
+        return _train(features, losses, recipe, token_counts)
 
 
-def _train(features: np.ndarray, losses: np.ndarray, recipe: ScoreNetRecipe) -> np.ndarray:
+def _network(dim: int, recipe: ScoreNetRecipe) -> torch.nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        if recipe.network == "mlp":
+            return torch.nn.Sequential(
+                torch.nn.Linear(dim, recipe.hidden),
+                torch.nn.ReLU(),
+                torch.nn.Linear(recipe.hidden, 1),
+            )
+        net = torch.nn.Linear(dim, 1, bias=False)
+        torch.nn.init.normal_(net.weight, std=0.02)
+        return net
+
+
+def _train(
+    features: np.ndarray,
+    losses: np.ndarray,
+    recipe: ScoreNetRecipe,
+    token_counts: np.ndarray | None,
+) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
     train = np.flatnonzero(np.isfinite(losses))
     loss_t = torch.from_numpy(np.nan_to_num(losses, nan=0.0).astype(np.float32))
+    if recipe.weighting == "tokens":
+        assert token_counts is not None
+        tokens_t = torch.from_numpy(np.nan_to_num(token_counts, nan=0.0).astype(np.float32))
     rng = np.random.default_rng(recipe.seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.seed)
-        net = torch.nn.Sequential(
-            torch.nn.Linear(x.shape[1], recipe.hidden),
-            torch.nn.ReLU(),
-            torch.nn.Linear(recipe.hidden, 1),
-        )
+    net = _network(x.shape[1], recipe)
     optimiser = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     for _ in range(recipe.epochs):
         order = torch.from_numpy(rng.permutation(train))
@@ -92,7 +138,11 @@ def _train(features: np.ndarray, losses: np.ndarray, recipe: ScoreNetRecipe) -> 
             if len(batch) < 2:
                 continue  # one record: its weight is 1 whatever g says
             weights = torch.softmax(net(x[batch]).squeeze(1), dim=0)
-            objective = (weights * loss_t[batch]).sum()
+            if recipe.weighting == "tokens":
+                tokens = tokens_t[batch]
+                objective = len(batch) * (weights * tokens * loss_t[batch]).sum() / tokens.sum()
+            else:
+                objective = (weights * loss_t[batch]).sum()
             optimiser.zero_grad()
             objective.backward()
             optimiser.step()
@@ -100,10 +150,47 @@ def _train(features: np.ndarray, losses: np.ndarray, recipe: ScoreNetRecipe) -> 
         return net(x).squeeze(1).double().numpy()
 
 
+def nearest_penalty_greedy(
+    difficulty: np.ndarray,
+    features: np.ndarray,
+    budget: int,
+    gamma: float = 1.0,
+    k_nearest: int = 10,
+    progress: bool = False,
+) -> np.ndarray:
+    """Stage 2, the authors' rule: pool positions in the order taken (unit-norm `features`)."""
+    if k_nearest < 1:
+        raise ValueError(f"k_nearest must be >= 1, got {k_nearest}")
+    x = np.asarray(features, dtype=np.float32)
+    d = np.array(difficulty, dtype=np.float64)
+    available = np.ones(len(x), dtype=bool)
+    order = np.empty(budget, dtype=np.int64)
+    for step in tqdm(range(budget), desc="self-filter selection", disable=not progress):
+        pick = int(np.argmax(np.where(available, d, -np.inf)))
+        order[step] = pick
+        available[pick] = False
+        remaining = np.flatnonzero(available)
+        cosine = (x @ x[pick]).astype(np.float64)[remaining]
+        near = _most_similar(cosine, k_nearest)
+        d[remaining[near]] -= gamma * d[pick] * cosine[near] ** 2
+    return order
+
+
+def _most_similar(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions in `values` of its k largest entries (ties: lower position first)."""
+    if len(values) <= k:
+        return np.arange(len(values))
+    candidates = np.argpartition(-values, k - 1)[:k]
+    cut = values[candidates].min()
+    above = np.flatnonzero(values > cut)
+    at_cut = np.flatnonzero(values == cut)
+    return np.concatenate([above, at_cut[: k - len(above)]])
+
+
 def diverse_greedy(
     difficulty: np.ndarray, features: np.ndarray, budget: int, gamma: float, progress: bool = False
 ) -> np.ndarray:
-    """Stage 2: pool positions in the order taken (unit-norm `features`)."""
+    """Stage 2, penalty=max_cosine: pool positions in the order taken (unit-norm `features`)."""
     x = np.asarray(features, dtype=np.float32)
     closest = np.zeros(len(x), dtype=np.float64)  # max(0, max cosine to a kept record)
     available = np.ones(len(x), dtype=bool)
@@ -124,21 +211,42 @@ class SelfFilterSelection(ReferencePassMethod):
     def select(self, ctx: CurationContext, budget: int | None) -> Selection:
         assert budget is not None
         p: SelfFilterParams = self.params
+        if p.penalty == "nearest" and p.k_nearest < 1:
+            raise ConfigError(f"config key 'params.k_nearest' must be >= 1, got {p.k_nearest}")
         features, reference = reference_features(p, ctx)
         vectors = unit_rows(features.load(p.feature))
         losses = answer_stat(features, "mean_nll")
         recipe = ScoreNetRecipe(
-            p.hidden, p.epochs, p.score_batch_size, p.lr, p.weight_decay, seed=ctx.seed
+            p.hidden,
+            p.epochs,
+            p.score_batch_size,
+            p.lr,
+            p.weight_decay,
+            seed=ctx.seed,
+            network=p.score_net,
+            weighting=p.loss_weighting,
         )
-        weight = train_score_net(vectors, losses, recipe)
-        difficulty = -(weight - weight.mean()) / max(float(weight.std()), 1e-12)
-        order = diverse_greedy(difficulty, vectors, budget, p.gamma, ctx.progress)
+        tokens = answer_stat(features, "n_answer_tokens")
+        weight = train_score_net(vectors, losses, recipe, tokens)
+        if p.penalty == "nearest":
+            difficulty = -weight
+            order = nearest_penalty_greedy(
+                difficulty, vectors, budget, p.gamma, p.k_nearest, ctx.progress
+            )
+        else:
+            difficulty = -(weight - weight.mean()) / max(float(weight.std()), 1e-12)
+            order = diverse_greedy(difficulty, vectors, budget, p.gamma, ctx.progress)
         details = {
-            "score": "standardised difficulty = -g(x)",
+            "score": "difficulty = -g(x)" + (", standardised" if p.penalty != "nearest" else ""),
+            "score_net": p.score_net,
+            "loss_weighting": p.loss_weighting,
+            "penalty": p.penalty,
             "gamma": p.gamma,
             "difficulty": score_summary(difficulty),
             "selected_difficulty": score_summary(difficulty[order]),
             "losses": score_summary(losses),
             **provenance(reference, features, p.feature),
         }
+        if p.penalty == "nearest":
+            details["k_nearest"] = p.k_nearest
         return Selection(indices=order, details=details)

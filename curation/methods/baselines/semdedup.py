@@ -3,17 +3,19 @@
 Embedding: the reference LVLM's last-layer hidden state at the last token, L2-normalised
 (COINCIDE's "SemDeDup-language" choice), from the shared cached pass. Spherical k-means
 (curation/features/kmeans.py, cached; seed = the run's seed). Inside each cluster, points are
-visited farthest-from-the-centroid first (lowest cosine to it; ties: pool order); a point is dropped
-when its cosine to a point already KEPT in its cluster exceeds 1 - eps (so of a group of
-duplicates the one farthest from the centroid stays). The reference code instead drops a point
-similar to ANY earlier point, kept or not; the two differ only on chains (a~b, b~c, a!~c:
-we keep a and c).
+visited farthest-from-the-centroid first (lowest cosine to it; ties: pool order), the authors'
+"keep hard" order. `drop_rule: earlier` (default, the paper's and the authors' code): a point
+is dropped when its cosine to ANY point visited before it in its cluster, kept or not, exceeds
+1 - eps (so of a group of duplicates the one farthest from the centroid stays).
+`drop_rule: kept`: only a point already KEPT counts; the two differ on chains (a~b, b~c, a!~c:
+`earlier` keeps a only, `kept` keeps a and c).
 
 eps is found by bisection on [0, 2] (`search_steps` halvings) so that the kept count meets
 the budget: at the eps returned at least `budget` points are kept, at eps + 2^(1-steps) fewer
-(unless eps reached 2). An excess left by ties (or by the greedy rule's rare non-monotone
-steps) is trimmed by dropping the kept points most similar to an earlier kept point of their
-cluster. Output: the kept pool positions, ascending.
+(unless eps reached 2). An excess left by ties (or by the `kept` rule's rare non-monotone
+steps) is trimmed by dropping the kept points most similar to an earlier point of their
+cluster (kept points under `kept`). The first point of every cluster is always kept. Output:
+the kept pool positions, ascending.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from configs.compose import choice
 from curation.features.kmeans import spherical_kmeans
 from curation.features.reference_pass import (
     ReferenceParams,
@@ -33,6 +36,8 @@ from curation.features.reference_pass import (
 from curation.method import BudgetError, CurationContext, Selection
 from curation.methods.baselines.scoring import score_summary
 
+DROP_RULES = ("earlier", "kept")
+
 
 @dataclass
 class SemDedupParams(ReferenceParams):
@@ -40,6 +45,7 @@ class SemDedupParams(ReferenceParams):
     niter: int = 50
     kmeans_device: str = "auto"
     search_steps: int = 40  # bisection steps of eps over [0, 2]
+    drop_rule: str = choice("earlier", DROP_RULES)
 
 
 @dataclass
@@ -53,7 +59,7 @@ class DedupResult:
     indices: np.ndarray  # kept pool positions, ascending
     eps: float
     kept_at_eps: int  # before trimming to the budget
-    redundancy: np.ndarray  # per pool position: max cosine to an earlier kept point (-2: none)
+    redundancy: np.ndarray  # per pool position: max cosine to an earlier (kept) point (-2: none)
 
 
 def semdedup(
@@ -62,8 +68,11 @@ def semdedup(
     centroids: np.ndarray,
     budget: int,
     search_steps: int = 40,
+    rule: str = "earlier",
 ) -> DedupResult:
     """Keep exactly `budget` rows of unit-norm `features` (N, D) by SemDeDup with searched eps."""
+    if rule not in DROP_RULES:
+        raise ValueError(f"drop rule must be one of {'|'.join(DROP_RULES)}, got {rule!r}")
     clusters = _clusters(features, assignments, centroids)
     if len(clusters) > budget:
         raise BudgetError(
@@ -72,37 +81,55 @@ def semdedup(
         )
     lo, hi = 0.0, 2.0
     n = len(features)
-    kept_lo = dedup(clusters, 1.0 - lo, n)[0]
+    kept_lo = dedup(clusters, 1.0 - lo, n, rule)[0]
     if len(kept_lo) > budget:
         for _ in range(search_steps):
             mid = (lo + hi) / 2
-            kept = dedup(clusters, 1.0 - mid, n)[0]
+            kept = dedup(clusters, 1.0 - mid, n, rule)[0]
             if len(kept) >= budget:
                 lo, kept_lo = mid, kept
             else:
                 hi = mid
-    kept, redundancy = dedup(clusters, 1.0 - lo, n)
+    kept, redundancy = dedup(clusters, 1.0 - lo, n, rule)
     chosen = _trim(kept, redundancy, budget)
     return DedupResult(np.sort(chosen), lo, len(kept), redundancy)
 
 
-def dedup(clusters: list[_Cluster], threshold: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+def dedup(
+    clusters: list[_Cluster], threshold: float, n: int, rule: str = "earlier"
+) -> tuple[np.ndarray, np.ndarray]:
     """Kept pool positions (of `n`) at cosine `threshold` (= 1 - eps), and every point's max
-    cosine to a kept point visited before it in its cluster (-2 for the first kept)."""
+    cosine to a point visited before it in its cluster (rule `kept`: to a kept one; -2 for
+    none)."""
     kept: list[np.ndarray] = []
     redundancy = np.full(n, -2.0)
     for cluster in clusters:
-        size = len(cluster.members)
-        closest = np.full(size, -2.0, dtype=np.float32)
-        keep = np.zeros(size, dtype=bool)
-        for j in range(size):
-            if closest[j] > threshold:
-                continue
-            keep[j] = True
-            closest[j + 1 :] = np.maximum(closest[j + 1 :], cluster.similarity[j, j + 1 :])
+        if rule == "earlier":
+            closest = _max_to_earlier(cluster.similarity)
+            keep = closest <= threshold
+        else:
+            closest, keep = _greedy_over_kept(cluster.similarity, threshold)
         kept.append(cluster.members[keep])
         redundancy[cluster.members] = closest
     return np.concatenate(kept) if kept else np.zeros(0, np.int64), redundancy
+
+
+def _max_to_earlier(similarity: np.ndarray) -> np.ndarray:
+    """Per member j, the max cosine to members 0..j-1 (-2 for the first)."""
+    earlier = np.tril(np.ones(similarity.shape, dtype=bool), k=-1)  # [j, i]: i before j
+    return np.where(earlier, similarity, np.float32(-2.0)).max(axis=1)
+
+
+def _greedy_over_kept(similarity: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    size = len(similarity)
+    closest = np.full(size, -2.0, dtype=np.float32)
+    keep = np.zeros(size, dtype=bool)
+    for j in range(size):
+        if closest[j] > threshold:
+            continue
+        keep[j] = True
+        closest[j + 1 :] = np.maximum(closest[j + 1 :], similarity[j, j + 1 :])
+    return closest, keep
 
 
 def _clusters(
@@ -153,9 +180,15 @@ class SemDedupSelection(ReferencePassMethod):
             progress=ctx.progress,
         )
         result = semdedup(
-            vectors, clustering.assignments, clustering.centroids, budget, p.search_steps
+            vectors,
+            clustering.assignments,
+            clustering.centroids,
+            budget,
+            p.search_steps,
+            p.drop_rule,
         )
         details: dict[str, Any] = {
+            "drop_rule": p.drop_rule,
             "eps": float(f"{result.eps:.6g}"),
             "kept_at_eps": result.kept_at_eps,
             "trimmed": result.kept_at_eps - len(result.indices),
