@@ -82,6 +82,11 @@ class LoaderConfig:
     num_workers: int = 0
     pin_memory: bool = False
     on_error: str = choice("raise", ("raise", "skip"))
+    # llava: LLaVA-1.5's token stream and labels (pieces between <image>s tokenized apart; a
+    # record LLaVA would train on with every label masked is skipped or refused, per on_error);
+    # whole: the conversation tokenized in one call, as an HF processor does at inference
+    # (training.encode says where the two differ)
+    token_stream: str = choice("llava", ("llava", "whole"))
     verify_images: bool = True  # open every image once before training (catches bad files early)
     shuffle: bool = True
     # inside: image paths must be relative without '..' (a subset's own synthetic images

@@ -19,7 +19,7 @@ from transformers import LlavaProcessor
 
 from curation.data.records import Problem, RecordError, RecordRules, image_path_problem
 from training.config import LoaderConfig
-from training.encode import IGNORE_INDEX, ConversationEncoder
+from training.encode import IGNORE_INDEX, ConversationEncoder, UnsupervisedRecordError
 from training.images import ImageLoadError, expand_to_square, load_image, mean_colour
 from training.inputs import record_rules
 from training.models import num_image_tokens
@@ -35,7 +35,8 @@ class Example:
 
 
 class LlavaDataset(Dataset):
-    """Records -> `Example`; a bad image raises RecordError, or gives None with on_error=skip.
+    """Records -> `Example`; a bad image, or a record LLaVA-1.5 would train on with every
+    label masked (training.encode), raises RecordError, or gives None with on_error=skip.
 
     An image path that `rules` refuse (by default: absolute or with '..') is a bad image too,
     decided before the file is looked at.
@@ -51,13 +52,14 @@ class LlavaDataset(Dataset):
         records_path: str | Path = "<records>",
         positions: Sequence[int] | None = None,
         rules: RecordRules | None = None,
+        token_stream: str = "llava",
     ) -> None:
         self.records = records
         self.image_root = Path(image_root)
         self.image_processor = processor.image_processor
         self.background = mean_colour(self.image_processor.image_mean)
         self.encoder = ConversationEncoder(
-            processor.tokenizer, num_image_tokens(processor), model_max_length
+            processor.tokenizer, num_image_tokens(processor), model_max_length, token_stream
         )
         self.on_error = on_error
         self.records_path = Path(records_path)
@@ -76,7 +78,12 @@ class LlavaDataset(Dataset):
                 return None
             square = expand_to_square(image, self.background)
             pixels = self.image_processor(square, return_tensors="pt")["pixel_values"][0]
-        encoded = self.encoder(record)
+        try:
+            encoded = self.encoder(record)
+        except UnsupervisedRecordError as exc:
+            if self.on_error == "skip":
+                return None
+            raise self._error(index, Problem(exc.reason, exc.detail)) from None
         return Example(encoded.input_ids, encoded.labels, pixels, encoded.truncated)
 
     def _image(self, index: int, record: Mapping[str, Any]) -> Any:
@@ -90,8 +97,11 @@ class LlavaDataset(Dataset):
                 problem = Problem(reason, str(exc))
         if self.on_error == "skip":
             return None
+        raise self._error(index, problem) from None
+
+    def _error(self, index: int, problem: Problem) -> RecordError:
         position = int(self.positions[index]) if self.positions is not None else index
-        raise RecordError(self.records_path, position, record.get("id"), problem) from None
+        return RecordError(self.records_path, position, self.records[index].get("id"), problem)
 
 
 class Collator:
@@ -153,6 +163,7 @@ class LlavaDataModule(pl.LightningDataModule):
             records_path,
             positions,
             rules,
+            loader.token_stream,
         )
         self.collator = Collator(processor.tokenizer.pad_token_id)
         self.loader = loader

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,11 @@ import numpy as np
 from configs.compose import ConfigError
 from configs.errors import InputNotADirectoryError, InputNotFoundError
 from curation.data.limits import RecordLimits
-from curation.data.records import RecordRules, load_records
+from curation.data.records import Problem, RecordError, RecordRules, load_records
 from curation.data.subset import RECORDS, read_subset, work_dir
+from training.encode import UNSUPERVISED_REASONS, ConversationEncoder, UnsupervisedRecordError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,4 +101,46 @@ def load_training_inputs(
         result.skipped,
         result.n_read,
         pool_path,
+    )
+
+
+def screen_unsupervised(
+    inputs: TrainingInputs, encoder: ConversationEncoder, on_error: str = "raise"
+) -> TrainingInputs:
+    """`inputs` without the records LLaVA-1.5 would train on with every label masked
+    (training.encode: UNSUPERVISED_REASONS), each counted under its reason in `skipped`
+    (on_error=skip), or a RecordError naming the first of them (on_error=raise)."""
+    kept, positions, counts = [], [], Counter()
+    for record, position in zip(inputs.records, inputs.positions, strict=True):
+        try:
+            encoder.screen(record)
+        except UnsupervisedRecordError as exc:
+            if on_error != "skip":
+                problem = Problem(exc.reason, exc.detail)
+                raise RecordError(
+                    inputs.records_path, int(position), record["id"], problem
+                ) from None
+            counts[exc.reason] += 1
+            continue
+        kept.append(record)
+        positions.append(position)
+    if not counts:
+        return inputs
+    found = {reason: counts[reason] for reason in UNSUPERVISED_REASONS if counts[reason]}
+    log.warning(
+        "%s: skipped %d records LLaVA-1.5 would train on with no supervision: %s",
+        inputs.records_path,
+        sum(counts.values()),
+        found,
+    )
+    if not kept:
+        raise ConfigError(
+            f"{inputs.records_path}: no records left to train on after skipping those LLaVA-1.5 "
+            f"would train on with no supervision ({found})"
+        )
+    return replace(
+        inputs,
+        records=kept,
+        positions=np.array(positions, dtype=np.int64),
+        skipped={**inputs.skipped, **found},
     )

@@ -62,10 +62,13 @@ class RenderedConversation:
 def render_record(
     record: Mapping[str, Any], eos_token: str, system: str = SYSTEM
 ) -> RenderedConversation:
-    """The vicuna_v1 training text of a LLaVA record and the spans of its assistant answers.
+    """The vicuna_v1 training text of a LLaVA record and the spans of its assistant answers,
+    as LLaVA-1.5's preprocess_multimodal + Conversation.get_prompt build it.
 
-    `<image>` is removed from every turn and, for a record with an image, put at the start of
-    the first user turn followed by a newline (LLaVA's preprocess_multimodal).
+    A turn that holds `<image>` (for a record with an image) has it removed and put back at
+    the turn's start followed by a newline; the turn stays where it is (LLaVA does not move it
+    to the first turn). An empty turn renders as "ROLE:" with no separator after it (so an
+    empty answer has no end-of-turn token and no span).
     """
     turns: Sequence[Mapping[str, Any]] = record["conversations"]
     if not turns or turns[0].get("from") != "human":
@@ -81,12 +84,15 @@ def render_record(
         value = str(turn["value"])
         if IMAGE_TOKEN in value:
             value = value.replace(IMAGE_TOKEN, "").strip()
-        if role == "human":
-            if number == 0 and has_image:
-                value = f"{IMAGE_TOKEN}\n{value}"
-            piece = f"{USER}: {value} "
+            # a text-only record's stray <image> is dropped (validation refuses such records)
+            value = f"{IMAGE_TOKEN}\n{value}".strip() if has_image else value
+        name = ROLE_NAMES[role]
+        if not value:
+            piece = f"{name}:"
+        elif role == "human":
+            piece = f"{name}: {value} "
         else:
-            head = f"{ASSISTANT}:"
+            head = f"{name}:"
             piece = f"{head} {value}{eos_token}"
             spans.append((length + len(head), length + len(piece)))
         parts.append(piece)

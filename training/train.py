@@ -38,9 +38,15 @@ from training.batches import BatchPlan, gradient_accumulation, plan_batches
 from training.callbacks import ThroughputMonitor
 from training.config import TrainingConfig
 from training.data import LlavaDataModule
+from training.encode import ConversationEncoder
 from training.export import export_hf
 from training.finetune import prepare_model
-from training.inputs import TrainingInputs, load_training_inputs, resolve_inputs
+from training.inputs import (
+    TrainingInputs,
+    load_training_inputs,
+    resolve_inputs,
+    screen_unsupervised,
+)
 from training.layout import (
     CHECKPOINT_DIR,
     CONFIG,
@@ -50,7 +56,7 @@ from training.layout import (
     SUMMARY,
     run_identity,
 )
-from training.models import DTYPES, build_model
+from training.models import DTYPES, build_model, num_image_tokens
 from training.module import LlavaFinetune
 from training.strategy import make_strategy
 from training.tokenizer import record_texts
@@ -158,8 +164,15 @@ def _train(
         image_paths=cfg.loader.image_paths,
         limits=cfg.loader.limits,
     )
-    plan = plan_batches(cfg, len(inputs.records))
     model, processor = build_model(cfg.model, _tokenizer_texts(cfg, inputs), cfg.seed)
+    encoder = ConversationEncoder(
+        processor.tokenizer,
+        num_image_tokens(processor),
+        cfg.model.model_max_length,
+        cfg.loader.token_stream,
+    )
+    inputs = screen_unsupervised(inputs, encoder, cfg.loader.on_error)
+    plan = plan_batches(cfg, len(inputs.records))
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model = prepare_model(model, cfg.method, cfg.lora)

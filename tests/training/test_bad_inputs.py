@@ -75,3 +75,64 @@ def test_truncated_image_fails_even_when_pil_was_told_to_tolerate_it(tmp_path, m
     with pytest.raises(ImageLoadError, match="cut.png"):
         load_image(path)
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+
+
+def _unsupervised(tmp_path, image_records) -> list[dict]:
+    """Four ordinary image records, one text-only, and one record of each kind LLaVA-1.5 trains
+    on with every label masked (its "tokenization mismatch")."""
+
+    def record(record_id, *values):
+        turns = [{"from": ("human", "gpt")[i % 2], "value": v} for i, v in enumerate(values)]
+        return {"id": record_id, "image": "img/0.png", "conversations": turns}
+
+    return [
+        *image_records(tmp_path, 4),
+        record("eos", "<image>\nWhat colour is it?", "red</s>green"),
+        record("empty", "<image>\nWhat colour is it?", ""),
+        record("question_last", "<image>\nWhat colour is it?", "red", "And now?"),
+        record("unk", "<image>\nWhat colour is it?", "red <unk>"),
+    ]
+
+
+UNSUPERVISED_COUNTS = {"literal_eos": 1, "ends_with_human": 1, "empty_turn": 1, "unk_token": 1}
+
+
+def test_records_llava_would_not_supervise_are_counted_per_reason(
+    tmp_path, image_records, write_records, tiny_config
+):
+    path = write_records(tmp_path, _unsupervised(tmp_path, image_records))
+    result = train(
+        tiny_config(
+            tmp_path / "run",
+            f"records={path}",
+            "loader.on_error=skip",
+            "trainer.max_steps=2",
+            "trainer.global_batch_size=2",
+            "loader.per_device_batch_size=2",
+            "export=false",
+        )
+    )
+    assert result.summary["records"]["skipped_at_load"] == UNSUPERVISED_COUNTS
+    assert result.summary["records"]["used"] == 5 and result.summary["skipped_at_train"] == 0
+
+
+def test_a_record_llava_would_not_supervise_is_one_line_under_raise(
+    tmp_path, image_records, write_records, tiny_config
+):
+    path = write_records(tmp_path, _unsupervised(tmp_path, image_records))
+    with pytest.raises(RecordError) as caught:
+        train(tiny_config(tmp_path / "run", f"records={path}", "export=false"))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "record 5 (id='eos'): literal_eos" in message and "'</s>'" in message
+
+
+def test_the_dataset_skips_or_refuses_them_too(tmp_path, image_records):
+    records = _unsupervised(tmp_path, image_records)
+    _, processor = build_tiny_llava(record_texts(records))
+    strict = LlavaDataset(records, tmp_path, processor, 256, records_path=tmp_path / "r.json")
+    with pytest.raises(RecordError, match=r"record 7 \(id='question_last'\): ends_with_human"):
+        strict[7]
+    lenient = LlavaDataset(records, tmp_path, processor, 256, on_error="skip")
+    batch = Collator(processor.tokenizer.pad_token_id)([lenient[i] for i in range(len(records))])
+    assert batch["n_skipped"] == 4 and batch["n_samples"] == 5
