@@ -38,6 +38,12 @@ class EvalModelConfig:
     batch_size: int = 1  # LLaVA's protocol is 1; larger batches pad on the left (faster on GPUs)
     attn_implementation: str | None = None  # e.g. sdpa, flash_attention_2; None: default
     threads: int = 0  # CPU threads for torch; 0 = torch's default (tiny models: 1 is fastest)
+    # the prompt's template: vicuna_v1 = LLaVA-1.5's own (its evaluation and our training);
+    # checkpoint = the checkpoint's own (lmms-eval's llava_hf; llava-hf's has no system line)
+    chat_template: str = choice("vicuna_v1", ("vicuna_v1", "checkpoint"))
+    # pad = LLaVA-1.5's image_aspect_ratio=pad (its evaluation and our training): pad to a square
+    # of the processor's mean colour, then resize; crop = resize + centre crop only (llava_hf)
+    image_aspect_ratio: str = choice("pad", ("pad", "crop"))
 
 
 @dataclass

@@ -1,9 +1,14 @@
-"""`vlmdata_llava`: lmms-eval's llava_hf (chat mode) made exact, reusable and batchable.
+"""`vlmdata_llava`: lmms-eval's llava_hf (chat mode) made exact, reusable and batchable, with
+LLaVA-1.5's own evaluation inputs by default.
 
-Prompts are built exactly as llava_hf builds them (the task's chat messages through the
-checkpoint's own chat template, images first), and greedy decoding at batch size 1 gives
-llava_hf's answers. What differs, and why:
-  - the chat template is required: llava_hf silently falls back to its own template;
+Prompts are the task's chat messages rendered by a chat template, images first. By default
+(`chat_template="vicuna_v1"`, `image_aspect_ratio="pad"`) the model sees what LLaVA-1.5's own
+evaluation shows it, and what vlmdata's training showed it: the vicuna_v1 prompt and each image
+padded to a square with the processor's mean colour before the resize + centre crop
+(evaluation.prompts, evaluation.images). `chat_template="checkpoint"` with
+`image_aspect_ratio="crop"` gives llava_hf's inputs exactly. What else differs from llava_hf,
+and why:
+  - the checkpoint must carry a chat template: llava_hf silently falls back to its own;
   - the image processor always uses the PIL backend, so pixels do not depend on whether
     torchvision is installed;
   - generation errors raise: llava_hf logs them and scores an empty answer;
@@ -12,7 +17,7 @@ llava_hf's answers. What differs, and why:
   - the model survives `simple_evaluate`'s final `clean()`, so one load serves many tasks.
 
 `blind=True` is a control for any task: every image is replaced by a grey one of the same size
-(`blind_images`), so the answers can only come from the text.
+(`blind_images`), so the answers can only come from the text; it is then shaped like any image.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from tqdm import tqdm
 from transformers import AutoImageProcessor, AutoProcessor, LlavaForConditionalGeneration
 
 from evaluation.errors import EvalError
+from evaluation.images import IMAGE_ASPECT_RATIOS, shape_images
+from evaluation.prompts import select_chat_template
 from training.images import BLIND_GREY
 
 MODEL_ID = "vlmdata_llava"
@@ -49,11 +56,18 @@ class VlmdataLlava(lmms):
         attn_implementation: str | None = None,
         progress: bool = True,
         blind: bool = False,
+        chat_template: str = "vicuna_v1",
+        image_aspect_ratio: str = "pad",
         **unused: Any,
     ) -> None:
         super().__init__()
         if not isinstance(blind, bool):
             raise EvalError(f"model blind must be true or false, got {blind!r}")
+        if image_aspect_ratio not in IMAGE_ASPECT_RATIOS:
+            raise EvalError(
+                f"model image_aspect_ratio must be one of {'|'.join(IMAGE_ASPECT_RATIOS)}, "
+                f"got {image_aspect_ratio!r}"
+            )
         if dtype not in DTYPES:
             raise EvalError(f"model dtype must be one of {'|'.join(DTYPES)}, got {dtype!r}")
         self._device = torch.device(device)
@@ -65,8 +79,7 @@ class VlmdataLlava(lmms):
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         processor = AutoProcessor.from_pretrained(pretrained, local_files_only=True)
-        if not processor.chat_template:
-            raise EvalError(f"checkpoint {pretrained}: the processor has no chat template")
+        processor.chat_template = select_chat_template(chat_template, processor, pretrained)
         processor.image_processor = AutoImageProcessor.from_pretrained(
             pretrained, backend="pil", local_files_only=True
         )
@@ -79,6 +92,8 @@ class VlmdataLlava(lmms):
         self.progress = progress
         self.pretrained = pretrained
         self.blind = blind
+        self.chat_template = chat_template
+        self.image_aspect_ratio = image_aspect_ratio
         self.accelerator = None  # single process: keeps lmms-eval from making an Accelerator
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else self.tokenizer.eos_token_id
@@ -133,14 +148,20 @@ class VlmdataLlava(lmms):
         images = [image.convert("RGB") for image in images]
         return text, blind_images(images) if self.blind else images
 
+    def _inputs(self, prompts: list[tuple[str, list[Image.Image]]]) -> Any:
+        """The processor's batch (input_ids, attention_mask, pixel_values) for `prompts`."""
+        texts = [text for text, _ in prompts]
+        flat = [image for _, images in prompts for image in images]
+        shaped = shape_images(
+            flat, self.processor.image_processor.image_mean, self.image_aspect_ratio
+        )
+        return self.processor(images=shaped or None, text=texts, padding=True, return_tensors="pt")
+
     @torch.inference_mode()
     def _generate(
         self, prompts: list[tuple[str, list[Image.Image]]], gen_kwargs: dict[str, Any]
     ) -> list[str]:
-        texts = [text for text, _ in prompts]
-        flat = [image for _, images in prompts for image in images]
-        inputs = self.processor(images=flat or None, text=texts, padding=True, return_tensors="pt")
-        inputs = inputs.to(self._device, self.llava.dtype)
+        inputs = self._inputs(prompts).to(self._device, self.llava.dtype)
         until = gen_kwargs.pop("until", None) or [self.tokenizer.eos_token]
         until = [until] if isinstance(until, str) else list(until)
         temperature = float(gen_kwargs.get("temperature", 0) or 0)

@@ -57,6 +57,7 @@ from evaluation.wandb_log import log_scores
 DEFAULT_OUT_ROOT = Path("outputs/eval")
 JUDGE_KEYS = {"openai": "OPENAI_API_KEY", "azure": "AZURE_API_KEY"}
 RUN_KIND = "evaluation run"
+LMMS_MODEL_NAME = "llava"  # whose prompt options a task gives the model (task_manager)
 TASKS, LMMS_EVAL = "tasks", "lmms_eval"
 RUN_FILES = (TASKS, LMMS_EVAL, "scores.json", "scores.md", "config.yaml", "wandb")
 # Keys that may differ between runs in one run directory. The run directory belongs to one
@@ -197,8 +198,6 @@ def _evaluate(
     cfg: EvalConfig, checkpoint: Path, todo: list[RunTask], run_dir: Path, keys: dict[str, str]
 ) -> None:
     with offline(bool(cfg.data_root)), torch_threads(cfg.model.threads):
-        from lmms_eval.tasks import TaskManager
-
         from evaluation.model import VlmdataLlava
 
         model = VlmdataLlava(
@@ -208,12 +207,26 @@ def _evaluate(
             batch_size=cfg.model.batch_size,
             attn_implementation=cfg.model.attn_implementation,
             blind=cfg.blind,
+            chat_template=cfg.model.chat_template,
+            image_aspect_ratio=cfg.model.image_aspect_ratio,
         )
-        manager = TaskManager(
-            verbosity="WARNING", include_path=str(run_dir / TASKS), include_defaults=False
-        )
+        manager = task_manager(run_dir / TASKS)
         for task in todo:
             _evaluate_task(cfg, model, manager, task, run_dir, keys[task.spec.name])
+
+
+def task_manager(tasks_dir: Path) -> Any:
+    """lmms-eval's TaskManager over a run's task YAMLs. A task's prompt options
+    (lmms_eval_specific_kwargs) are chosen by model name, else its "default" ones; the model is
+    a LLaVA, so a task that names LLaVA's options gets them (seedbench_2 names no others)."""
+    from lmms_eval.tasks import TaskManager
+
+    return TaskManager(
+        verbosity="WARNING",
+        include_path=str(tasks_dir),
+        include_defaults=False,
+        model_name=LMMS_MODEL_NAME,
+    )
 
 
 def _evaluate_task(
@@ -233,7 +246,8 @@ def _evaluate_task(
             model=model,
             model_args=f"checkpoint={model.pretrained},device={cfg.model.device},"
             f"dtype={cfg.model.dtype},batch_size={cfg.model.batch_size},"
-            f"blind={str(cfg.blind).lower()}",
+            f"blind={str(cfg.blind).lower()},chat_template={cfg.model.chat_template},"
+            f"image_aspect_ratio={cfg.model.image_aspect_ratio}",
             tasks=[task.lmms_name],
             task_manager=manager,
             batch_size=cfg.model.batch_size,

@@ -1,4 +1,5 @@
-"""vlmdata_llava answers exactly as lmms-eval's llava_hf; batching changes nothing."""
+"""vlmdata_llava with llava_hf's inputs (chat_template=checkpoint, image_aspect_ratio=crop)
+answers exactly as lmms-eval's llava_hf; batching changes nothing."""
 
 import argparse
 
@@ -61,14 +62,19 @@ def test_same_answers_as_llava_hf_and_across_batch_sizes(
 
         manager = TaskManager(include_path=str(tmp_path), include_defaults=False)
         answers = {}
+        llava_hf_inputs = {"chat_template": "checkpoint", "image_aspect_ratio": "crop"}
         for label, model, args in [
             (
                 "llava_hf",
                 "llava_hf",
                 f"pretrained={tiny_checkpoint},device_map=cpu,device=cpu,dtype=float32",
             ),
-            ("ours", VlmdataLlava(str(tiny_checkpoint), progress=False), ""),
-            ("ours_batch4", VlmdataLlava(str(tiny_checkpoint), batch_size=4, progress=False), ""),
+            ("ours", VlmdataLlava(str(tiny_checkpoint), progress=False, **llava_hf_inputs), ""),
+            (
+                "ours_batch4",
+                VlmdataLlava(str(tiny_checkpoint), batch_size=4, progress=False, **llava_hf_inputs),
+                "",
+            ),
         ]:
             results = simple_evaluate(
                 model=model,
