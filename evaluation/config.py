@@ -44,6 +44,10 @@ class EvalModelConfig:
     # pad = LLaVA-1.5's image_aspect_ratio=pad (its evaluation and our training): pad to a square
     # of the processor's mean colour, then resize; crop = resize + centre crop only (llava_hf)
     image_aspect_ratio: str = choice("pad", ("pad", "crop"))
+    # llava = LLaVA-1.5's tokenizer_image_token (its evaluation and our training's default): the
+    # text after <image> tokenized apart ("▁" after the image with a legacy=False Llama
+    # tokenizer); whole = the prompt in one processor call (llava_hf)
+    token_stream: str = choice("llava", ("llava", "whole"))
 
 
 @dataclass

@@ -2,11 +2,12 @@
 LLaVA-1.5's own evaluation inputs by default.
 
 Prompts are the task's chat messages rendered by a chat template, images first. By default
-(`chat_template="vicuna_v1"`, `image_aspect_ratio="pad"`) the model sees what LLaVA-1.5's own
-evaluation shows it, and what vlmdata's training showed it: the vicuna_v1 prompt and each image
-padded to a square with the processor's mean colour before the resize + centre crop
-(evaluation.prompts, evaluation.images). `chat_template="checkpoint"` with
-`image_aspect_ratio="crop"` gives llava_hf's inputs exactly. What else differs from llava_hf,
+(`chat_template="vicuna_v1"`, `image_aspect_ratio="pad"`, `token_stream="llava"`) the model sees
+what LLaVA-1.5's own evaluation shows it, and what vlmdata's training showed it: the vicuna_v1
+prompt, tokenized as LLaVA's tokenizer_image_token does, and each image padded to a square with
+the processor's mean colour before the resize + centre crop (evaluation.prompts,
+evaluation.tokens, evaluation.images). `chat_template="checkpoint"`, `image_aspect_ratio="crop"`
+and `token_stream="whole"` give llava_hf's inputs exactly. What else differs from llava_hf,
 and why:
   - the checkpoint must carry a chat template: llava_hf silently falls back to its own;
   - the image processor always uses the PIL backend, so pixels do not depend on whether
@@ -32,12 +33,19 @@ from lmms_eval.api.model import lmms
 from lmms_eval.protocol import ChatMessages
 from PIL import Image
 from tqdm import tqdm
-from transformers import AutoImageProcessor, AutoProcessor, LlavaForConditionalGeneration
+from transformers import (
+    AutoImageProcessor,
+    AutoProcessor,
+    BatchFeature,
+    LlavaForConditionalGeneration,
+)
 
 from evaluation.errors import EvalError
 from evaluation.images import IMAGE_ASPECT_RATIOS, shape_images
 from evaluation.prompts import select_chat_template
+from evaluation.tokens import TOKEN_STREAMS, left_padded, llava_input_ids
 from training.images import BLIND_GREY
+from training.models import num_image_tokens
 
 MODEL_ID = "vlmdata_llava"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -58,6 +66,7 @@ class VlmdataLlava(lmms):
         blind: bool = False,
         chat_template: str = "vicuna_v1",
         image_aspect_ratio: str = "pad",
+        token_stream: str = "llava",
         **unused: Any,
     ) -> None:
         super().__init__()
@@ -67,6 +76,10 @@ class VlmdataLlava(lmms):
             raise EvalError(
                 f"model image_aspect_ratio must be one of {'|'.join(IMAGE_ASPECT_RATIOS)}, "
                 f"got {image_aspect_ratio!r}"
+            )
+        if token_stream not in TOKEN_STREAMS:
+            raise EvalError(
+                f"model token_stream must be one of {'|'.join(TOKEN_STREAMS)}, got {token_stream!r}"
             )
         if dtype not in DTYPES:
             raise EvalError(f"model dtype must be one of {'|'.join(DTYPES)}, got {dtype!r}")
@@ -94,6 +107,8 @@ class VlmdataLlava(lmms):
         self.blind = blind
         self.chat_template = chat_template
         self.image_aspect_ratio = image_aspect_ratio
+        self.token_stream = token_stream
+        self.image_seq_length = num_image_tokens(processor)
         self.accelerator = None  # single process: keeps lmms-eval from making an Accelerator
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else self.tokenizer.eos_token_id
@@ -148,14 +163,23 @@ class VlmdataLlava(lmms):
         images = [image.convert("RGB") for image in images]
         return text, blind_images(images) if self.blind else images
 
-    def _inputs(self, prompts: list[tuple[str, list[Image.Image]]]) -> Any:
-        """The processor's batch (input_ids, attention_mask, pixel_values) for `prompts`."""
+    def _inputs(self, prompts: list[tuple[str, list[Image.Image]]]) -> BatchFeature:
+        """input_ids, attention_mask (left-padded) and pixel_values of `prompts`."""
         texts = [text for text, _ in prompts]
         flat = [image for _, images in prompts for image in images]
         shaped = shape_images(
             flat, self.processor.image_processor.image_mean, self.image_aspect_ratio
         )
-        return self.processor(images=shaped or None, text=texts, padding=True, return_tensors="pt")
+        if self.token_stream == "whole":
+            return self.processor(
+                images=shaped or None, text=texts, padding=True, return_tensors="pt"
+            )
+        rows = [llava_input_ids(self.tokenizer, text, self.image_seq_length) for text in texts]
+        batch = left_padded(rows, self.pad_token_id)
+        if shaped:
+            pixels = self.processor.image_processor(shaped, return_tensors="pt")["pixel_values"]
+            batch["pixel_values"] = pixels
+        return BatchFeature(batch)
 
     @torch.inference_mode()
     def _generate(

@@ -209,6 +209,7 @@ def _evaluate(
             blind=cfg.blind,
             chat_template=cfg.model.chat_template,
             image_aspect_ratio=cfg.model.image_aspect_ratio,
+            token_stream=cfg.model.token_stream,
         )
         manager = task_manager(run_dir / TASKS)
         for task in todo:
@@ -247,7 +248,8 @@ def _evaluate_task(
             model_args=f"checkpoint={model.pretrained},device={cfg.model.device},"
             f"dtype={cfg.model.dtype},batch_size={cfg.model.batch_size},"
             f"blind={str(cfg.blind).lower()},chat_template={cfg.model.chat_template},"
-            f"image_aspect_ratio={cfg.model.image_aspect_ratio}",
+            f"image_aspect_ratio={cfg.model.image_aspect_ratio},"
+            f"token_stream={cfg.model.token_stream}",
             tasks=[task.lmms_name],
             task_manager=manager,
             batch_size=cfg.model.batch_size,

@@ -1,5 +1,5 @@
-"""vlmdata_llava with llava_hf's inputs (chat_template=checkpoint, image_aspect_ratio=crop)
-answers exactly as lmms-eval's llava_hf; batching changes nothing."""
+"""vlmdata_llava with llava_hf's inputs (chat_template=checkpoint, image_aspect_ratio=crop,
+token_stream=whole) answers exactly as lmms-eval's llava_hf; batching changes nothing."""
 
 import argparse
 
@@ -62,7 +62,11 @@ def test_same_answers_as_llava_hf_and_across_batch_sizes(
 
         manager = TaskManager(include_path=str(tmp_path), include_defaults=False)
         answers = {}
-        llava_hf_inputs = {"chat_template": "checkpoint", "image_aspect_ratio": "crop"}
+        llava_hf_inputs = {
+            "chat_template": "checkpoint",
+            "image_aspect_ratio": "crop",
+            "token_stream": "whole",
+        }
         for label, model, args in [
             (
                 "llava_hf",
