@@ -4,12 +4,18 @@ Per perspective: tau_k, head/tail entity counts, the share of entity mass (menti
 falls on tail entities, the most frequent entities; with a subset, the same shares in the
 subset measured against the POOL's head/tail split, and how many tail entities survive.
 Plots: log-log rank-frequency curves, pool and subset overlaid.
+
+Head entities are given two ways, labelled: the paper's figure (the ADR reference reports the
+0-based index of the tau entity in the count-descending order: the entities strictly before
+it, so ties at tau after it are not head) and ours (every entity with n_e >= tau, the head of
+the long-tail rule). The tail (n_e < tau) is the same in both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +32,9 @@ class PerspectiveReport:
     q: float
     tau: int
     entities: int
-    head_entities: int
+    head_entities_paper: int  # the reference's figure: index of the tau entity
+    head_entities_ge_tau: int  # ours: entities with n_e >= tau
+    tail_entities: int  # n_e < tau
     mass: int  # mentions (token) or sample-entity pairs
     tail_share: float  # share of mass on tail entities
     top: list[tuple[str, int]]
@@ -46,6 +54,23 @@ class PerspectiveReport:
         return 1.0 - self.subset_tail_share if self.subset_mass else 0.0
 
 
+def paper_head_count(counts: np.ndarray, q: float | None, tau: int) -> int:
+    """The ADR reference's head count: the 0-based index, in the count-descending order, of the
+    entity at which the cumulative mass first reaches q of the total (the tau entity). With a
+    fixed tau (q None: no cumulative walk picks an entity) the index of the first entity at or
+    below tau, i.e. the entities with n_e > tau."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if q is None:
+        return int((counts > tau).sum())
+    ordered = np.sort(counts)[::-1]
+    if ordered.size == 0:
+        return 0
+    # q through its decimal text, as curation.data.longtail.tau_threshold takes it
+    target = Fraction(repr(float(q))) * int(ordered.sum())
+    at_least = -(-target.numerator // target.denominator)  # cumulative counts are integers
+    return int(np.searchsorted(np.cumsum(ordered), at_least, side="left"))
+
+
 def tail_mask(table: EntityTable, tau: int) -> np.ndarray:
     return table.counts < tau
 
@@ -62,7 +87,9 @@ def perspective_report(
     tau: int | None = None,
     top_k: int = 10,
 ) -> PerspectiveReport:
+    """`tau` given: a fixed threshold (the paper's head figure then counts n_e > tau)."""
     counts = pool.counts
+    fixed = tau is not None
     tau = tau_threshold(pool.count_dict(), q) if tau is None else tau
     tail = counts < tau
     order = np.argsort(-counts, kind="stable")[:top_k]
@@ -71,7 +98,9 @@ def perspective_report(
         q=q,
         tau=int(tau),
         entities=int(counts.size),
-        head_entities=int((~tail).sum()),
+        head_entities_paper=paper_head_count(counts, None if fixed else q, int(tau)),
+        head_entities_ge_tau=int((~tail).sum()),
+        tail_entities=int(tail.sum()),
         mass=int(counts.sum()),
         tail_share=mass_share(counts, tail),
         top=[(pool.vocab[j], int(counts[j])) for j in order],
@@ -114,25 +143,29 @@ def long_tail_reports(
 def format_reports(reports: list[PerspectiveReport]) -> str:
     with_subset = any(r.subset_tail_share is not None for r in reports)
     header = (
-        f"{'perspective':<14}{'q':>5}{'tau':>8}{'entities':>10}{'head':>8}{'mass':>10}"
-        f"{'tail share':>12}"
+        f"{'perspective':<14}{'q':>5}{'tau':>8}{'entities':>10}{'head (paper)':>14}"
+        f"{'head (n>=tau)':>15}{'mass':>10}{'tail share':>12}"
     )
     if with_subset:
         header += f"{'subset mass':>13}{'subset tail':>13}{'tail kept':>11}"
     lines = [header, "-" * len(header)]
     for r in reports:
         line = (
-            f"{r.perspective:<14}{r.q:>5.2f}{r.tau:>8}{r.entities:>10}{r.head_entities:>8}"
+            f"{r.perspective:<14}{r.q:>5.2f}{r.tau:>8}{r.entities:>10}"
+            f"{r.head_entities_paper:>14}{r.head_entities_ge_tau:>15}"
             f"{r.mass:>10}{100 * r.tail_share:>11.1f}%"
         )
         if with_subset and r.subset_tail_share is not None:
-            tail_entities = r.entities - r.head_entities
             line += (
                 f"{r.subset_mass:>13}{100 * r.subset_tail_share:>12.1f}%"
-                f"{r.subset_tail_entities_covered:>6}/{tail_entities:<4}"
+                f"{r.subset_tail_entities_covered:>6}/{r.tail_entities:<4}"
             )
         lines.append(line)
     lines.append("")
+    lines.append(
+        "head (paper): the ADR reference's figure, the index of the tau entity in the "
+        "count-descending order; head (n>=tau): entities with n_e >= tau (ties at tau included)"
+    )
     for r in reports:
         top = ", ".join(f"{name} ({count})" for name, count in r.top)
         lines.append(f"top {r.perspective}: {top}")

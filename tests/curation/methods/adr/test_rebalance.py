@@ -79,7 +79,7 @@ def test_pass_probability_matches_the_definition():
 def test_keep_frequency_matches_composed_probability(pass_num, alpha):
     params = RebalanceParams(perspectives=list(LISTS), pass_num=pass_num, alpha=alpha, tau=TAU)
     n = 2000
-    expected = _oracle_keep(pass_num, alpha, keep_empty=True)
+    expected = _oracle_keep(pass_num, alpha, keep_empty=False)
     observed = _frequencies(params, n)
     sigma = np.sqrt(np.maximum(expected * (1 - expected), 1e-12) / n)
     assert np.all(np.abs(observed - expected) <= 4.5 * sigma + 1e-9), (observed, expected)
@@ -104,10 +104,74 @@ def test_pass_num_and_alpha_extremes():
 
 def test_empty_samples_follow_keep_empty():
     tables = {"object": EntityTable.from_lists("object", [["a"], [], ["a"]])}
-    kept = rebalance(tables, RebalanceParams(perspectives=["object"], tau={"object": 0}), 1).kept
+    params = RebalanceParams(perspectives=["object"], tau={"object": 0})
+    assert rebalance(tables, params, 1).kept.size == 0  # by default, as the reference: dropped
+    params = RebalanceParams(perspectives=["object"], tau={"object": 0}, keep_empty=True)
+    kept = rebalance(tables, params, 1).kept
     assert kept.tolist() == [1]  # tau 0: entities never pass; the empty sample is kept
-    params = RebalanceParams(perspectives=["object"], tau={"object": 0}, keep_empty=False)
-    assert rebalance(tables, params, 1).kept.size == 0
+
+
+def _paper_recipe_rebalance() -> RebalanceParams:
+    """The DR parameters `vlmdata run experiment=adr_llava665k` curates with."""
+    from configs.compose import compose, config_path
+    from curation.registry import build_method
+    from experiments.schemas import GROUP_SCHEMAS
+
+    cfg = compose(GROUP_SCHEMAS["experiment"], config_path("experiment", "adr_llava665k"))
+    assert cfg.curation.method == "adr"
+    return build_method(cfg.curation.method, cfg.curation.params).params.rebalance
+
+
+@pytest.mark.parametrize("preset", ["adr_llava665k", "adr_dr"])
+def test_paper_recipe_drops_samples_without_entities(preset):
+    """As the reference's compose_alpha: a sample passes a perspective only through one of its
+    entities, so a sample with none in any perspective never passes; p = 1 everywhere else."""
+    if preset == "adr_llava665k":
+        params = _paper_recipe_rebalance()
+    else:
+        from configs.compose import compose, config_path
+        from curation.config import CurationConfig
+        from curation.registry import build_method
+
+        cfg = compose(CurationConfig, config_path("curation", preset))
+        params = build_method(cfg.method, cfg.params).params
+    assert params.keep_empty is False and params.pass_num == 0 and params.alpha == 1.0
+    lists = {  # sample 1 has no entity in any perspective; sample 3 only an interrogation
+        "token": [["dog"], [], ["cat"], []],
+        "object": [["car"], [], ["bus"], []],
+        "co_occurrence": [[], [], ["bus,car"], []],
+        "interrogation": [["what"], [], [], ["why"]],
+    }
+    tables = {name: EntityTable.from_lists(name, rows) for name, rows in lists.items()}
+    params.tau = {name: 10**6 for name in lists}  # every entity passes: only emptiness drops
+    assert set(params.perspectives) == set(lists)
+    result = rebalance(tables, params, seed=42)
+    assert result.kept.tolist() == [0, 2, 3]
+    assert result.details(tables, params)["empty_samples"] == 1
+    params.keep_empty = True
+    assert rebalance(tables, params, seed=42).kept.tolist() == [0, 1, 2, 3]
+
+
+def test_details_give_the_papers_head_count_beside_ours():
+    # object counts a 5, b 3, c 3, d 3, e 1 (15); q 0.75 -> 11.25 reached at d (5+3+3+3 = 14):
+    # tau 3; the paper's head is d's index, 3; ours counts every n_e >= 3: a, b, c, d = 4.
+    rows = [["a"]] * 5 + [["b"]] * 3 + [["c"]] * 3 + [["d"]] * 3 + [["e"]]
+    tables = {"object": EntityTable.from_lists("object", rows)}
+    params = RebalanceParams(perspectives=["object"], q_object=0.75)
+    details = rebalance(tables, params, 0).details(tables, params)["perspectives"]["object"]
+    assert (details["tau"], details["head_entities_paper"], details["head_entities_ge_tau"]) == (
+        3,
+        3,
+        4,
+    )
+    # q 0.5 -> 7.5 reached at b (5+3): tau 3 still, the paper's head 1, ours 4
+    params = RebalanceParams(perspectives=["object"], q_object=0.5)
+    details = rebalance(tables, params, 0).details(tables, params)["perspectives"]["object"]
+    assert (details["tau"], details["head_entities_paper"], details["head_entities_ge_tau"]) == (
+        3,
+        1,
+        4,
+    )
 
 
 def test_computed_tau_uses_q_per_perspective():
