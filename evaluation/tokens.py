@@ -17,6 +17,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from curation.data.messages import IMAGE_TOKEN
+from training.encode import tokenizer_image_token
 
 TOKEN_STREAMS = ("llava", "whole")
 
@@ -24,17 +25,12 @@ TOKEN_STREAMS = ("llava", "whole")
 def llava_input_ids(
     tokenizer: PreTrainedTokenizerBase, text: str, image_seq_length: int
 ) -> list[int]:
-    """`text` as tokenizer_image_token tokenizes it (the first piece keeps its <s>, every later
-    piece loses its first id when the first piece starts with <s>), images expanded."""
-    pieces = tokenizer(text.split(IMAGE_TOKEN), add_special_tokens=True)["input_ids"]
-    bos = tokenizer.bos_token_id
-    offset = 1 if pieces[0] and pieces[0][0] == bos else 0
-    ids = [bos] if offset else []
+    """`text` as training's tokenizer_image_token tokenizes it, each image expanded to the
+    vision tower's number of positions."""
     image = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-    for number, piece in enumerate(pieces):
-        if number:
-            ids.extend([image] * image_seq_length)
-        ids.extend(piece[offset:])
+    ids: list[int] = []
+    for token in tokenizer_image_token(tokenizer, [text])[0]:
+        ids.extend([image] * image_seq_length if token == image else [token])
     return ids
 
 

@@ -151,25 +151,7 @@ class ConversationEncoder:
         return ids, labels
 
     def _split_tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """LLaVA's tokenizer_image_token of each text: the pieces between `<image>`s tokenized
-        one by one, the first piece's leading <s> kept and every piece's first id dropped
-        when the first piece starts with <s>, an image id between pieces."""
-        chunked = [text.split(IMAGE_TOKEN) for text in texts]
-        flat = [chunk for chunks in chunked for chunk in chunks]
-        encoded = self.tokenizer(flat, add_special_tokens=True)["input_ids"]
-        result, at = [], 0
-        for chunks in chunked:
-            pieces = encoded[at : at + len(chunks)]
-            at += len(chunks)
-            bos = self.tokenizer.bos_token_id
-            offset = 1 if pieces[0] and pieces[0][0] == bos else 0
-            ids = [bos] if offset else []
-            for number, piece in enumerate(pieces):
-                if number:
-                    ids.append(self.image_token_id)
-                ids.extend(piece[offset:])
-            result.append(ids)
-        return result
+        return tokenizer_image_token(self.tokenizer, texts)
 
     def _why_unsupervised(self, record: Mapping[str, Any], ids: list[int]) -> tuple[str, str]:
         turns = record["conversations"]
@@ -212,3 +194,28 @@ class ConversationEncoder:
             labels[:p] + [IGNORE_INDEX] * self.image_seq_length + labels[p + 1 :],
             p + self.image_seq_length,
         )
+
+
+def tokenizer_image_token(
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]
+) -> list[list[int]]:
+    """LLaVA's tokenizer_image_token of each text (training's and evaluation's one definition):
+    the pieces between `<image>`s tokenized one by one, the first piece's leading <s> kept and
+    every piece's first id dropped when the first piece starts with <s>, one `<image>` id
+    between pieces. With legacy=False SentencePiece, the piece after an image starts with "▁"."""
+    chunked = [text.split(IMAGE_TOKEN) for text in texts]
+    flat = [chunk for chunks in chunked for chunk in chunks]
+    encoded = tokenizer(flat, add_special_tokens=True)["input_ids"]
+    bos, image = tokenizer.bos_token_id, tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    result, at = [], 0
+    for chunks in chunked:
+        pieces = encoded[at : at + len(chunks)]
+        at += len(chunks)
+        offset = 1 if pieces[0] and pieces[0][0] == bos else 0
+        ids = [bos] if offset else []
+        for number, piece in enumerate(pieces):
+            if number:
+                ids.append(image)
+            ids.extend(piece[offset:])
+        result.append(ids)
+    return result
