@@ -9,6 +9,10 @@ A config is composed in this order, later wins:
 Unknown keys, wrong types and missing required values raise ConfigError with one line that
 names the key (and lists the valid ones for unknown keys).
 
+`group/name` is looked up in the user's config folders first (VLMDATA_CONFIG_PATH, which
+`vlmdata --config-dir DIR` extends), then in the package's configs/: a user folder adds configs
+to a group, or replaces the package's config of the same name, without editing the package.
+
 Interpolations (`${...}`) are resolved once, when a config is composed from YAML and
 overrides. What comes out (a dataclass instance, a plain mapping) holds resolved values, and
 everything here that takes such values back (`compose_node`, `resolved_*`)
@@ -34,22 +38,78 @@ from omegaconf.errors import (
     ValidationError,
 )
 
-from configs.errors import UserError
+from configs.errors import InputNotADirectoryError, UserError
 
 CONFIG_ROOT = Path(os.environ.get("VLMDATA_CONFIGS", Path(__file__).resolve().parent))
+# The user's config folders (os.pathsep-separated), searched before CONFIG_ROOT; each holds the
+# same groups (data/, curation/, ...). `vlmdata --config-dir DIR` puts DIR first, here, so that
+# every process a command starts (local workers, SLURM jobs) searches the same folders.
+CONFIG_PATH_ENV = "VLMDATA_CONFIG_PATH"
 
 
 class ConfigError(UserError, ValueError):
     """A config problem, one line, naming the key."""
 
 
+def user_config_dirs() -> list[Path]:
+    """The folders of VLMDATA_CONFIG_PATH, in order; a missing one is an error, not skipped (a
+    typo would otherwise fall back to the package's config of the same name in silence)."""
+    folders = []
+    for entry in os.environ.get(CONFIG_PATH_ENV, "").split(os.pathsep):
+        if not entry:
+            continue
+        folder = Path(entry).expanduser()
+        if not folder.is_dir():
+            raise InputNotADirectoryError(f"{CONFIG_PATH_ENV}: no such directory: {folder}")
+        folders.append(folder)
+    return folders
+
+
+def config_dirs() -> list[Path]:
+    """Where configs are looked up, first match wins: the user's folders, then the package's."""
+    return [*user_config_dirs(), CONFIG_ROOT]
+
+
+def search_path_value(dirs: list[str | os.PathLike]) -> str:
+    """VLMDATA_CONFIG_PATH with `dirs` (absolute, checked) in front of the folders it holds."""
+    given = []
+    for entry in dirs:
+        if not str(entry):
+            raise InputNotADirectoryError("--config-dir: give a directory")
+        folder = Path(entry).expanduser()
+        if not folder.is_dir():
+            raise InputNotADirectoryError(f"--config-dir: no such directory: {folder}")
+        given.append(str(folder.resolve()))
+    old = [entry for entry in os.environ.get(CONFIG_PATH_ENV, "").split(os.pathsep) if entry]
+    return os.pathsep.join([*given, *old])
+
+
 def config_path(group: str, name: str) -> Path:
+    """configs/<group>/<name>.yaml from the first folder of the search path that has it (the
+    package's path when none does, so that callers report it missing)."""
+    for folder in config_dirs():
+        path = folder / group / f"{name}.yaml"
+        if path.is_file():
+            return path
     return CONFIG_ROOT / group / f"{name}.yaml"
 
 
 def group_choices(group: str) -> list[str]:
-    folder = CONFIG_ROOT / group
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    """Every config name of `group` in the search path (the user's and the package's)."""
+    names = {
+        p.stem
+        for folder in config_dirs()
+        if (folder / group).is_dir()
+        for p in (folder / group).glob("*.yaml")
+    }
+    return sorted(names)
+
+
+def choices_hint(group: str) -> str:
+    """'; choices: a, b' for an unknown name in `group`, naming the user folders searched."""
+    user = [str(folder / group) for folder in user_config_dirs()]
+    searched = f" (searched {', '.join(user)} and the package's)" if user else ""
+    return f"; choices: {', '.join(group_choices(group)) or 'none'}{searched}"
 
 
 def load_yaml(path: str | os.PathLike) -> DictConfig:
@@ -230,8 +290,7 @@ def _load_group(group: str, name: str, schema: type) -> DictConfig:
         )
     path = config_path(group, name)
     if not path.is_file():
-        choices = ", ".join(group_choices(group)) or "none"
-        raise ConfigError(f"no config '{name}' in group '{group}'; choices: {choices}")
+        raise ConfigError(f"no config '{name}' in group '{group}'{choices_hint(group)}")
     return _expand_defaults(load_yaml(path), schema)
 
 
@@ -249,8 +308,7 @@ def _split_overrides(
             raise ConfigError(f"override '{item}' has an empty key")
         if key in group_fields:
             if not config_path(key, value).is_file():
-                choices = ", ".join(group_choices(key)) or "none"
-                raise ConfigError(f"no config '{value}' in group '{key}'; choices: {choices}")
+                raise ConfigError(f"no config '{value}' in group '{key}'{choices_hint(key)}")
             groups.append((key, value))
             continue
         keys.append(f"{key}={value}")
@@ -314,10 +372,12 @@ def _field_names(schema: type | None) -> list[str]:
 def _group_fields(schema: type) -> list[str]:
     """Dataclass fields of the root schema, fillable from configs/<field>/<name>.yaml."""
     types = _field_types(schema)
+    folders = config_dirs()
     return [
         name
         for name in _field_names(schema)
-        if dataclasses.is_dataclass(_unwrap(types.get(name))) and (CONFIG_ROOT / name).is_dir()
+        if dataclasses.is_dataclass(_unwrap(types.get(name)))
+        and any((folder / name).is_dir() for folder in folders)
     ]
 
 

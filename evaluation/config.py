@@ -25,7 +25,9 @@ class TaskSpec:
     # judge=fallback without a judge: the aggregation (dotted path) that scores `metric` by
     # rules alone, e.g. lmms_eval.tasks.mmbench.en_utils.mmbench_aggregate_dev_results_static
     static_aggregation: str = ""
-    yaml: str = ""  # our task YAML, relative to evaluation/tasks/; "" = lmms-eval's built-in
+    # a task YAML of our own: an absolute path, or one relative to <config dir>/tasks/ of a user
+    # config folder (searched first) or to evaluation/tasks/; "" = lmms-eval's built-in task
+    yaml: str = ""
     # local parquet files (glob) under `data_root`; {task} and {split} are filled in
     data_files: str = "{task}/**/{split}*.parquet"
     local_process_docs: str = ""  # with local data: replaces the task's process_docs (dotted path)

@@ -2,8 +2,9 @@
 
 A suite is a YAML in configs/evaluation/ (adr11, coincide12, toyworld, ...): a complete
 `EvalConfig` whose `tasks` list names the benchmarks. This module composes those configs,
-picks the tasks to run and finds each task's YAML (ours under evaluation/tasks/, or
-lmms-eval's built-in one) without importing lmms-eval, so that bad names fail in milliseconds.
+picks the tasks to run and finds each task's YAML (ours under evaluation/tasks/, a user's
+under <config dir>/tasks/ or at an absolute path, or lmms-eval's built-in one) without importing
+lmms-eval, so that bad names fail in milliseconds.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from configs.compose import ConfigError, compose, config_path, group_choices, to_object
+from configs.compose import (
+    ConfigError,
+    choices_hint,
+    compose,
+    config_path,
+    group_choices,
+    to_object,
+    user_config_dirs,
+)
 from evaluation.config import EvalConfig, TaskSpec
 from evaluation.errors import EvalError
 
@@ -36,7 +45,7 @@ def eval_config(overrides: Sequence[str]) -> EvalConfig:
             f"(one of {', '.join(suite_names()) or 'none'})"
         )
     if suite not in suite_names():
-        raise ConfigError(f"unknown suite '{suite}'; choices: {', '.join(suite_names())}")
+        raise ConfigError(f"unknown suite '{suite}'{choices_hint('evaluation')}")
     cfg: EvalConfig = to_object(compose(EvalConfig, config_path("evaluation", suite), overrides))
     return cfg
 
@@ -57,13 +66,24 @@ def selected_tasks(cfg: EvalConfig) -> list[TaskSpec]:
     return [t for t in cfg.tasks if not cfg.only or t.name in cfg.only]
 
 
+def task_dirs() -> list[Path]:
+    """Where a relative `yaml` of a task is looked up, first match wins: the tasks/ folder of
+    each user config folder, then ours."""
+    return [*(folder / "tasks" for folder in user_config_dirs()), TASKS_DIR]
+
+
 def task_yaml(spec: TaskSpec) -> Path:
-    """The YAML that defines `spec`: ours (spec.yaml) or lmms-eval's built-in one."""
+    """The YAML that defines `spec`: spec.yaml (an absolute path, or one relative to a folder
+    of `task_dirs`) or lmms-eval's built-in one."""
     if spec.yaml:
-        path = TASKS_DIR / spec.yaml
-        if not path.is_file():
-            raise EvalError(f"task '{spec.name}': yaml '{spec.yaml}' not found under {TASKS_DIR}")
-        return path
+        given = Path(spec.yaml).expanduser()
+        folders = [given.parent] if given.is_absolute() else task_dirs()
+        for folder in folders:
+            path = folder / given.name if given.is_absolute() else folder / given
+            if path.is_file():
+                return path.absolute()
+        where = ", ".join(map(str, folders))
+        raise EvalError(f"task '{spec.name}': yaml '{spec.yaml}' not found under {where}")
     path = builtin_task_yaml(spec.name)
     if path is None:
         close = difflib.get_close_matches(spec.name, builtin_task_names(), n=3)

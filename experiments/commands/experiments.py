@@ -9,7 +9,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from configs.compose import compose, config_path, resolved_dict, to_object
+from configs.compose import (
+    ConfigError,
+    choices_hint,
+    compose,
+    config_path,
+    group_choices,
+    resolved_dict,
+    to_object,
+)
 from configs.errors import InputNotADirectoryError
 from experiments import report_deltas
 from experiments.commands import add_command, add_overrides
@@ -40,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="one run: curate -> train -> export -> evaluate",
         description="Compose configs/experiment/NAME.yaml (experiment=NAME, default toyworld) "
         "with overrides and run its stages here; finished stages are reused.",
-        keys="keys: experiment=NAME  data=..  curation=..  training=..  evaluation=..  "
+        keys=f"keys: experiment={'|'.join(group_choices('experiment'))}  "
+        f"data={'|'.join(group_choices('data'))}  curation=NAME  training=NAME  "
+        f"evaluation={'|'.join(group_choices('evaluation'))}  "
         "<group>.<key>=...  store=DIR  wandb.mode=offline|online|disabled",
     )
     add_overrides(run)
@@ -53,7 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Compose configs/sweep/NAME.yaml (sweep=NAME, default toyworld_demo) and run "
         "its job graph with the local executor (in order, here) or slurm (submitit job arrays "
         "with afterok dependencies), then write the report.",
-        keys="keys: sweep=NAME  executor=local|slurm  cluster=NAME  methods=[..]  budgets=[..]  "
+        keys=f"keys: sweep={'|'.join(group_choices('sweep'))}  executor=local|slurm  "
+        f"cluster={'|'.join(group_choices('cluster'))}  methods=[..]  budgets=[..]  "
         "seeds=[..]  overrides=[..]  wait=true|false",
     )
     sweep.add_argument("--dry-run", action="store_true", help="print the job graph and exit")
@@ -91,7 +102,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _selected(overrides: list[str], key: str, default: str) -> tuple[str, list[str]]:
+    """(the name of `key`'s config, checked, the other overrides)."""
     chosen = next((o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")), default)
+    if not config_path(key, chosen).is_file():
+        raise ConfigError(
+            f"{key}={chosen}: no config '{chosen}' in group '{key}'{choices_hint(key)}"
+        )
     return chosen, [o for o in overrides if not o.startswith(f"{key}=")]
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from configs.compose import ConfigError, compose, config_path, to_object
+from configs.compose import (
+    ConfigError,
+    choices_hint,
+    compose,
+    config_path,
+    group_choices,
+    to_object,
+)
 from experiments.commands import add_command, add_force, add_overrides
 from training.config import FOUNDATION_OF_WORLD, TrainingConfig
 
@@ -34,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config",
         default="tiny",
-        help="a name in configs/training/ or a YAML path (default: tiny)",
+        help="a training config (default: tiny): a YAML path, or one of "
+        f"{', '.join(group_choices('training'))}",
     )
     add_force(
         parser,
@@ -50,6 +58,11 @@ def _train(args: argparse.Namespace) -> int:
         if args.config.endswith((".yaml", ".yml"))
         else config_path("training", args.config)
     )
+    if not Path(yaml).is_file():
+        raise ConfigError(
+            f"--config {args.config}: no config '{args.config}' in group 'training'"
+            f"{choices_hint('training')}"
+        )
     cfg: TrainingConfig = to_object(compose(TrainingConfig, yaml, args.overrides))
     use_world_foundation(cfg)
     from training.train import train  # torch and transformers load only when training

@@ -1,3 +1,4 @@
+import os
 from dataclasses import dataclass, field
 
 import pytest
@@ -5,6 +6,7 @@ from omegaconf import OmegaConf
 
 from configs import compose as config_mod
 from configs.compose import ConfigError, choice, compose, compose_node, to_object
+from configs.errors import InputNotADirectoryError
 from curation.data.fileio import save_resolved
 
 
@@ -130,3 +132,59 @@ def test_group_switch_replaces_the_defaults_entry_and_keeps_own_keys(config_root
     obj = to_object(compose(Root, config_root / "exp2.yaml", ["model=small"]))
     # big.yaml's layers=24 is gone (small.yaml replaced it); the YAML's own key still applies
     assert (obj.model.name, obj.model.layers) == ("renamed", 2)
+
+
+@pytest.fixture
+def user_dir(config_root, tmp_path_factory, monkeypatch):
+    """A user config folder on VLMDATA_CONFIG_PATH: one config replaces the package's, one is
+    new."""
+    user = tmp_path_factory.mktemp("user")
+    (user / "model").mkdir()
+    (user / "model" / "big.yaml").write_text("name: users-big\nlayers: 3\n")
+    (user / "model" / "mine.yaml").write_text("name: mine\nlayers: 5\n")
+    monkeypatch.setenv(config_mod.CONFIG_PATH_ENV, str(user))
+    return user
+
+
+def test_user_folder_comes_first_and_adds_choices(config_root, user_dir):
+    assert config_mod.config_path("model", "big") == user_dir / "model" / "big.yaml"
+    assert config_mod.group_choices("model") == ["big", "mine"]
+    obj = to_object(compose(Root, config_root / "experiment.yaml", ["model=mine"]))
+    assert (obj.model.name, obj.model.layers) == ("mine", 5)
+    obj = to_object(compose(Root, config_root / "experiment.yaml"))  # its defaults: model: big
+    assert obj.model.name == "users-big"
+
+
+def test_user_folders_in_path_order(config_root, user_dir, tmp_path_factory, monkeypatch):
+    first = tmp_path_factory.mktemp("first")
+    (first / "model").mkdir()
+    (first / "model" / "mine.yaml").write_text("name: first\n")
+    monkeypatch.setenv(config_mod.CONFIG_PATH_ENV, f"{first}{os.pathsep}{user_dir}")
+    assert config_mod.config_path("model", "mine") == first / "model" / "mine.yaml"
+    assert config_mod.config_path("model", "big") == user_dir / "model" / "big.yaml"
+
+
+def test_unknown_choice_lists_user_choices_and_folders(config_root, user_dir):
+    with pytest.raises(ConfigError) as err:
+        compose(Root, config_root / "experiment.yaml", ["model=nope"])
+    message = str(err.value)
+    assert "choices: big, mine" in message and str(user_dir / "model") in message
+    assert "\n" not in message
+
+
+def test_missing_user_folder_is_an_error(config_root, tmp_path, monkeypatch):
+    monkeypatch.setenv(config_mod.CONFIG_PATH_ENV, str(tmp_path / "absent"))
+    with pytest.raises(InputNotADirectoryError, match="VLMDATA_CONFIG_PATH: no such directory"):
+        config_mod.config_path("model", "big")
+
+
+def test_search_path_value_puts_given_folders_first(tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    monkeypatch.setenv(config_mod.CONFIG_PATH_ENV, str(b))
+    assert config_mod.search_path_value([a]) == f"{a.resolve()}{os.pathsep}{b}"
+    with pytest.raises(InputNotADirectoryError, match="--config-dir: no such directory"):
+        config_mod.search_path_value([tmp_path / "c"])
+    with pytest.raises(InputNotADirectoryError, match="--config-dir: give a directory"):
+        config_mod.search_path_value([""])

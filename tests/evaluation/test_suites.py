@@ -103,3 +103,42 @@ def test_suite_choice_errors_are_one_line():
 def test_unknown_task_name_suggests_the_close_ones():
     with pytest.raises(EvalError, match="unknown lmms-eval task 'popee'; did you mean pope"):
         task_yaml(TaskSpec(name="popee", metric="x"))
+
+
+def test_task_yaml_by_absolute_path_or_in_a_user_tasks_folder(tmp_path, monkeypatch):
+    from configs.compose import CONFIG_PATH_ENV
+
+    own = tmp_path / "elsewhere" / "mine.yaml"
+    own.parent.mkdir()
+    own.write_text("task: mine\n")
+    assert task_yaml(TaskSpec(name="mine", metric="m", yaml=str(own))) == own
+    user = tmp_path / "user"
+    (user / "tasks" / "toyworld").mkdir(parents=True)
+    shadow = user / "tasks" / "toyworld" / "toyworld_colour.yaml"
+    shadow.write_text("task: toyworld_colour\n")
+    (user / "tasks" / "ours.yaml").write_text("task: ours\n")
+    monkeypatch.setenv(CONFIG_PATH_ENV, str(user))
+    spec = TaskSpec(name="toyworld_colour", metric="score", yaml="toyworld/toyworld_colour.yaml")
+    assert task_yaml(spec) == shadow  # the user's folder comes first
+    assert (
+        task_yaml(TaskSpec(name="ours", metric="m", yaml="ours.yaml"))
+        == user / "tasks" / "ours.yaml"
+    )
+    with pytest.raises(EvalError, match=r"yaml 'gone.yaml' not found under .*user/tasks, "):
+        task_yaml(TaskSpec(name="gone", metric="m", yaml="gone.yaml"))
+    with pytest.raises(EvalError, match="not found under"):
+        task_yaml(TaskSpec(name="gone", metric="m", yaml=str(tmp_path / "gone.yaml")))
+
+
+def test_a_user_suite_is_a_choice(tmp_path, monkeypatch):
+    from configs.compose import CONFIG_PATH_ENV
+
+    (tmp_path / "evaluation").mkdir()
+    (tmp_path / "evaluation" / "mysuite.yaml").write_text(
+        "suite: mysuite\ntasks:\n  - {name: mine, metric: exact_match, yaml: /x/mine.yaml}\n"
+    )
+    monkeypatch.setenv(CONFIG_PATH_ENV, str(tmp_path))
+    assert "mysuite" in suite_names() and "toyworld" in suite_names()
+    assert [t.name for t in eval_config(["suite=mysuite"]).tasks] == ["mine"]
+    with pytest.raises(ConfigError, match=r"unknown suite 'nope'; choices: .*mysuite"):
+        eval_config(["suite=nope"])
