@@ -14,7 +14,7 @@ from configs.compose import ConfigError
 from configs.errors import InputNotADirectoryError, InputNotFoundError
 from curation.data.limits import RecordLimits
 from curation.data.records import Problem, RecordError, RecordRules, load_records
-from curation.data.subset import RECORDS, read_subset, work_dir
+from curation.data.subset import RECORDS, read_subset, subset_image_root, work_dir
 from training.encode import UNSUPERVISED_REASONS, ConversationEncoder, UnsupervisedRecordError
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,10 @@ class TrainingInputs:
 def resolve_inputs(
     subset: str = "", records: str = "", image_root: str = ""
 ) -> tuple[Path, Path, Path | None]:
-    """(records file, image root, pool file or None). A subset's images default to its pool's
-    folder (ToyWorld's layout); a records file's to its own folder."""
+    """(records file, image root, pool file or None). The image root is `image_root` when
+    given; else a subset's is the one its manifest names (curation.data.subset:
+    subset_image_root), or its pool's folder (ToyWorld's layout); a records file's is its own
+    folder."""
     if bool(subset) == bool(records):
         raise ConfigError("give exactly one of subset=DIR or records=PATH (with image_root=DIR)")
     pool_path = None
@@ -44,7 +46,7 @@ def resolve_inputs(
         records_path = found.records_path
         pool = found.manifest.get("pool", {}).get("path")
         pool_path = Path(str(pool)) if pool else None
-        default_root = (pool_path or records_path).parent
+        default_root = subset_image_root(found) or (pool_path or records_path).parent
     else:
         records_path = Path(records)
         if not records_path.is_file():

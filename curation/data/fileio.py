@@ -139,11 +139,29 @@ def remove_stale_tmp(
 
 
 def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes; of a directory (a pool of parquet shards), the sha256 of
+    the sorted list of its files' relative paths and sha256s, hidden entries left out."""
+    if Path(path).is_dir():
+        return sha256_json(
+            [[name, sha256_file(Path(path) / name, chunk_size)] for name in _visible_files(path)]
+        )
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _visible_files(folder: str | os.PathLike) -> list[str]:
+    names = []
+    for parent, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        names += [
+            Path(parent, name).relative_to(folder).as_posix()
+            for name in files
+            if not name.startswith(".")
+        ]
+    return sorted(names)
 
 
 def sha256_json(obj: Any) -> str:

@@ -3,7 +3,8 @@
 A pool is a `.json` list or a `.jsonl` file of records
 `{"id": str, "image"?: str, "conversations": [{"from": "human"|"gpt", "value": str}, ...]}`;
 extra keys are kept. Record positions count records from 0 (JSONL: non-blank lines);
-turns in messages count from 1.
+turns in messages count from 1. A table pool (parquet/arrow shards, one file or a folder) is
+read row by row into the same records (curation.data.tablepool).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from curation.data.fileio import atomic_open
 from curation.data.jsonstream import JsonStreamError, TooDeep, iter_json_array
 from curation.data.limits import RecordLimits
 from curation.data.messages import IMAGE_TOKEN
+from curation.data.tablepool import TABLE_SUFFIXES, is_table_pool, iter_table_records
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +142,22 @@ def iter_records(path: PathLike) -> Iterator[tuple[int, Any]]:
     """Yield (position, decoded value) for every record, unvalidated; JSONL lines that are
     not JSON come as `Malformed`. File-level problems raise `PoolFormatError` at once."""
     path = _pool_path(path)
+    if is_table_pool(path):
+        return iter_table_records(path)
     return _read_jsonl(path) if path.suffix == ".jsonl" else _read_json(path)
 
 
 def _pool_path(path: PathLike) -> Path:
     path = Path(path)
-    if path.suffix not in SUFFIXES:
-        raise PoolFormatError(f"{path}: unsupported suffix {path.suffix!r}; use .json or .jsonl")
+    if path.is_dir():
+        if not is_table_pool(path):
+            raise PoolFormatError(f"{path}: a folder without .parquet or .arrow files")
+        return path
+    if path.suffix not in SUFFIXES + TABLE_SUFFIXES:
+        raise PoolFormatError(
+            f"{path}: unsupported suffix {path.suffix!r}; use .json, .jsonl, .parquet, .arrow "
+            "or a folder of parquet shards"
+        )
     if not path.is_file():
         raise PoolFormatError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
     return path

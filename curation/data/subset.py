@@ -3,8 +3,8 @@
     <dir>/indices.npy     int64 positions into the pool, in selection order (COINCIDE-compatible)
     <dir>/subset.json     the selected LLaVA records (pool records at `indices`, then any
                           synthetic records), a drop-in for LLaVA's own train.py
-    <dir>/manifest.json   provenance: method, resolved config, pool sha256, seed, counts,
-                          timings, package version, method-specific details
+    <dir>/manifest.json   provenance: method, resolved config, pool sha256 and image root,
+                          seed, counts, timings, package version, method-specific details
 
 The directory is built under a temporary name and renamed into place when complete, so a
 crash never leaves a directory (or file) under the finished name. indices.npy and subset.json
@@ -68,13 +68,15 @@ def write_subset(
     details: Mapping[str, Any] | None = None,
     pool_sha256: str | None = None,
     device: str | None = None,
+    image_root: str | Path | None = None,
 ) -> Subset:
     """Write a subset directory atomically and return it.
 
     `records` are the pool records at `indices` (positions in the pool file), in the same
     order; `synthetic_records` follow them in subset.json. `details` holds method-specific
     provenance (allocations, score summaries, ...). `timings` (seconds) and `device` (what the
-    selection ran on, curation.data.device) are its cost.
+    selection ran on, curation.data.device) are its cost. `image_root`: the folder the pool's
+    image paths are relative to, kept (absolute) so that the subset's readers need not be told.
     """
     n_pool = pool_size
     idx = _check_indices(indices, n_pool)
@@ -92,7 +94,11 @@ def write_subset(
             "selected": len(records),
             "fraction_of_pool": (len(records) / n_pool) if n_pool else 0.0,
         },
-        "pool": {"path": str(pool_path), "sha256": pool_sha256 or sha256_file(pool_path)},
+        "pool": {
+            "path": str(pool_path),
+            "sha256": pool_sha256 or sha256_file(pool_path),
+            "image_root": str(Path(image_root).resolve()) if image_root else None,
+        },
         "config": dict(config),
         "timings_s": dict(timings or {}),
         **({} if device is None else {"device": device}),
@@ -164,6 +170,21 @@ def _read_manifest(file: Path) -> dict[str, Any]:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def subset_image_root(subset: Subset) -> Path | None:
+    """The image root of the pool a subset was drawn from, as its manifest names it: the
+    pool's `image_root`, else (subsets whose writer did not pass it) the `data.image_root` of
+    the resolved config `vlmdata curate` saves; None when neither names one."""
+    pool = subset.manifest.get("pool", {})
+    if "image_root" in pool:
+        root = pool["image_root"]
+    else:
+        data = subset.manifest.get("config", {}).get("data")
+        root = data.get("image_root") if isinstance(data, dict) else None
+    if not isinstance(root, str) or not root:
+        return None
+    return Path(root).expanduser()
 
 
 def work_dir(path: str | Path) -> Path:

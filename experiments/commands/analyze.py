@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from configs.compose import compose, to_object
+from configs.compose import compose, group_choices, to_object
 from configs.errors import InputNotFoundError
 from curation.data.fileio import save_resolved, sha256_file
 from curation.data.records import RecordRules, load_records
-from curation.data.subset import SubsetError, read_subset
+from curation.data.subset import SubsetError, read_subset, subset_image_root
 from curation.methods.adr.entities.extract import (
     PERSPECTIVES,
     EntityConfig,
@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "tau, head/tail sizes and the tail's share of entity mass per perspective, and write "
         "longtail.txt, longtail.json and log-log rank-frequency PNGs. With subset=DIR the "
         "subset is measured against its pool's head/tail split (before/after curation).",
-        keys="keys: data=toyworld|llava665k  data.pool=PATH  data.image_root=DIR  subset=DIR  "
+        keys=f"keys: data={'|'.join(group_choices('data'))}  data.pool=PATH  data.image_root=DIR  "
+        "subset=DIR  "
         "out_dir=DIR  perspectives=[token,object,...]  q_token=0.9 ...  "
         "entities.token.backend=lexicon|stanza  entities.object.annotations=PATH ...",
     )
@@ -103,13 +104,17 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _pool(run: AnalyzeConfig) -> tuple[Path, Path | None]:
-    """The pool to analyse: a subset's own pool unless data.pool says otherwise."""
+    """The pool to analyse: a subset's own pool unless data.pool says otherwise, with the
+    image root its manifest names unless data.image_root does."""
     if run.subset and not run.data.pool:
-        pool = Path(str(read_subset(run.subset).manifest["pool"]["path"]))
-        if not pool.is_file():
+        subset = read_subset(run.subset)
+        pool = Path(str(subset.manifest["pool"]["path"]))
+        if not pool.exists():
             raise InputNotFoundError(f"subset={run.subset}: its pool {pool} is gone; set data.pool")
-        return pool, Path(run.data.image_root) if run.data.image_root else pool.parent
-    return prepare_pool(run.data, progress=run.progress)
+        if run.data.image_root:
+            return pool, Path(run.data.image_root)
+        return pool, subset_image_root(subset) or pool.parent
+    return prepare_pool(run.data, run.progress, run.cache_dir)
 
 
 def _subset_tables(

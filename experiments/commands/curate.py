@@ -10,8 +10,10 @@ from typing import Any
 
 from configs.compose import (
     ConfigError,
+    choices_hint,
     compose,
     config_path,
+    group_choices,
     resolved_dict,
     to_object,
 )
@@ -51,9 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Select a subset with one method and write indices.npy, subset.json and "
         "manifest.json. method=NAME loads configs/curation/NAME.yaml (config=NAME picks another "
         "file, e.g. config=coincide_toyworld); other keys override it. "
-        f"Methods: {', '.join(sorted(METHODS))}.",
+        f"Methods: {', '.join(sorted(METHODS))}. Configs: {', '.join(group_choices('curation'))}.",
         keys="keys: method=NAME  config=NAME  budget=FRACTION|COUNT  seed=N  params.<key>=...  "
-        "data=toyworld|llava665k  data.pool=PATH  data.image_root=DIR  out_dir=DIR  cache_dir=DIR",
+        f"data={'|'.join(group_choices('data'))}  data.pool=PATH (LLaVA .json/.jsonl, .parquet "
+        "or a folder of parquet shards)  data.image_root=DIR  out_dir=DIR  cache_dir=DIR",
     )
     add_force(
         parser,
@@ -73,7 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "missing and merges. Same keys as curate; the bytes never depend on the sharding.",
         keys="keys: method=NAME  config=NAME  shard=I  num_shards=N  reference_only=true  "
         "params.<key>=...  "
-        "data=..  data.pool=PATH  data.image_root=DIR  cache_dir=DIR",
+        f"data={'|'.join(group_choices('data'))}  data.pool=PATH  data.image_root=DIR  "
+        "cache_dir=DIR",
     )
     add_overrides(features)
 
@@ -87,7 +91,10 @@ def _compose(overrides_in: list[str], schema: type) -> tuple[Any, Any, CurationM
     )
     yaml = config_path("curation", config_name)
     if not yaml.is_file() and config_name != method_name:
-        raise ConfigError(f"no config '{config_name}' in configs/curation/")
+        raise ConfigError(
+            f"config={config_name}: no config '{config_name}' in group 'curation'"
+            f"{choices_hint('curation')}"
+        )
     if config_name == method_name:
         get_method(method_name)
     cfg = compose(schema, yaml if yaml.is_file() else None, ["data=toyworld", *overrides])
@@ -102,7 +109,7 @@ def _features(args: argparse.Namespace) -> int:
             f"shard={run.shard} num_shards={run.num_shards}: need num_shards >= 1 "
             "and shard in -1..num_shards-1"
         )
-    pool_path, image_root = prepare_pool(run.data, progress=run.progress)
+    pool_path, image_root = prepare_pool(run.data, run.progress, run.cache_dir)
     train_reference(method, run.data, pool_path, image_root, run.cache_dir, run.progress)
     summary = prepare_features(
         method,
@@ -129,8 +136,13 @@ def _curate(args: argparse.Namespace) -> int:
     budget_tag = "auto" if run.budget is None else f"{run.budget:g}"
     out_dir = run.out_dir or f"outputs/subsets/{run.method}-b{budget_tag}-s{run.seed}"
     check_target(out_dir, {})  # out_dir=/ . .. ~ fail before the pool is made
-    pool_path, image_root = prepare_pool(run.data, progress=run.progress)
+    pool_path, image_root = prepare_pool(run.data, run.progress, run.cache_dir)
     train_reference(method, run.data, pool_path, image_root, run.cache_dir, run.progress)
+    config = resolved_dict(cfg)
+    if run.data.kind != "toyworld":
+        # the root these images were read from, absolute: the subset's readers use it
+        # (curation.data.subset.subset_image_root) without being told
+        config["data"]["image_root"] = str(image_root.resolve()) if image_root else ""
     subset = curate(
         method,
         pool_path=pool_path,
@@ -139,7 +151,7 @@ def _curate(args: argparse.Namespace) -> int:
         seed=run.seed,
         out_dir=out_dir,
         cache_root=run.cache_dir,
-        config=resolved_dict(cfg),
+        config=config,
         on_error=run.data.on_error,
         progress=run.progress,
         force=args.force,

@@ -1,9 +1,13 @@
+import io
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from curation.data.records import write_records
 from experiments.cli import main
@@ -157,7 +161,8 @@ def test_curate_config_picks_a_named_curation_file(pool, tmp_path, capsys):
     assert curate_with("full", tmp_path / "m") == 0
     assert len(np.load(tmp_path / "m" / "indices.npy")) == 10
     assert curate_with("nope", tmp_path / "n") == 2
-    assert "no config 'nope' in configs/curation/" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no config 'nope' in group 'curation'; choices: " in err and "random_aa" in err
 
 
 @pytest.fixture
@@ -219,3 +224,78 @@ def test_features_in_shards_then_curate_equals_one_pass(pool, tiny_reference, tm
         == 2
     )
     assert "method=random has no reference feature pass" in capsys.readouterr().err
+
+
+def test_pool_keys_on_the_default_data_config_name_the_fix(pool, tmp_path, capsys):
+    code = main(["curate", f"data.pool={pool}", f"out_dir={tmp_path / 's'}", "progress=false"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "data.pool" in err and "add data=llava" in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_data_llava_reads_the_given_pool(pool, tmp_path):
+    args = ["curate", "method=full", "data=llava", f"data.pool={pool}", "progress=false"]
+    assert main([*args, f"out_dir={tmp_path / 's'}", f"cache_dir={tmp_path / 'c'}"]) == 0
+    subset = json.loads((tmp_path / "s" / "subset.json").read_text())
+    assert [r["id"] for r in subset] == [f"s{i}" for i in range(10)]
+
+
+def test_config_dir_flag_adds_choices_to_help_and_errors(tmp_path, capsys, monkeypatch):
+    from configs.compose import CONFIG_PATH_ENV
+
+    monkeypatch.delenv(CONFIG_PATH_ENV, raising=False)
+    (tmp_path / "evaluation").mkdir()
+    (tmp_path / "evaluation" / "usersuite.yaml").write_text("suite: usersuite\n")
+    (tmp_path / "curation").mkdir()
+    (tmp_path / "curation" / "userpreset.yaml").write_text("method: random\n")
+    with pytest.raises(SystemExit):
+        main(["--config-dir", str(tmp_path), "eval", "--help"])
+    assert "usersuite" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([f"--config-dir={tmp_path}", "curate", "--help"])
+    assert "userpreset" in capsys.readouterr().out
+    assert main(["--config-dir", str(tmp_path), "eval", "checkpoint=x", "suite=nope"]) == 2
+    err = capsys.readouterr().err
+    assert "usersuite" in err and str(tmp_path.resolve() / "evaluation") in err
+    assert CONFIG_PATH_ENV not in os.environ  # main leaves the environment as it found it
+    assert main(["--config-dir", str(tmp_path / "absent"), "eval", "suite=x"]) == 2
+    assert "--config-dir: no such directory" in capsys.readouterr().err
+
+
+def test_config_dir_is_a_global_option(tmp_path):
+    from experiments.cli import config_dirs_given
+
+    argv = ["--config-dir", "a", "--config-dir=b", "curate", "--config-dir", "c"]
+    assert config_dirs_given(argv) == ["a", "b"]
+
+
+def test_curate_a_parquet_pool_with_embedded_images(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    pngs = []
+    for colour in ("red", "blue", "green"):
+        buffer = io.BytesIO()
+        Image.new("RGB", (20, 12), colour).save(buffer, "PNG")
+        pngs.append(buffer.getvalue())
+    turns = [{"from": "human", "value": "<image>\nq?"}, {"from": "gpt", "value": "a"}]
+    table = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "image": pa.array([{"bytes": p, "path": None} for p in pngs], image),
+            "conversations": [turns] * 3,
+        }
+    )
+    (tmp_path / "hub" / "data").mkdir(parents=True)
+    pq.write_table(table, tmp_path / "hub" / "data" / "train-00000-of-00001.parquet")
+    args = ["curate", "method=full", "data=llava", f"data.pool={tmp_path / 'hub'}"]
+    out = tmp_path / "s"
+    assert main([*args, f"out_dir={out}", f"cache_dir={tmp_path / 'c'}", "progress=false"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    root = Path(manifest["config"]["data"]["image_root"])
+    assert root.parent == (tmp_path / "c" / "pool-images").resolve()
+    subset = json.loads((out / "subset.json").read_text())
+    for record, png in zip(subset, pngs, strict=True):
+        assert (root / record["image"]).read_bytes() == png

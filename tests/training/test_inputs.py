@@ -59,3 +59,21 @@ def test_gradient_checkpointing_with_lora_trains(world, tmp_path, tiny_config):
     )
     assert result.global_step == 2 and result.export_dir is None
     assert result.summary["accumulate_grad_batches"] == 2
+
+
+def test_a_subsets_image_root_comes_from_its_manifest(tmp_path, pool_file, write_pool_subset):
+    """The pool's images live apart from the pool file: the manifest's root is used unless
+    image_root is given; a subset without one falls back to its pool's folder."""
+    from training.inputs import resolve_inputs
+
+    images, elsewhere = tmp_path / "images", tmp_path / "elsewhere"
+    images.mkdir()
+    elsewhere.mkdir()
+    write_pool_subset(tmp_path / "s", pool_file, [0, 1], image_root=images)
+    _, root, pool = resolve_inputs(subset=str(tmp_path / "s"))
+    assert root == images.resolve() and pool == pool_file[0]
+    _, root, _ = resolve_inputs(subset=str(tmp_path / "s"), image_root=str(elsewhere))
+    assert root == elsewhere  # an explicit one wins
+    write_pool_subset(tmp_path / "t", pool_file, [0])
+    _, root, _ = resolve_inputs(subset=str(tmp_path / "t"))
+    assert root == pool_file[0].parent

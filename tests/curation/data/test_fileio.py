@@ -74,3 +74,22 @@ def test_outputs_get_normal_permissions(tmp_path):
         os.umask(mask)
     assert stat.S_IMODE((tmp_path / "f.json").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_sha256_of_a_folder_covers_its_files_names_and_bytes(tmp_path):
+    from curation.data.fileio import sha256_file
+
+    pool = tmp_path / "pool"
+    (pool / "data").mkdir(parents=True)
+    (pool / "data" / "a.parquet").write_bytes(b"one")
+    (pool / "b.parquet").write_bytes(b"two")
+    first = sha256_file(pool)
+    (pool / ".cache").mkdir()
+    (pool / ".cache" / "x").write_bytes(b"ignored")
+    (pool / ".lock").write_bytes(b"ignored")
+    assert sha256_file(pool) == first  # hidden entries are not the pool
+    (pool / "b.parquet").write_bytes(b"TWO")
+    assert sha256_file(pool) != first
+    (pool / "b.parquet").write_bytes(b"two")
+    (pool / "b.parquet").rename(pool / "c.parquet")
+    assert sha256_file(pool) != first  # a renamed shard moves its rows

@@ -14,6 +14,7 @@ from curation.data.subset import (
     SubsetError,
     is_finished,
     read_subset,
+    subset_image_root,
     write_subset,
 )
 
@@ -173,3 +174,29 @@ def test_broken_manifest_is_one_line_naming_the_file(tmp_path, pool_file, write_
         read_subset(subset)
     message = str(caught.value)
     assert message.startswith(f"{subset / MANIFEST}: ") and "\n" not in message
+
+
+def test_manifest_names_the_pools_image_root(tmp_path, pool_file, write_pool_subset):
+    images = tmp_path / "images"
+    images.mkdir()
+    subset = write_pool_subset(tmp_path / "s", pool_file, [0, 2], image_root=images)
+    assert subset.manifest["pool"]["image_root"] == str(images.resolve())
+    assert subset_image_root(read_subset(tmp_path / "s")) == images.resolve()
+    no_root = write_pool_subset(tmp_path / "t", pool_file, [1])
+    assert no_root.manifest["pool"]["image_root"] is None
+    assert subset_image_root(read_subset(tmp_path / "t")) is None
+
+
+def test_image_root_of_a_subset_written_without_the_field(tmp_path, pool_file, write_pool_subset):
+    """Written by a caller that did not pass image_root (or before it existed): the data
+    config `vlmdata curate` saves in the manifest names it."""
+    write_pool_subset(tmp_path / "s", pool_file, [0])
+    manifest_path = tmp_path / "s" / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["pool"]["image_root"]
+    manifest["config"]["data"] = {"kind": "llava", "image_root": "/data/images"}
+    manifest_path.write_text(json.dumps(manifest))
+    assert str(subset_image_root(read_subset(tmp_path / "s"))) == "/data/images"
+    manifest["config"] = {"method": "random"}  # a plan's curate stage: the curation config only
+    manifest_path.write_text(json.dumps(manifest))
+    assert subset_image_root(read_subset(tmp_path / "s")) is None
