@@ -174,12 +174,10 @@ def _first_line(err: BaseException) -> str:
 
 def subset_image_root(subset: Subset) -> Path | None:
     """The image root of the pool a subset was drawn from, as its manifest names it: the
-    pool's `image_root`, else (subsets whose writer did not pass it) the `data.image_root` of
-    the resolved config `vlmdata curate` saves; None when neither names one."""
-    pool = subset.manifest.get("pool", {})
-    if "image_root" in pool:
-        root = pool["image_root"]
-    else:
+    pool's `image_root`, else (a writer that did not pass it) the `data.image_root` of the
+    resolved config `vlmdata curate` saves; None when neither names one."""
+    root = subset.manifest.get("pool", {}).get("image_root")
+    if not root:
         data = subset.manifest.get("config", {}).get("data")
         root = data.get("image_root") if isinstance(data, dict) else None
     if not isinstance(root, str) or not root:

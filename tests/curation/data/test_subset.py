@@ -193,7 +193,7 @@ def test_image_root_of_a_subset_written_without_the_field(tmp_path, pool_file, w
     write_pool_subset(tmp_path / "s", pool_file, [0])
     manifest_path = tmp_path / "s" / MANIFEST
     manifest = json.loads(manifest_path.read_text())
-    del manifest["pool"]["image_root"]
+    manifest["pool"]["image_root"] = None
     manifest["config"]["data"] = {"kind": "llava", "image_root": "/data/images"}
     manifest_path.write_text(json.dumps(manifest))
     assert str(subset_image_root(read_subset(tmp_path / "s"))) == "/data/images"
