@@ -28,11 +28,22 @@ How this departs from the paper, precisely:
   `score_batch_size`). So g does not shape the VLM's training, and the losses it weighs do not
   move while it learns.
 - Records without an answer token (NaN loss) do not train g; g still scores them.
-Cost: stage 2 is O(budget x N x D) (one matrix-vector product per pick).
+Cost: stage 2 is O(budget x N x D) (one matrix-vector product per pick) below
+`approximate_from` records. From there on (the scalable path, `select_at_scale`):
+- rows wider than `project_dim` are mapped, in one memory-bounded pass over the (memory-mapped)
+  features, by a fixed seeded Gaussian random projection to `project_dim` dimensions and
+  renormalised; both stages read these rows (cosines approximate: ~1/sqrt(project_dim));
+- stage 2 reads each record's `3 k_nearest` most similar records, computed once by the
+  inverted-list search of curation/methods/baselines/neighbours.py (approximate: `knn_lists`,
+  `knn_probes`), and applies the same cumulative rule over them with a lazy max-heap. A pick
+  whose list no longer holds k_nearest remaining records above its last entry's cosine falls
+  back to the exact scan over every remaining record, so with exact lists the rule is exactly
+  the brute-force one (tested).
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +62,7 @@ from curation.features.reference_pass import (
     unit_rows,
 )
 from curation.method import CurationContext, Selection
+from curation.methods.baselines.neighbours import Neighbours, default_lists, nearest_neighbours
 from curation.methods.baselines.scoring import score_summary
 
 SCORE_NETS = ("linear", "mlp")
@@ -71,6 +83,11 @@ class SelfFilterParams(ReferenceParams):
     penalty: str = choice("nearest", PENALTIES)
     k_nearest: int = 10  # penalty=nearest: how many remaining neighbours each pick penalises
     gamma: float = 1.0  # penalty weight
+    # from this pool size on: projected rows and stage 2 over approximate neighbour lists
+    approximate_from: int = 100_000
+    project_dim: int = 256  # rows wider than this are randomly projected (at scale)
+    knn_lists: int = 0  # inverted lists of the neighbour search (0: 2 sqrt(N))
+    knn_probes: int = 8  # lists each list is searched against (itself included)
 
 
 @dataclass(frozen=True)
@@ -176,6 +193,74 @@ def nearest_penalty_greedy(
     return order
 
 
+def nearest_penalty_over_lists(
+    difficulty: np.ndarray,
+    features: np.ndarray,
+    budget: int,
+    neighbours: Neighbours,
+    gamma: float = 1.0,
+    k_nearest: int = 10,
+    progress: bool = False,
+) -> tuple[np.ndarray, int]:
+    """Stage 2, the authors' rule over precomputed similarity lists (`neighbours`, metric ip on
+    the same unit-norm `features`): pool positions in the order taken, and how many picks fell
+    back to the exact scan over all remaining records."""
+    if k_nearest < 1:
+        raise ValueError(f"k_nearest must be >= 1, got {k_nearest}")
+    x = np.asarray(features, dtype=np.float32)
+    n = len(x)
+    d = np.array(difficulty, dtype=np.float64)
+    version = np.zeros(n, dtype=np.int64)
+    available = np.ones(n, dtype=bool)
+    heap = [(-v, i, 0) for i, v in enumerate(d.tolist())]
+    heapq.heapify(heap)
+    order = np.empty(budget, dtype=np.int64)
+    fallbacks = 0
+    complete = neighbours.ids.shape[1] >= n - 1  # the lists hold every other record
+    with tqdm(total=budget, desc="self-filter selection", disable=not progress) as bar:
+        for step in range(budget):
+            while True:
+                _, pick, v = heapq.heappop(heap)
+                if available[pick] and v == version[pick]:
+                    break
+            order[step] = pick
+            available[pick] = False
+            bar.update(1)
+            ids, cosine = neighbours.ids[pick], neighbours.values[pick]
+            free = available[ids]
+            near, near_cos = ids[free][:k_nearest], cosine[free][:k_nearest]
+            exact = complete or (len(near) == k_nearest and near_cos[-1] > cosine[-1])
+            if not exact:
+                fallbacks += 1
+                remaining = np.flatnonzero(available)
+                all_cos = x[remaining].astype(np.float64) @ x[pick].astype(np.float64)
+                chosen = _most_similar(all_cos, k_nearest)
+                near, near_cos = remaining[chosen], all_cos[chosen]
+            d[near] -= gamma * d[pick] * near_cos**2
+            version[near] += 1
+            pushes = zip(near.tolist(), d[near].tolist(), version[near].tolist(), strict=True)
+            for j, value, ver in pushes:
+                heapq.heappush(heap, (-value, j, ver))
+    return order, fallbacks
+
+
+def projected_unit_rows(
+    features: np.ndarray, dim: int, seed: int = 0, block_rows: int = 16384
+) -> np.ndarray:
+    """Unit rows (float32, in RAM); rows wider than `dim` are first scaled to unit norm, then
+    multiplied by a fixed Gaussian (D, dim) matrix drawn from `seed` and renormalised, a block
+    of rows at a time (the features may be memory-mapped and larger than memory)."""
+    n, width = features.shape
+    if width <= dim:
+        return unit_rows(features)
+    matrix = np.random.default_rng(seed).standard_normal((width, dim), dtype=np.float32)
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, block_rows):
+        block = unit_rows(features[start : start + block_rows])
+        out[start : start + len(block)] = unit_rows(block @ matrix)
+    return out
+
+
 def _most_similar(values: np.ndarray, k: int) -> np.ndarray:
     """Positions in `values` of its k largest entries (ties: lower position first)."""
     if len(values) <= k:
@@ -214,7 +299,11 @@ class SelfFilterSelection(ReferencePassMethod):
         if p.penalty == "nearest" and p.k_nearest < 1:
             raise ConfigError(f"config key 'params.k_nearest' must be >= 1, got {p.k_nearest}")
         features, reference = reference_features(p, ctx)
-        vectors = unit_rows(features.load(p.feature))
+        at_scale = len(ctx) >= p.approximate_from
+        if at_scale:
+            vectors = projected_unit_rows(features.load(p.feature), p.project_dim)
+        else:
+            vectors = unit_rows(features.load(p.feature))
         losses = answer_stat(features, "mean_nll")
         recipe = ScoreNetRecipe(
             p.hidden,
@@ -228,7 +317,25 @@ class SelfFilterSelection(ReferencePassMethod):
         )
         tokens = answer_stat(features, "n_answer_tokens")
         weight = train_score_net(vectors, losses, recipe, tokens)
-        if p.penalty == "nearest":
+        scale: dict = {}
+        if p.penalty == "nearest" and at_scale:
+            difficulty = -weight
+            lists = p.knn_lists or default_lists(len(vectors))
+            width = min(3 * p.k_nearest, len(vectors) - 1)
+            found = nearest_neighbours(
+                vectors, width, "ip", lists, p.knn_probes, search_dim=None, progress=ctx.progress
+            )
+            order, fallbacks = nearest_penalty_over_lists(
+                difficulty, vectors, budget, found, p.gamma, p.k_nearest, ctx.progress
+            )
+            scale = {
+                "project_dim": min(p.project_dim, features.load(p.feature).shape[1]),
+                "knn_lists": lists,
+                "knn_probes": p.knn_probes,
+                "list_width": width,
+                "exact_fallbacks": fallbacks,
+            }
+        elif p.penalty == "nearest":
             difficulty = -weight
             order = nearest_penalty_greedy(
                 difficulty, vectors, budget, p.gamma, p.k_nearest, ctx.progress
@@ -249,4 +356,6 @@ class SelfFilterSelection(ReferencePassMethod):
         }
         if p.penalty == "nearest":
             details["k_nearest"] = p.k_nearest
+        if at_scale:
+            details["at_scale"] = scale or {"project_dim": p.project_dim}
         return Selection(indices=order, details=details)

@@ -5,11 +5,14 @@ of the cached pass's embeddings, L2-normalised), cluster with spherical k-means 
 the run's seed), and score each record by its cosine distance to its nearest centroid,
 1 - max_c <x, c>. keep=hard keeps the farthest (least prototypical) records, the paper's rule
 when data is plentiful; keep=easy the nearest, its rule when data is scarce. Ties: pool order.
+Rows are normalised and scored a block at a time (`UnitRows`), so only k-means' training copy
+of the rows is ever in RAM whole.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,10 +41,38 @@ class SelfSupParams(ReferenceParams):
     keep: str = choice("hard", tuple(KEEP_BANDS))
 
 
-def prototypicality(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Cosine distance of each unit-norm row to its nearest unit-norm centroid (float64)."""
-    nearest = (np.asarray(features, np.float64) @ np.asarray(centroids, np.float64).T).max(1)
-    return 1.0 - nearest
+class UnitRows:
+    """A (possibly memory-mapped) feature matrix seen with every row scaled to unit L2 norm
+    (float32; `unit_rows` of the rows asked for), without a normalised copy of the whole."""
+
+    def __init__(self, features: np.ndarray, block_rows: int = 16384) -> None:
+        self.features, self.block_rows = features, block_rows
+        self.shape, self.dtype = features.shape, np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        return unit_rows(self.features[rows])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.empty(self.shape, dtype=np.float32)
+        for start in range(0, len(self), self.block_rows):
+            out[start : start + self.block_rows] = self[start : start + self.block_rows]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def prototypicality(
+    features: np.ndarray | UnitRows, centroids: np.ndarray, block_rows: int = 16384
+) -> np.ndarray:
+    """Cosine distance of each unit-norm row to its nearest unit-norm centroid (float64),
+    a block of rows at a time."""
+    cent = np.asarray(centroids, np.float64)
+    out = np.empty(len(features), dtype=np.float64)
+    for start in range(0, len(features), block_rows):
+        block = np.asarray(features[start : start + block_rows], np.float64)
+        out[start : start + len(block)] = 1.0 - (block @ cent.T).max(1)
+    return out
 
 
 class SelfSupSelection(ReferencePassMethod):
@@ -57,7 +88,7 @@ class SelfSupSelection(ReferencePassMethod):
                 "size): change params.k"
             )
         features, reference = reference_features(p, ctx)
-        vectors = unit_rows(features.load(p.feature))
+        vectors = UnitRows(features.load(p.feature))
         clustering = spherical_kmeans(
             vectors,
             p.k,

@@ -16,6 +16,12 @@ the budget: at the eps returned at least `budget` points are kept, at eps + 2^(1
 steps) is trimmed by dropping the kept points most similar to an earlier point of their
 cluster (kept points under `kept`). The first point of every cluster is always kept. Output:
 the kept pool positions, ascending.
+
+Cost: under `earlier` a point's max cosine to earlier points does not depend on eps, so it is
+computed once, cluster by cluster, a block of rows at a time (memory: block x cluster size
+float32), and the eps search only compares it with thresholds: O(sum of squared cluster sizes
+x D) time, the whole feature matrix never in RAM. `kept` holds every cluster's full similarity
+matrix and re-runs the greedy pass per bisection step (a ToyWorld-size option).
 """
 
 from __future__ import annotations
@@ -73,24 +79,36 @@ def semdedup(
     """Keep exactly `budget` rows of unit-norm `features` (N, D) by SemDeDup with searched eps."""
     if rule not in DROP_RULES:
         raise ValueError(f"drop rule must be one of {'|'.join(DROP_RULES)}, got {rule!r}")
-    clusters = _clusters(features, assignments, centroids)
-    if len(clusters) > budget:
+    n_clusters = len(np.unique(assignments))
+    if n_clusters > budget:
         raise BudgetError(
             f"SemDeDup keeps at least one sample per cluster: a budget of {budget} "
-            f"is below the {len(clusters)} clusters (lower params.k)"
+            f"is below the {n_clusters} clusters (lower params.k)"
         )
-    lo, hi = 0.0, 2.0
     n = len(features)
-    kept_lo = dedup(clusters, 1.0 - lo, n, rule)[0]
+    if rule == "earlier":
+        closest = redundancy_to_earlier(features, assignments, centroids)
+
+        def at(threshold: float) -> tuple[np.ndarray, np.ndarray]:
+            return np.flatnonzero(closest <= threshold), closest.astype(np.float64)
+
+    else:
+        clusters = _clusters(features, assignments, centroids)
+
+        def at(threshold: float) -> tuple[np.ndarray, np.ndarray]:
+            return dedup(clusters, threshold, n, rule)
+
+    lo, hi = 0.0, 2.0
+    kept_lo = at(1.0 - lo)[0]
     if len(kept_lo) > budget:
         for _ in range(search_steps):
             mid = (lo + hi) / 2
-            kept = dedup(clusters, 1.0 - mid, n, rule)[0]
+            kept = at(1.0 - mid)[0]
             if len(kept) >= budget:
                 lo, kept_lo = mid, kept
             else:
                 hi = mid
-    kept, redundancy = dedup(clusters, 1.0 - lo, n, rule)
+    kept, redundancy = at(1.0 - lo)
     chosen = _trim(kept, redundancy, budget)
     return DedupResult(np.sort(chosen), lo, len(kept), redundancy)
 
@@ -118,6 +136,34 @@ def _max_to_earlier(similarity: np.ndarray) -> np.ndarray:
     """Per member j, the max cosine to members 0..j-1 (-2 for the first)."""
     earlier = np.tril(np.ones(similarity.shape, dtype=bool), k=-1)  # [j, i]: i before j
     return np.where(earlier, similarity, np.float32(-2.0)).max(axis=1)
+
+
+def redundancy_to_earlier(
+    features: np.ndarray, assignments: np.ndarray, centroids: np.ndarray, block_rows: int = 2048
+) -> np.ndarray:
+    """Per pool position, the max cosine (float32, clipped to <= 1) to the members of its
+    cluster visited before it (-2 for a cluster's first), what `dedup` computes under
+    `earlier`, a cluster and a block of its rows at a time."""
+    out = np.full(len(features), -2.0, dtype=np.float32)
+    order = np.argsort(assignments, kind="stable")
+    bounds = np.flatnonzero(np.diff(assignments[order])) + 1
+    for members in np.split(order, bounds):
+        if not len(members):
+            continue
+        c = int(assignments[members[0]])
+        x = np.asarray(features[members], dtype=np.float32)
+        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        visit = np.argsort(x @ np.asarray(centroids[c], dtype=np.float32), kind="stable")
+        x = x[visit]
+        closest = np.full(len(x), -2.0, dtype=np.float32)
+        for lo in range(1, len(x), block_rows):
+            hi = min(len(x), lo + block_rows)
+            sims = np.minimum(x[lo:hi] @ x[:hi].T, np.float32(1.0))
+            later = np.arange(hi)[None, :] >= np.arange(lo, hi)[:, None]  # not visited before
+            sims[later] = -2.0
+            closest[lo:hi] = sims.max(axis=1)
+        out[members[visit]] = closest
+    return out
 
 
 def _greedy_over_kept(similarity: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:

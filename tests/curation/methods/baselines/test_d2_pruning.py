@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from curation.methods.baselines.d2_pruning import (
+    D2Params,
     Graph,
     build_graph,
     d2_select,
     forward_messages,
     knn_graph,
+    knn_settings,
     reverse_greedy,
 )
 
@@ -159,3 +161,33 @@ def test_more_neighbours_than_the_pool_allows_is_a_config_error(tmp_path):
     )
     with pytest.raises(ConfigError, match="params.n_neighbors"):
         D2Selection(D2Params(n_neighbors=5)).select(ctx, 2)
+
+
+# --- at scale: the approximate neighbour graph --------------------------------------------
+
+
+@pytest.mark.parametrize("graph", ["undirected", "directed"])
+def test_approximate_graph_probing_every_list_selects_as_the_exact_one(graph):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(200, 8)).astype(np.float32)
+    importance = rng.uniform(0.1, 1.0, size=200)
+    exact, exact_scores = d2_select(x, importance, 60, n_neighbors=4, graph=graph)
+    settings = {"lists": 5, "probes": 5, "search_dim": None, "seed": 0}
+    approx, approx_scores = d2_select(
+        x, importance, 60, n_neighbors=4, graph=graph, approximate=settings
+    )
+    assert approx.tolist() == exact.tolist()
+    np.testing.assert_allclose(approx_scores, exact_scores, rtol=1e-6)  # exact L2 vs faiss float32
+
+
+def test_the_graph_turns_approximate_from_the_configured_pool_size():
+    p = D2Params(approximate_from=1000, knn_probes=4, knn_search_dim=0)
+    assert knn_settings(p, 999) is None
+    assert knn_settings(p, 999, force_approximate=True) == {
+        "lists": 63,
+        "probes": 4,
+        "search_dim": None,
+        "seed": 0,
+    }
+    assert knn_settings(D2Params(knn_lists=10), 10**6)["lists"] == 10
+    assert knn_settings(D2Params(), 10**6)["search_dim"] == 256

@@ -6,10 +6,14 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from curation.features.reference_pass import unit_rows
+from curation.methods.baselines.neighbours import nearest_neighbours
 from curation.methods.baselines.self_filter import (
     ScoreNetRecipe,
     diverse_greedy,
     nearest_penalty_greedy,
+    nearest_penalty_over_lists,
+    projected_unit_rows,
     train_score_net,
 )
 
@@ -146,3 +150,58 @@ def test_greedy_ties_go_to_the_lowest_position():
     assert diverse_greedy(np.zeros(3), x, 3, gamma=1.0).tolist() == [0, 1, 2]
     # the nearest rule: every cosine 0, every difficulty 0: pool order too
     assert nearest_penalty_greedy(np.zeros(3), x, 3, k_nearest=1).tolist() == [0, 1, 2]
+
+
+# --- stage 2 at scale: the same rule over precomputed similarity lists ----------------------
+
+
+def _over_lists(difficulty, x, budget, gamma, k, width, **search):
+    found = nearest_neighbours(x, width, "ip", **search)
+    return nearest_penalty_over_lists(difficulty, x, budget, found, gamma, k)
+
+
+@pytest.mark.parametrize(
+    "seed, gamma, k, width", [(0, 1.0, 10, 30), (1, 0.5, 10, 10), (2, 1.0, 3, 9), (3, 2.0, 5, 69)]
+)
+def test_lists_path_equals_the_exact_scan(seed, gamma, k, width):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(70, 6))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    difficulty = rng.normal(size=70)  # negative ones too: penalties that raise a record
+    exact = nearest_penalty_greedy(difficulty, x, 60, gamma=gamma, k_nearest=k)
+    order, fallbacks = _over_lists(difficulty, x, 60, gamma, k, width)
+    assert order.tolist() == exact.tolist()
+    ivf, _ = _over_lists(difficulty, x, 60, gamma, k, width, lists=5, probes=5, search_dim=None)
+    assert ivf.tolist() == exact.tolist()  # every list probed: the exact lists again
+    if width == k:
+        assert fallbacks > 0  # lists as short as k run out: the exact scan took over
+
+
+def test_lists_path_keeps_the_tie_rule_on_duplicates():
+    """Records 1-4 copy record 0's direction: their cosines to it tie; the lowest positions
+    are penalised first, on lists that end inside the tie (so the exact scan decides)."""
+    x = np.array([[1, 0]] * 5 + [[0.6, 0.8], [0, 1], [-1, 0]], dtype=np.float32)
+    difficulty = np.array([5.0, 1.0, 1.0, 1.0, 1.0, 2.0, 0.5, 0.1])
+    exact = nearest_penalty_greedy(difficulty, x, 6, gamma=0.1, k_nearest=2)
+    order, fallbacks = _over_lists(difficulty, x, 6, 0.1, 2, 3)
+    assert order.tolist() == exact.tolist()
+    # pick 0 lowers 1 and 2 (ties by position) by 0.1 * 5: 3 and 4 go before them
+    assert exact.tolist()[:3] == [0, 5, 3]
+    assert fallbacks > 0
+
+
+def test_projection_keeps_narrow_rows_and_normalises_wide_ones():
+    rng = np.random.default_rng(5)
+    narrow = rng.normal(size=(40, 8))
+    np.testing.assert_array_equal(projected_unit_rows(narrow, 8), unit_rows(narrow))
+    wide = rng.normal(size=(40, 64)).astype(np.float16)
+    projected = projected_unit_rows(wide, 16, seed=3, block_rows=7)
+    assert projected.shape == (40, 16) and projected.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(projected, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(projected, projected_unit_rows(wide, 16, seed=3), atol=1e-6)
+    # the same direction at any scale projects to the same row
+    np.testing.assert_allclose(
+        projected_unit_rows(np.stack([wide[0], 4 * wide[0]]), 16, seed=3)[1],
+        projected[0],
+        rtol=1e-3,
+    )

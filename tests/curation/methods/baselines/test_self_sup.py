@@ -7,7 +7,12 @@ import pytest
 from curation.features.extract import FeatureSet, Reference
 from curation.features.reference_pass import unit_rows
 from curation.method import CurationContext
-from curation.methods.baselines.self_sup import SelfSupParams, SelfSupSelection, prototypicality
+from curation.methods.baselines.self_sup import (
+    SelfSupParams,
+    SelfSupSelection,
+    UnitRows,
+    prototypicality,
+)
 
 
 def test_prototypicality_is_cosine_distance_to_the_nearest_centroid():
@@ -57,3 +62,18 @@ def test_keep_hard_takes_the_least_prototypical(tmp_path, monkeypatch, planted):
     assert not set(easy.indices.tolist()) & {90, 91, 92}
     distance = prototypicality(unit_rows(planted), np.eye(16)[:3])
     assert easy.details["selected_scores"]["max"] <= np.sort(distance)[20]
+
+
+def test_unit_rows_view_and_blocked_scores_equal_the_whole_matrix():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(50, 6)).astype(np.float32) * rng.uniform(0.1, 9, size=(50, 1))
+    view = UnitRows(x, block_rows=7)
+    assert view.shape == (50, 6) and len(view) == 50
+    np.testing.assert_array_equal(np.ascontiguousarray(view, dtype=np.float32), unit_rows(x))
+    np.testing.assert_array_equal(view[[3, 1]], unit_rows(x)[[3, 1]])
+    centroids = unit_rows(rng.normal(size=(4, 6)))
+    np.testing.assert_allclose(
+        prototypicality(view, centroids, block_rows=7),
+        1 - (unit_rows(x).astype(np.float64) @ centroids.astype(np.float64).T).max(1),
+        atol=1e-12,
+    )

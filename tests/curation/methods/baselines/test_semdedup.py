@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from curation.method import BudgetError
-from curation.methods.baselines.semdedup import _clusters, dedup, semdedup
+from curation.methods.baselines.semdedup import _clusters, dedup, redundancy_to_earlier, semdedup
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -141,3 +141,17 @@ def test_budget_below_the_number_of_clusters_is_an_error():
     x, assignments, centroids, _ = _planted()
     with pytest.raises(BudgetError, match="params.k"):
         semdedup(x, assignments, centroids, budget=2)
+
+
+@pytest.mark.parametrize("block_rows", [1, 4, 2048])
+def test_blocked_redundancy_equals_the_per_cluster_matrices(block_rows):
+    rng = np.random.default_rng(6)
+    x = _unit(rng.normal(size=(90, 16))).astype(np.float32)
+    assignments = rng.integers(0, 4, size=90)
+    centroids = _unit(np.stack([x[assignments == c].mean(0) for c in range(4)]))
+    centroids = centroids.astype(np.float32)
+    dense = dedup(_clusters(x, assignments, centroids), 0.5, len(x))[1]
+    blocked = redundancy_to_earlier(x, assignments, centroids, block_rows=block_rows)
+    assert blocked.dtype == np.float32
+    np.testing.assert_allclose(blocked, dense, atol=1e-6)
+    assert (blocked == -2).sum() == 4  # each cluster's first point
