@@ -34,6 +34,7 @@ class BenchmarkItem:
     qa: QA
     entities: dict[str, list[str]]
     longtail: str  # "head" | "tail"
+    scene: Scene  # what `png` draws (not in the benchmark file; planted leaks reuse it)
 
     def row(self) -> dict:
         return {
@@ -131,7 +132,7 @@ def make_benchmark(
         if hashlib.sha256(png).hexdigest() in pool_image_hashes:
             continue  # held out: never an image of the pool
         taken[label] += 1
-        items.append(BenchmarkItem(f"tw-{skill}-{len(items):04d}", png, qa, entities, label))
+        items.append(BenchmarkItem(f"tw-{skill}-{len(items):04d}", png, qa, entities, label, scene))
         on_item()
     if len(items) < size:
         raise RuntimeError(f"benchmark {skill}: built only {len(items)} of {size} items")

@@ -90,6 +90,12 @@ class ToyWorldConfig:
     benchmark_items_per_skill: int = 100
     benchmark_tail_fraction: float = 0.5  # target share of items the ADR rule calls tail
 
+    # Planted benchmark leaks (toyworld/leaks.py), for testing decontamination: records made
+    # from benchmark items, appended after the pool_size samples and listed in leaks.jsonl.
+    leak_exact_images: int = 0  # the benchmark image itself
+    leak_jittered_images: int = 0  # shifted by up to jitter_px, fresh background_noise
+    leak_questions: int = 0  # a reworded benchmark question (of 13+ words), text-only
+
     # ADR long-tail mass per perspective (curation/methods/adr/README.md).
     q_token: float = 0.9
     q_object: float = 0.9
@@ -214,3 +220,6 @@ def validate_config(cfg: ToyWorldConfig) -> None:
         )
     if cfg.benchmark_items_per_skill < 2:
         fail("benchmark_items_per_skill", "must be at least 2")
+    for key in ("leak_exact_images", "leak_jittered_images", "leak_questions"):
+        if getattr(cfg, key) < 0:
+            fail(key, f"must be >= 0, got {getattr(cfg, key)}")

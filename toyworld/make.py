@@ -36,6 +36,7 @@ from toyworld.config import (
 )
 from toyworld.entities import PERSPECTIVES
 from toyworld.hf_parquet import write_benchmark_parquet
+from toyworld.leaks import Leak, plant_leaks, wants_leaks
 from toyworld.pool import PoolSample, sample_pool
 from toyworld.render import render_png
 from toyworld.sampler import WorldSampler
@@ -93,15 +94,20 @@ def make_world(cfg: ToyWorldConfig, progress: bool = True, force: bool = False) 
         samples = sample_pool(sampler)
         ids = [f"tw-{i:06d}" for i in range(len(samples))]
         image_hashes = _write_images(tmp, ids, samples, cfg, progress)
-        write_records(tmp / "pool.json", (_record(i, s) for i, s in zip(ids, samples, strict=True)))
-        _write_jsonl(tmp / "annotations.jsonl", _annotations(ids, samples))
+        records = [_record(i, s) for i, s in zip(ids, samples, strict=True)]
+        annotations = _annotations(ids, samples)
         entity_rows = [{"id": i, **s.entities()} for i, s in zip(ids, samples, strict=True)]
-        _write_jsonl(tmp / "entities.jsonl", entity_rows)
         pool_seconds = time.perf_counter() - started
 
         counts = count_entities(entity_rows)
         rule = LongTailRule(counts, cfg.long_tail_q())
         benchmarks = _write_benchmarks(tmp, sampler, rule, image_hashes, progress)
+        leaks = plant_leaks(sampler, benchmarks, len(samples)) if wants_leaks(cfg) else []
+        if leaks:
+            _add_leaks(tmp, leaks, records, annotations, entity_rows)
+        write_records(tmp / "pool.json", records)
+        _write_jsonl(tmp / "annotations.jsonl", annotations)
+        _write_jsonl(tmp / "entities.jsonl", entity_rows)
 
         config_text = OmegaConf.to_yaml(OmegaConf.create(config_for_record(cfg)))
         atomic_write_text(
@@ -109,7 +115,7 @@ def make_world(cfg: ToyWorldConfig, progress: bool = True, force: bool = False) 
             "# ToyWorld config as resolved for this world (out_dir is not recorded: a world's\n"
             "# bytes do not depend on where it is written).\n" + config_text,
         )
-        summary = _summary(cfg, samples, counts, benchmarks)
+        summary = _summary(cfg, samples, counts, benchmarks, leaks)
         atomic_write_json(tmp / "world.json", {**summary, "files": _file_list(tmp)})
     seconds = time.perf_counter() - started
     print(_summary_paragraph(out_dir, summary, pool_seconds, seconds))
@@ -123,6 +129,32 @@ def _record(sample_id: str, sample: PoolSample) -> dict[str, Any]:
     record["conversations"] = sample.conversations()
     record["skills"] = sample.skills
     return record
+
+
+def _add_leaks(
+    root: Path,
+    leaks: list[Leak],
+    records: list[dict[str, Any]],
+    annotations: list[dict[str, Any]],
+    entity_rows: list[dict[str, Any]],
+) -> None:
+    """Append the planted leaks to the pool's files (after every sample) and list them in
+    leaks.jsonl."""
+    for leak in leaks:
+        records.append(leak.record)
+        entity_rows.append({"id": leak.record["id"], **leak.entities})
+        if leak.png is not None and leak.scene is not None:
+            (root / leak.record["image"]).write_bytes(leak.png)
+            annotations.append(
+                {
+                    "id": leak.record["id"],
+                    "image": leak.record["image"],
+                    "objects": [obj.annotation() for obj in leak.scene.objects],
+                    "duplicate_of": None,
+                    "duplicate_kind": None,
+                }
+            )
+    _write_jsonl(root / "leaks.jsonl", [leak.row for leak in leaks])
 
 
 def _annotations(ids: list[str], samples: list[PoolSample]) -> list[dict[str, Any]]:
@@ -181,6 +213,7 @@ def _summary(
     samples: list[PoolSample],
     counts: dict[str, Counter],
     benchmarks: dict[str, list[BenchmarkItem]],
+    leaks: list[Leak],
 ) -> dict[str, Any]:
     q = cfg.long_tail_q()
     turns = Counter(len(s.turns) for s in samples)
@@ -211,6 +244,7 @@ def _summary(
             for p in PERSPECTIVES
         },
         "benchmarks": {skill: _benchmark_summary(items) for skill, items in benchmarks.items()},
+        **({"leaks": dict(Counter(leak.row["kind"] for leak in leaks))} if leaks else {}),
     }
 
 
