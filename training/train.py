@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import time
 import warnings
 from collections.abc import Sequence
@@ -25,6 +27,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
@@ -35,7 +38,7 @@ from curation.data.outdir import check_run, claim_output, discard, has_run, writ
 from curation.data.records import RecordRules, load_records
 from curation.data.subset import read_subset
 from training.batches import BatchPlan, gradient_accumulation, plan_batches
-from training.callbacks import ThroughputMonitor
+from training.callbacks import GatherShardedWeights, ThroughputMonitor
 from training.config import TrainingConfig
 from training.data import LlavaDataModule
 from training.encode import ConversationEncoder
@@ -188,6 +191,9 @@ def _train(
         inputs.positions,
     )
     module = LlavaFinetune(model, cfg.optim, plan.total_steps)
+    monitor = ThroughputMonitor()
+    gather = GatherShardedWeights()  # the export's weights when the strategy shards them
+    exporting = [gather] if cfg.export else []
     checkpoint_dir = run_dir / CHECKPOINT_DIR
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator,
@@ -201,7 +207,7 @@ def _train(
         gradient_clip_val=cfg.optim.max_grad_norm or None,
         log_every_n_steps=cfg.trainer.log_every_n_steps,
         logger=_loggers(cfg, run_dir),
-        callbacks=[_checkpointing(cfg, checkpoint_dir), ThroughputMonitor(), *callbacks],
+        callbacks=[_checkpointing(cfg, checkpoint_dir), monitor, *exporting, *callbacks],
         enable_progress_bar=cfg.trainer.progress_bar,
         enable_model_summary=False,
         deterministic=cfg.trainer.deterministic,
@@ -222,6 +228,7 @@ def _train(
         raise KeyboardInterrupt
     counters = module.reduced_counters(trainer)
     summary = _summary(cfg, inputs, plan, trainer, module, counters, elapsed, resumed=ckpt_path)
+    summary["ranks"] = _ranks(trainer, monitor)  # a collective, as the counters
     export_dir = None
     if trainer.is_global_zero:
         if cfg.export:
@@ -231,10 +238,29 @@ def _train(
                 run_dir / EXPORT_DIR,
                 dtype=_export_dtype(cfg, module.model),
                 metadata={"summary": summary, "config": resolved_dict(cfg)},
+                state=gather.state,
             )
         atomic_write_json(run_dir / SUMMARY, summary)  # last: marks the run finished
     _finish_wandb(trainer)
     return TrainResult(run_dir, export_dir, trainer.global_step, summary)
+
+
+def _ranks(trainer: pl.Trainer, monitor: ThroughputMonitor) -> list[dict[str, Any]]:
+    """Who trained in this session: each rank's host, SLURM task and batch count."""
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    mine = {
+        "rank": trainer.global_rank,
+        "host": socket.gethostname(),
+        "slurm_task": os.environ.get("SLURM_PROCID"),
+        # Lightning's view of the launch: SLURMEnvironment under srun (one process per task)
+        "cluster_environment": type(environment).__name__ if environment else None,
+        "batches_this_session": monitor.batches,
+    }
+    if trainer.world_size == 1 or not dist.is_initialized():
+        return [mine]
+    ranks: list[Any] = [None] * trainer.world_size
+    dist.all_gather_object(ranks, mine)
+    return ranks
 
 
 def _finish_wandb(trainer: pl.Trainer) -> None:
