@@ -106,6 +106,7 @@ def _curate(
         indices=positions[chosen],
         records=[loaded.records[i] for i in chosen.tolist()],
         pool_path=ctx.pool_path,
+        image_root=ctx.image_root,
         pool_size=loaded.n_read,
         config=config,
         seed=seed,

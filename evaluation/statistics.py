@@ -167,8 +167,9 @@ def paired_relative(
     of 100 x method / baseline (baseline / method where lower is better), each task's two means
     taken over the same resampled seeds and items, so the ratio's interval carries the noise of
     both arms and their correlation. "delta" holds the relative performance, not a difference;
-    p_improvement is the share of resamples above 100. None when no task has a nonzero
-    denominator."""
+    p_improvement is the share of resamples above 100. Resamples in which a task's baseline
+    mean is 0 (few items) have no ratio and are left out; None when no task has a nonzero
+    denominator or no resample has a ratio."""
     seeds = _paired_seeds(method_runs, baseline_runs)
     runs = [*(method_runs[s] for s in seeds), *(baseline_runs[s] for s in seeds)]
     common = [t for t in baseline_runs[seeds[0]] if all(t in run for run in runs)]
@@ -188,15 +189,19 @@ def paired_relative(
         if denominator.mean() == 0:
             continue
         top, bottom = _bootstrap_means([numerator, denominator], seed_counts, rng)
+        # a resample whose baseline mean is 0 has no ratio: it is left out of the interval
         with np.errstate(divide="ignore", invalid="ignore"):
-            draws.append(100.0 * top / bottom)
+            draws.append(np.where(bottom > 0, 100.0 * top / bottom, np.nan))
         points.append(100.0 * numerator.mean() / denominator.mean())
         n_items += len(doc_ids)
     if not points:
         return None
     mean_draws = np.mean(draws, axis=0)
+    mean_draws = mean_draws[np.isfinite(mean_draws)]
+    if not len(mean_draws):
+        return None
     tail = (1 - confidence) / 2
-    low, high = np.nanquantile(mean_draws, [tail, 1 - tail])
+    low, high = np.quantile(mean_draws, [tail, 1 - tail])
     p_above = float(np.mean(mean_draws > 100.0))
     return Difference(float(np.mean(points)), float(low), float(high), p_above, n_seeds, n_items)
 

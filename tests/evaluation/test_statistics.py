@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 
@@ -232,3 +233,14 @@ def test_relative_performance_interval_brackets_the_ratio_of_means(base):
     d = paired_relative(runs({"a": other}), runs({"a": base}), resamples=500, seed=1)
     assert d.delta == pytest.approx(100.0 * other.mean() / base.mean())
     assert d.low < d.delta < d.high
+
+
+def test_relative_performance_leaves_out_resamples_whose_baseline_mean_is_zero():
+    # one seed, three items: the baseline scores only item 0, so every resample that misses
+    # item 0 (8 of 27 equally likely draws) has no ratio; the others are finite and >= 100
+    method = {0: {"a": TaskItems({0: 100.0, 1: 100.0, 2: 0.0}, {})}}
+    baseline = {0: {"a": TaskItems({0: 100.0, 1: 0.0, 2: 0.0}, {})}}
+    d = paired_relative(method, baseline, resamples=400, seed=3)
+    assert d.delta == pytest.approx(200.0)
+    assert np.isfinite([d.low, d.high]).all() and 100.0 <= d.low <= d.high <= 300.0
+    json.dumps(dataclasses.asdict(d), allow_nan=False)  # the report writes it so
