@@ -13,18 +13,29 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from configs.compose import ConfigError, compose, config_path, resolved_dict, to_object
+from configs.compose import (
+    ConfigError,
+    compose,
+    compose_node,
+    config_path,
+    resolved_dict,
+    to_object,
+)
 from configs.errors import InputNotADirectoryError, InputNotFoundError
 from curation.data.fileio import sha256_file, sha256_json
 from curation.data.limits import RecordLimits
+from curation.decontaminate.config import DecontaminateConfig, check_config
 from experiments.schemas import PROTOCOLS, DataConfig, ExperimentConfig
 from toyworld.make import world_id
 from training.config import FOUNDATION_OF_WORLD
 from training.layout import EXPORT_DIR, RESUME_MAY_CHANGE
 
-STAGES = ("pool", "foundation", "reference", "features", "curate", "train", "eval")
+if TYPE_CHECKING:
+    from curation.decontaminate.benchmarks import BenchmarkSource
+
+STAGES = ("pool", "decontaminate", "foundation", "reference", "features", "curate", "train", "eval")
 # Settings that change where and how a stage reports, not what it computes: left out of keys.
 # Training's are the ones a run may change when it resumes; and the subset (in the key) was
 # curated under the same data rules.
@@ -90,12 +101,16 @@ def plan_run(
     group: str = "",
     blind_control: bool = False,
     protocol: str = "epochs",
+    decontaminate: DecontaminateConfig | None = None,
 ) -> RunPlan:
     """The stage jobs of one experiment (a dataclass instance, fully resolved).
 
     blind_control: a second eval job of the checkpoint with evaluation.blind=true (every image
     grey), jobs[BLIND_JOB]; the sweep's `blind_controls` asks for it. protocol: one of
-    PROTOCOLS; "steps" sets the training's max_steps to the full pool's step count.
+    PROTOCOLS; "steps" sets the training's max_steps to the full pool's step count (the pool
+    as given, before any decontamination). decontaminate (with a suite): a job after the pool
+    writes the pool without the records that leak the suite's benchmarks, and every curation
+    job (reference, features, curate) reads that pool instead.
     """
     store = Path(exp.store).expanduser().resolve()
     curation = dataclasses.asdict(exp.curation)
@@ -104,6 +119,15 @@ def plan_run(
     plan.training_seed = exp.training.seed
 
     pool_path, image_root, pool_key, pool_deps = _plan_pool(exp, store, plan, label)
+    given_pool = pool_path
+    if decontaminate is not None and decontaminate.suite:
+        job = decontaminate_job(
+            exp, store, decontaminate, pool_path, image_root, (pool_key, pool_deps), label
+        )
+        plan.jobs["decontaminate"] = job
+        image_root = image_root or pool_path.parent  # the clean pool lives elsewhere
+        pool_path = Path(job.out_dir) / f"pool{pool_path.suffix}"
+        pool_key, pool_deps = job.key, (job.key,)
     from curation.registry import build_method
 
     method = build_method(exp.curation.method, curation["params"], "curation.params")
@@ -163,7 +187,7 @@ def plan_run(
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol={protocol}: must be one of {'|'.join(PROTOCOLS)}")
     if protocol == "steps":
-        training["trainer"]["max_steps"] = full_pool_steps(exp, pool_path)
+        training["trainer"]["max_steps"] = full_pool_steps(exp, given_pool)
     train_identity = training_identity(training)
     # the epochs protocol adds nothing: training keys from before protocols existed still hold
     identity = {"subset": curate_key, "training": train_identity}
@@ -314,6 +338,67 @@ def _plan_pool(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str):
     if root is not None and not root.is_dir():
         raise InputNotADirectoryError(f"data.image_root: no such directory: {root}")
     return pool, root, sha256_file(pool), ()
+
+
+def decontaminate_job(
+    exp: ExperimentConfig,
+    store: Path,
+    cfg: DecontaminateConfig,
+    pool_path: Path,
+    image_root: Path | None,
+    pool: tuple[str, tuple[str, ...]],
+    label: str,
+) -> Job:
+    """The job that writes the pool without its leaks of cfg.suite, in <store>/decontaminated/.
+
+    Keyed by the pool, the config and the data rules. A ToyWorld's benchmarks are its world's
+    (data_root defaults to the world's directory, keyed by the world id); other benchmark
+    copies are keyed by their data_root path, not their bytes: a copy changed in place needs
+    a new path (or the old folder removed) to be checked again.
+    """
+    check_config(cfg)
+    config = dataclasses.asdict(cfg)
+    if exp.data.kind == "toyworld" and not cfg.data_root:
+        config["data_root"] = str(image_root)
+    elif config["data_root"]:
+        config["data_root"] = str(Path(config["data_root"]).expanduser().resolve())
+    config["progress"] = exp.progress
+    pool_key, deps = pool
+    key = sha256_json(
+        {
+            "pool": pool_key,
+            "decontaminate": _without(config, ("progress", "examples", "batch_rows")),
+            "on_error": exp.data.on_error,
+            **_record_rules(exp.data),
+        }
+    )
+    out_dir = store / "decontaminated" / f"{cfg.suite}-{key[:12]}"
+    spec = {"decontaminate": config, **_pool_inputs(exp, store, pool_path, image_root)}
+    return Job("decontaminate", key, str(out_dir), deps, spec, label)
+
+
+def run_decontaminate(
+    spec: dict[str, Any], out_dir: str, ignore: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Run a decontaminate job (its spec and out_dir): the stage runner's whole work. The
+    suite's benchmark files are looked up now, when the world that holds them exists."""
+    from curation.data.records import RecordRules
+    from curation.decontaminate.run import decontaminate
+
+    cfg = compose_node(DecontaminateConfig, spec["decontaminate"], "decontaminate")
+    sources, unchecked = benchmark_sources(cfg)
+    report = decontaminate(
+        spec["pool"],
+        sources,
+        cfg,
+        out_dir,
+        image_root=spec["image_root"] or None,
+        on_error=spec["on_error"],
+        rules=RecordRules(spec["image_paths"], RecordLimits(**spec["limits"])),
+        unchecked_tasks=unchecked,
+        ignore=ignore,
+    )
+    return {"records": report["records"], "matched_by_kind": report["matched_by_kind"]}
 
 
 def pool_identity(data: DataConfig, pool_path: Path) -> str:
@@ -570,6 +655,45 @@ def _without(config: dict[str, Any], dotted: tuple[str, ...]) -> dict[str, Any]:
 
 def _label(method: str, budget: float | None, seed: int) -> str:
     return f"{method}" + ("" if budget is None else f" b{budget:g}") + f" s{seed}"
+
+
+def benchmark_sources(cfg: DecontaminateConfig) -> tuple[list[BenchmarkSource], list[str]]:
+    """The local parquet files of each task of cfg.suite (cfg.only: just those), found as
+    evaluation finds them under data_root (cfg.data_root, else the suite's own), and the
+    tasks that have none there when cfg.missing=skip (missing=raise: one line naming it)."""
+    from curation.decontaminate.benchmarks import BenchmarkSource
+    from evaluation.materialize import local_data_files, read_task_yaml
+    from evaluation.suites import eval_config, selected_tasks, task_yaml
+
+    if not cfg.suite:
+        raise ConfigError("decontaminate: suite is not set: name the suite to check against")
+    evaluation = eval_config([f"suite={cfg.suite}"])
+    evaluation.only = list(cfg.only)
+    data_root = cfg.data_root or evaluation.data_root
+    if not data_root:
+        raise ConfigError(
+            f"decontaminate: data_root is not set and suite {cfg.suite} names none: point it at "
+            "the local parquet copies of the suite's tasks (a ToyWorld: the world's directory)"
+        )
+    root = Path(data_root).expanduser().resolve()
+    sources, unchecked = [], []
+    for spec in selected_tasks(evaluation):
+        split = str(read_task_yaml(task_yaml(spec)).get("test_split") or "test")
+        try:
+            local_data_files(str(root), spec, split)
+        except InputNotFoundError:
+            if cfg.missing == "raise":
+                raise InputNotFoundError(
+                    f"decontaminate: task '{spec.name}' has no local data at "
+                    f"{root / spec.data_files.format(task=spec.name, split=split)} "
+                    "(missing=skip checks the other tasks and lists it as unchecked)"
+                ) from None
+            unchecked.append(spec.name)
+            continue
+        pattern = spec.data_files.format(task=spec.name, split=split)
+        files = sorted(str(path) for path in root.glob(pattern) if path.is_file())
+        sources.append(BenchmarkSource(spec.name, tuple(files)))
+    return sources, unchecked
 
 
 def experiment_dict(exp: ExperimentConfig) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from configs.compose import choice
 from curation.config import CurationConfig
 from curation.data.limits import RecordLimits
+from curation.decontaminate.config import DecontaminateConfig
 from evaluation.config import EvalConfig
 from toyworld.config import ToyWorldConfig
 from training.config import TrainingConfig
@@ -91,6 +92,7 @@ class ClusterConfig:
     foundation: StageResources = field(default_factory=StageResources)
     reference: StageResources = field(default_factory=StageResources)
     features: StageResources = field(default_factory=StageResources)
+    decontaminate: StageResources = field(default_factory=StageResources)
     curate: StageResources = field(default_factory=StageResources)
     train: StageResources = field(default_factory=StageResources)
     eval: StageResources = field(default_factory=StageResources)
@@ -117,6 +119,10 @@ class SweepConfig:
     # None: every run
     blind_methods: list[str] | None = None
     protocol: str = choice("epochs", PROTOCOLS)  # how long each subset trains (PROTOCOLS)
+    # decontaminate.suite=NAME (or decontaminate=toyworld: configs/decontaminate/toyworld.yaml):
+    # a job after the pool removes the records that leak the suite's benchmarks, and every
+    # run curates from what is left; suite "" (the default): the pool as it is
+    decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
     out_root: str = "outputs/sweeps"
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
@@ -129,4 +135,5 @@ GROUP_SCHEMAS: dict[str, type] = {
     "experiment": ExperimentConfig,
     "sweep": SweepConfig,
     "cluster": ClusterConfig,
+    "decontaminate": DecontaminateConfig,
 }

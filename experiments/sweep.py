@@ -81,6 +81,7 @@ def sweep_graph(sweep: SweepConfig) -> JobGraph:
                         group=sweep.name,
                         blind_control=sweep.reference in blinded,
                         protocol=sweep.protocol,
+                        decontaminate=sweep.decontaminate,
                     ),
                     sweep.reference,
                 )
@@ -104,6 +105,7 @@ def sweep_graph(sweep: SweepConfig) -> JobGraph:
                     group=sweep.name,
                     blind_control=method in blinded,
                     protocol=sweep.protocol,
+                    decontaminate=sweep.decontaminate,
                 )
                 graph.add(_named(plan, method))
     return graph

@@ -1,11 +1,12 @@
-"""`vlmdata data validate|stats`: check and describe a LLaVA pool."""
+"""`vlmdata data validate|stats|decontaminate`: check, describe and decontaminate a LLaVA pool."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from configs.compose import choice, compose, to_object
+from configs.compose import ConfigError, choice, choices_hint, compose, config_path, to_object
 from curation.data.limits import RecordLimits
 from curation.data.records import (
     RecordRules,
@@ -15,7 +16,8 @@ from curation.data.records import (
     pool_stats,
     write_records,
 )
-from experiments.commands import add_command, add_overrides
+from curation.decontaminate.config import DecontaminateConfig, check_config
+from experiments.commands import add_command, add_force, add_overrides
 
 
 @dataclass
@@ -32,6 +34,15 @@ class ValidateConfig:
 class StatsConfig:
     on_error: str = choice("raise", ("raise", "skip"))
     progress: bool = True
+    image_paths: str = choice("inside", ("inside", "any"))
+    limits: RecordLimits = field(default_factory=RecordLimits)
+
+
+@dataclass
+class DecontaminateCommandConfig(DecontaminateConfig):
+    image_root: str = ""  # where the pool's image paths start; "" = the pool file's folder
+    out_dir: str = ""  # "" = outputs/decontaminated/<pool name>-<suite>
+    on_error: str = choice("raise", ("raise", "skip"))  # invalid pool records
     image_paths: str = choice("inside", ("inside", "any"))
     limits: RecordLimits = field(default_factory=RecordLimits)
 
@@ -67,6 +78,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     stats.add_argument("path", help="pool file (.json or .jsonl)")
     add_overrides(stats)
+
+    decontaminate = add_command(
+        commands,
+        "decontaminate",
+        _decontaminate,
+        help="remove pool records that leak a suite's benchmark images or questions",
+        description="Check every record of the pool against the documents of a suite's tasks "
+        "(their local parquet files under data_root): the same image (decoded pixels), a "
+        "near-duplicate (perceptual hash, then a pixel check) or the benchmark's question "
+        "text (word n-grams). Writes the pool without those records, removed.jsonl and "
+        "report.json/.md into out_dir. config=NAME loads configs/decontaminate/NAME.yaml "
+        "(default; toyworld for ToyWorld's 32-px images); other keys override it.",
+        keys="keys: suite=NAME  data_root=DIR  config=NAME  only=[TASK,..]  missing=raise|skip  "
+        "kinds=[exact,near,text]  near.max_hamming|max_pixel_difference|max_shift|side=N  "
+        "text.ngram|min_overlap|boilerplate_share|boilerplate_min_count=N  text.fields=[..]  "
+        "image_root=DIR  out_dir=DIR  on_error=raise|skip  image_paths=inside|any  "
+        "examples=N  progress=true|false",
+    )
+    decontaminate.add_argument("path", help="pool file (.json or .jsonl)")
+    add_force(decontaminate, "replace an out_dir that holds something else")
+    add_overrides(decontaminate)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -106,4 +138,50 @@ def _stats(args: argparse.Namespace) -> int:
         )
     )
     print(format_stats(pool_stats(records)))
+    return 0
+
+
+def _decontaminate(args: argparse.Namespace) -> int:
+    from curation.decontaminate.run import decontaminate
+    from experiments.plan import benchmark_sources
+
+    overrides = [o for o in args.overrides if not o.startswith("config=")]
+    name = next((o.split("=", 1)[1] for o in args.overrides if o.startswith("config=")), "default")
+    yaml = config_path("decontaminate", name)
+    if not yaml.is_file():
+        raise ConfigError(
+            f"config={name}: no config '{name}' in group 'decontaminate'"
+            + choices_hint("decontaminate")
+        )
+    cfg: DecontaminateCommandConfig = to_object(
+        compose(DecontaminateCommandConfig, yaml, overrides)
+    )
+    if not cfg.suite:
+        raise ConfigError(
+            "config key 'suite' is required: set suite=NAME (the suite to check against)"
+        )
+    check_config(cfg)
+    sources, unchecked = benchmark_sources(cfg)
+    pool = Path(args.path)
+    out_dir = cfg.out_dir or f"outputs/decontaminated/{pool.stem}-{cfg.suite}"
+    report = decontaminate(
+        pool,
+        sources,
+        cfg,
+        out_dir,
+        image_root=cfg.image_root or None,
+        on_error=cfg.on_error,
+        rules=RecordRules(cfg.image_paths, cfg.limits),
+        unchecked_tasks=unchecked,
+        force=args.force,
+    )
+    records, by_kind = report["records"], report["matched_by_kind"]
+    print(
+        f"{pool}: {records['removed']} of {records['read']} records leak {cfg.suite} "
+        f"(exact image {by_kind['exact']}, near-duplicate {by_kind['near']}, question text "
+        f"{by_kind['text']}); {records['kept']} kept in {Path(out_dir) / ('pool' + pool.suffix)}; "
+        f"report: {Path(out_dir) / 'report.md'}"
+    )
+    if unchecked:
+        print(f"not checked (no local data under data_root): {', '.join(unchecked)}")
     return 0
