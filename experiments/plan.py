@@ -26,7 +26,10 @@ from configs.compose import (
 from configs.errors import InputNotADirectoryError, InputNotFoundError
 from curation.data.fileio import sha256_file, sha256_json
 from curation.data.limits import RecordLimits
+from curation.data.pool_images import pool_image_root
+from curation.data.tablepool import is_table_pool
 from curation.decontaminate.config import DecontaminateConfig, check_config
+from experiments.pools import check_pool_keys
 from experiments.schemas import PROTOCOLS, DataConfig, ExperimentConfig
 from toyworld.make import world_id
 from training.config import FOUNDATION_OF_WORLD
@@ -313,6 +316,7 @@ def _eval_job(
 
 
 def _plan_pool(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str):
+    check_pool_keys(exp.data)
     if exp.data.kind == "toyworld":
         world = copy.deepcopy(exp.data.toyworld)
         key = world_id(world)
@@ -332,11 +336,13 @@ def _plan_pool(exp: ExperimentConfig, store: Path, plan: RunPlan, label: str):
     if not exp.data.pool:
         raise InputNotFoundError("data.pool is not set: point it at a LLaVA JSON/JSONL file")
     pool = Path(exp.data.pool).expanduser().resolve()
-    if not pool.is_file():
+    if not (pool.is_file() or is_table_pool(pool)):
         raise InputNotFoundError(f"data.pool: no such file: {pool}")
     root = Path(exp.data.image_root).expanduser().resolve() if exp.data.image_root else None
     if root is not None and not root.is_dir():
         raise InputNotADirectoryError(f"data.image_root: no such directory: {root}")
+    if root is None and is_table_pool(pool):
+        root = pool_image_root(pool, store / "cache", progress=exp.progress)
     return pool, root, sha256_file(pool), ()
 
 

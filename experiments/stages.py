@@ -110,6 +110,13 @@ def _pool(job: Job) -> dict[str, Any]:
     return {"world": str(world)}
 
 
+def _decontaminate(job: Job) -> dict[str, Any]:
+    """Write the pool without its leaks of the suite (experiments.plan.decontaminate_job)."""
+    from experiments.plan import run_decontaminate
+
+    return run_decontaminate(job.spec, job.out_dir, ignore=STAGE_FILES)
+
+
 def _foundation(job: Job) -> dict[str, Any]:
     """Make the world's foundation models (experiments.plan.foundation_job)."""
     from training.foundation.build import build_foundation, read_manifest
@@ -228,6 +235,7 @@ def _eval(job: Job) -> dict[str, Any]:
 
 RUNNERS = {
     "pool": _pool,
+    "decontaminate": _decontaminate,
     "foundation": _foundation,
     "reference": _reference,
     "features": _features,

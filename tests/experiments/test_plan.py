@@ -123,6 +123,13 @@ def test_llava_pool_must_exist(tmp_path):
         )
 
 
+@pytest.mark.parametrize("key", ["data.pool", "data.image_root"])
+def test_pool_keys_on_a_generated_world_are_refused_not_ignored(tmp_path, key):
+    with pytest.raises(ConfigError, match=f"{key} set, but data=toyworld") as raised:
+        plan_run(experiment_config("toyworld", [f"store={tmp_path}", f"{key}={tmp_path}"]))
+    assert "data=llava" in str(raised.value) and "\n" not in str(raised.value)
+
+
 def test_reference_seeds_limit_the_reference_runs(tmp_path):
     sweep = to_object(
         compose(
