@@ -2,9 +2,11 @@
 
 A pool is a `.json` list or a `.jsonl` file of records
 `{"id": str, "image"?: str, "conversations": [{"from": "human"|"gpt", "value": str}, ...]}`;
-extra keys are kept. Record positions count records from 0 (JSONL: non-blank lines);
-turns in messages count from 1. A table pool (parquet/arrow shards, one file or a folder) is
-read row by row into the same records (curation.data.tablepool).
+extra keys are kept. "image" may be a list of paths too (LLaVA-OneVision's multi-image
+records), with as many `<image>` tokens in the turns, in the same order; `record_images` reads
+either form. Video is not a record kind. Record positions count records from 0 (JSONL:
+non-blank lines); turns in messages count from 1. A table pool (parquet/arrow shards, one
+file or a folder) is read row by row into the same records (curation.data.tablepool).
 """
 
 from __future__ import annotations
@@ -288,7 +290,11 @@ def _check_conversations(record: dict[str, Any], limits: RecordLimits) -> list[P
     if not any(turn["from"] == "gpt" for turn in turns):
         return [Problem("no_gpt_turn", "the conversation has no 'gpt' turn to learn from")]
     n_tokens = sum(turn["value"].count(IMAGE_TOKEN) for turn in turns)
-    if "image" in record and n_tokens != 1:
+    image = record.get("image")
+    if isinstance(image, list) and image and n_tokens != len(image):
+        detail = f"record has {len(image)} images and {n_tokens} {IMAGE_TOKEN!r} tokens"
+        return [Problem("image_token_count", f"{detail}; expected {len(image)}")]
+    if "image" in record and not isinstance(image, list) and n_tokens != 1:
         detail = f"record has an image and {n_tokens} {IMAGE_TOKEN!r} tokens; expected 1"
         return [Problem("image_token_count", detail)]
     if "image" not in record and n_tokens:
@@ -342,40 +348,66 @@ def _confined(image: str, own_dirs: tuple[str, ...]) -> bool:
     return True
 
 
+def record_images(record: Mapping[str, Any]) -> list[str]:
+    """The image paths of a valid record in `<image>` token order: [] for a text-only record,
+    one for LLaVA's "image": "path", all of them for a multi-image "image": [paths]."""
+    image = record.get("image")
+    if image is None:
+        return []
+    return list(image) if isinstance(image, list) else [image]
+
+
 def _check_image(
     record: dict[str, Any], image_root: PathLike | None, rules: RecordRules
 ) -> list[Problem]:
     if "image" not in record:
         return []
     image = record["image"]
-    if not isinstance(image, str):
-        return [Problem("non_string_image", f"'image' is {_kind(image)}, not a string")]
-    outside = image_path_problem(image, rules)
-    if outside is not None:
-        return [outside]  # before any file system access
+    if isinstance(image, list):
+        if not image:
+            return [Problem("non_string_image", "'image' is an empty list")]
+        kinds = [_kind(item) for item in image if not isinstance(item, str)]
+        if kinds:
+            detail = f"'image' is a list holding {kinds[0]}, not only strings"
+            return [Problem("non_string_image", detail)]
+    elif not isinstance(image, str):
+        detail = f"'image' is {_kind(image)}, not a string or a list of strings"
+        return [Problem("non_string_image", detail)]
+    images = record_images(record)
+    for path in images:  # every path before any file system access
+        outside = image_path_problem(path, rules)
+        if outside is not None:
+            return [outside]
     if image_root is None:
         return []
-    file = Path(image_root) / image
+    for path in images:
+        problem = _image_file_problem(Path(image_root) / path, rules)
+        if problem is not None:
+            return [problem]
+    return []
+
+
+def _image_file_problem(file: Path, rules: RecordRules) -> Problem | None:
     try:
         size = file.stat().st_size if file.is_file() else None
     except (OSError, ValueError):  # ValueError: a NUL in the name
         size = None
     if size is None:
-        return [Problem("image_missing", f"no image file {str(file)!r}")]
+        return Problem("image_missing", f"no image file {str(file)!r}")
     if size == 0:
-        return [Problem("image_empty", f"image file {str(file)!r} is empty")]
+        return Problem("image_empty", f"image file {str(file)!r} is empty")
     try:
         with Image.open(file) as img:
             pixels = img.width * img.height
             if pixels > rules.limits.max_image_pixels:
-                return [_too_large(file, f"{img.width} x {img.height}", rules.limits)]
+                return _too_large(file, f"{img.width} x {img.height}", rules.limits)
             img.verify()
     except Image.DecompressionBombError:
-        return [_too_large(file, "more than PIL's own limit of", rules.limits)]
+        return _too_large(file, "more than PIL's own limit of", rules.limits)
     except Exception as err:  # PIL raises many types for broken files
         detail = f"PIL cannot read {str(file)!r}: {type(err).__name__}: {err}"
-        return [Problem("image_unreadable", detail)]
-    return []
+        return Problem("image_unreadable", detail)
+    return None
 
 
 def _too_large(file: Path, size: str, limits: RecordLimits) -> Problem:
@@ -525,15 +557,17 @@ def write_records(path: PathLike, records: Iterable[Mapping[str, Any]]) -> int:
 def pool_stats(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Counts and length distributions of valid records, in one pass over any iterable
     (a list, or a stream: `(record for _, record in iter_valid_records(path))`)."""
-    n_records = n_with_image = 0
+    n_records = n_with_image = n_multi_image = 0
     images: set[str] = set()
-    turns = array("q")  # compact: one machine int per record / per turn
+    turns, images_per_record = array("q"), array("q")  # compact: one machine int per value
     words = {role: array("q") for role in ROLES}
     for record in records:
         n_records += 1
-        if "image" in record:
-            n_with_image += 1
-            images.add(record["image"])
+        paths = record_images(record)
+        images_per_record.append(len(paths))
+        n_with_image += bool(paths)
+        n_multi_image += len(paths) > 1
+        images.update(paths)
         turns.append(len(record["conversations"]))
         for turn in record["conversations"]:
             words[turn["from"]].append(len(turn["value"].split()))
@@ -541,7 +575,10 @@ def pool_stats(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "n_records": n_records,
         "n_with_image": n_with_image,
         "n_text_only": n_records - n_with_image,
+        "n_multi_image": n_multi_image,
+        "n_images": sum(images_per_record),
         "n_unique_images": len(images),
+        "images_per_record": _distribution(images_per_record),
         "n_turns": sum(turns),
         "turns_per_record": _distribution(turns),
         "human_words_per_turn": _distribution(words["human"]),
@@ -564,6 +601,7 @@ def _distribution(values: array) -> dict[str, float]:
 
 _STAT_COLUMNS = ("mean", "p50", "p95", "max")
 _DISTRIBUTIONS = (
+    ("images / record", "images_per_record"),
     ("turns / record", "turns_per_record"),
     ("human words / turn", "human_words_per_turn"),
     ("gpt words / turn", "gpt_words_per_turn"),
@@ -576,6 +614,8 @@ def format_stats(stats: Mapping[str, Any]) -> str:
         ("records", f"{stats['n_records']:,}"),
         ("  with image", f"{stats['n_with_image']:,}"),
         ("  text only", f"{stats['n_text_only']:,}"),
+        ("  multi-image", f"{stats['n_multi_image']:,}"),
+        ("images", f"{stats['n_images']:,}"),
         ("unique images", f"{stats['n_unique_images']:,}"),
         ("turns", f"{stats['n_turns']:,}"),
         ("",),

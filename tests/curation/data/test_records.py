@@ -28,6 +28,7 @@ from curation.data.records import (
     iter_valid_records,
     load_records,
     pool_stats,
+    record_images,
     validate_record,
     write_records,
 )
@@ -51,6 +52,11 @@ def bad(**fields: object) -> bytes:
 
 def bad_image(name: object) -> bytes:
     return bad(image=name, conversations=[human("<image>\nHi"), gpt("Hello")])
+
+
+def two_images(first: str, second: str) -> bytes:
+    turns = [human("<image>\nHi"), gpt("Hello"), human("And <image>?"), gpt("Same")]
+    return bad(image=[first, second], conversations=turns)
 
 
 GOOD_FIRST = {
@@ -88,6 +94,18 @@ CASES = [
     ),
     ("text_token", "image_token_count", bad(conversations=[human("<image>"), gpt("a")]), "'bad'"),
     ("non_string_image", "non_string_image", bad_image(5), "'bad'"),
+    ("image_list_of_numbers", "non_string_image", bad_image([5]), "'bad'"),
+    ("image_empty_list", "non_string_image", bad_image([]), "'bad'"),
+    ("images_one_token", "image_token_count", bad_image(["ok.png", "ok.png"]), "'bad'"),
+    (
+        "images_three_tokens",
+        "image_token_count",
+        bad(image=["ok.png", "ok.png"], conversations=[human("<image><image>"), gpt("<image>")]),
+        "'bad'",
+    ),
+    ("second_image_missing", "image_missing", two_images("ok.png", "nope.png"), "'bad'"),
+    ("second_image_unreadable", "image_unreadable", two_images("ok.png", "garbage.png"), "'bad'"),
+    ("second_image_outside", "image_outside_root", two_images("ok.png", "../x.png"), "'bad'"),
     ("image_missing", "image_missing", bad_image("nope.png"), "'bad'"),
     ("image_empty", "image_empty", bad_image("empty.png"), "'bad'"),
     ("image_unreadable", "image_unreadable", bad_image("garbage.png"), "'bad'"),
@@ -421,6 +439,39 @@ def test_json_array_parser_is_independent_of_chunk_boundaries(chunk_chars: int) 
         expected.colno,
     )
     assert error.position == 9
+
+
+def test_multi_image_records_are_valid_with_one_token_per_image(image_root: Path) -> None:
+    Image.new("RGB", (6, 3), "blue").save(image_root / "b.png")
+    record = json.loads(two_images("ok.png", "b.png"))
+    assert validate_record(record, image_root) == []
+    assert record_images(record) == ["ok.png", "b.png"]
+    assert record_images(GOOD_FIRST) == ["ok.png"] and record_images(GOOD_LAST) == []
+    (problem,) = validate_record({**record, "image": ["ok.png"] * 3}, image_root)
+    assert problem == Problem(
+        "image_token_count", "record has 3 images and 2 '<image>' tokens; expected 3"
+    )
+
+
+def test_pool_stats_count_images_per_record() -> None:
+    multi = {
+        "id": "m",
+        "image": ["a.png", "b.png", "ok.png"],
+        "conversations": [human("x"), gpt("y")],
+    }
+    stats = pool_stats([GOOD_FIRST, multi, GOOD_LAST])
+    assert (stats["n_with_image"], stats["n_multi_image"], stats["n_text_only"]) == (2, 1, 1)
+    assert (stats["n_images"], stats["n_unique_images"]) == (4, 3)
+    assert stats["images_per_record"]["max"] == 3
+    assert stats["images_per_record"]["mean"] == pytest.approx(4 / 3)
+    rows = {
+        line.rsplit(None, 1)[0].strip(): line.split()[-1]
+        for line in format_stats(stats).splitlines()[:7]
+    }
+    assert (rows["multi-image"], rows["images"]) == ("1", "4")
+    assert any(
+        line.split()[:3] == ["images", "/", "record"] for line in format_stats(stats).splitlines()
+    )
 
 
 def test_pool_stats_in_one_pass_and_as_a_table() -> None:
