@@ -1,8 +1,9 @@
 """LightningDataModule: LLaVA records -> vicuna_v1 tokens, loss labels and padded pixels.
 
 Batches are dicts: input_ids, attention_mask, labels (B, T) right-padded; pixel_values
-(n_images, 3, H, W) for the records that have an image, in batch order, or absent when none
-has; and counters n_samples, n_tokens, n_truncated, n_skipped for logging.
+(n_images, 3, H, W): every image of the batch, record by record and within a record in
+`<image>` order (HF LLaVA fills the image blocks of input_ids in that order), absent when no
+record has one; and counters n_samples, n_tokens, n_truncated, n_skipped for logging.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from transformers import LlavaProcessor
 
-from curation.data.records import Problem, RecordError, RecordRules, image_path_problem
+from curation.data.messages import IMAGE_TOKEN
+from curation.data.records import (
+    Problem,
+    RecordError,
+    RecordRules,
+    image_path_problem,
+    record_images,
+)
 from training.config import LoaderConfig
 from training.encode import IGNORE_INDEX, ConversationEncoder, UnsupervisedRecordError
 from training.images import ImageLoadError, expand_to_square, load_image, mean_colour
@@ -30,7 +38,7 @@ from training.sampler import ResumableSampler
 class Example:
     input_ids: torch.Tensor
     labels: torch.Tensor
-    pixel_values: torch.Tensor | None  # (3, H, W)
+    pixel_values: torch.Tensor | None  # (k, 3, H, W) for k images; (3, H, W) is one image
     truncated: bool
 
 
@@ -71,13 +79,18 @@ class LlavaDataset(Dataset):
 
     def __getitem__(self, index: int) -> Example | None:
         record = self.records[index]
+        paths = record_images(record)
+        n_tokens = sum(str(turn["value"]).count(IMAGE_TOKEN) for turn in record["conversations"])
+        if n_tokens != len(paths):
+            detail = f"record has {len(paths)} image(s) and {n_tokens} {IMAGE_TOKEN!r} tokens"
+            return self._refuse(index, Problem("image_token_count", detail))
         pixels = None
-        if "image" in record:
-            image = self._image(index, record)
-            if image is None:
+        if paths:
+            images = [self._image(index, path) for path in paths]
+            if any(image is None for image in images):
                 return None
-            square = expand_to_square(image, self.background)
-            pixels = self.image_processor(square, return_tensors="pt")["pixel_values"][0]
+            squares = [expand_to_square(image, self.background) for image in images]
+            pixels = self.image_processor(squares, return_tensors="pt")["pixel_values"]
         try:
             encoded = self.encoder(record)
         except UnsupervisedRecordError as exc:
@@ -86,15 +99,19 @@ class LlavaDataset(Dataset):
             raise self._error(index, Problem(exc.reason, exc.detail)) from None
         return Example(encoded.input_ids, encoded.labels, pixels, encoded.truncated)
 
-    def _image(self, index: int, record: Mapping[str, Any]) -> Any:
-        """The record's image; None when it is bad and on_error=skip."""
-        problem = image_path_problem(record["image"], self.rules)
+    def _image(self, index: int, path: str) -> Any:
+        """One image of the record; None when it is bad and on_error=skip."""
+        problem = image_path_problem(path, self.rules)
         if problem is None:
             try:
-                return load_image(self.image_root / record["image"])
+                return load_image(self.image_root / path)
             except ImageLoadError as exc:
                 reason = "image_missing" if "no image file" in str(exc) else "image_unreadable"
                 problem = Problem(reason, str(exc))
+        return self._refuse(index, problem)
+
+    def _refuse(self, index: int, problem: Problem) -> None:
+        """None with on_error=skip; otherwise the one-line RecordError."""
         if self.on_error == "skip":
             return None
         raise self._error(index, problem) from None
@@ -134,7 +151,7 @@ class Collator:
         }
         pixels = [e.pixel_values for e in examples if e.pixel_values is not None]
         if pixels:
-            batch["pixel_values"] = torch.stack(pixels)
+            batch["pixel_values"] = torch.cat([p.reshape(-1, *p.shape[-3:]) for p in pixels])
         return batch
 
 

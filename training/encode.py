@@ -18,8 +18,11 @@ whole: the conversation tokenized in one call, exactly as an HF processor tokeni
     inference (no "▁" after the image for legacy=False), a token carrying loss when it starts
     inside an answer span of `render_record`. Records are screened as for llava.
 
-The single <image> token is then expanded to the number of positions the vision tower fills;
-image positions never carry loss.
+Each <image> token is then expanded to the number of positions the vision tower fills;
+image positions never carry loss. A multi-image record (LLaVA-OneVision's "image": [paths])
+is rendered as LLaVA-NeXT's preprocess_multimodal does: a turn with one <image> has it moved
+to the turn's start, a turn with several keeps them where they are; its k tokens become k
+image blocks, in order (HF LLaVA fills them with the images in the same order).
 """
 
 from __future__ import annotations
@@ -34,11 +37,14 @@ from transformers import PreTrainedTokenizerBase
 from configs.compose import ConfigError
 from configs.errors import UserError
 from curation.data.messages import IMAGE_TOKEN
-from training.template import ASSISTANT, render_record
+from training.template import ASSISTANT, RenderedConversation, render_record
 
 IGNORE_INDEX = -100
 TOKEN_STREAMS = ("llava", "whole")
 ANSWER_SEP = f" {ASSISTANT}: "  # LLaVA's conv.sep + roles[1] + ": "
+# Stands in for <image> in a turn with several (render_record moves a turn's image to its
+# start); as long as the token, so the answer spans' character offsets stay right.
+_IMAGE_STAND_IN = "\ue000" * len(IMAGE_TOKEN)
 # Why LLaVA would train on a record with zero supervision, in the order they are reported.
 UNSUPERVISED_REASONS = (
     "literal_eos",
@@ -98,14 +104,14 @@ class ConversationEncoder:
     def screen(self, record: Mapping[str, Any]) -> None:
         """Raise UnsupervisedRecordError where LLaVA-1.5 would mask the whole record (the
         check `__call__` makes, without building the example)."""
-        self._llava(record, render_record(record, self.tokenizer.eos_token).text)
+        self._llava(record, render(record, self.tokenizer.eos_token).text)
 
     def __call__(self, record: Mapping[str, Any]) -> Encoded:
-        rendered = render_record(record, self.tokenizer.eos_token)
+        rendered = render(record, self.tokenizer.eos_token)
         ids, labels = self._llava(record, rendered.text)
         if self.token_stream == "whole":
             ids, labels = self._whole(rendered.text, rendered.target_spans)
-        ids, labels, image_end = self._expand_image(ids, labels)
+        ids, labels, image_end = self._expand_images(ids, labels)
         truncated = len(ids) > self.model_max_length
         if truncated:
             if image_end > self.model_max_length:
@@ -180,20 +186,39 @@ class ConversationEncoder:
                 labels[i] = ids[i]
         return ids, labels
 
-    def _expand_image(self, ids: list[int], labels: list[int]) -> tuple[list[int], list[int], int]:
-        """Ids and labels with the image block expanded, and where the block ends (0: none)."""
-        positions = [i for i, token in enumerate(ids) if token == self.image_token_id]
-        if not positions:
-            return ids, labels, 0
-        if len(positions) > 1:
-            raise ValueError(f"expected at most one {IMAGE_TOKEN} token, found {len(positions)}")
-        p = positions[0]
-        block = [self.image_token_id] * self.image_seq_length
-        return (
-            ids[:p] + block + ids[p + 1 :],
-            labels[:p] + [IGNORE_INDEX] * self.image_seq_length + labels[p + 1 :],
-            p + self.image_seq_length,
-        )
+    def _expand_images(self, ids: list[int], labels: list[int]) -> tuple[list[int], list[int], int]:
+        """Ids and labels with every image token expanded to a block, and where the last block
+        ends (0: none)."""
+        out_ids: list[int] = []
+        out_labels: list[int] = []
+        end = 0
+        for token, label in zip(ids, labels, strict=True):
+            if token == self.image_token_id:
+                out_ids += [token] * self.image_seq_length
+                out_labels += [IGNORE_INDEX] * self.image_seq_length
+                end = len(out_ids)
+            else:
+                out_ids.append(token)
+                out_labels.append(label)
+        return out_ids, out_labels, end
+
+
+def render(record: Mapping[str, Any], eos_token: str) -> RenderedConversation:
+    """`render_record`, with the turns of a multi-image record that hold several <image>
+    tokens left as they are (LLaVA-NeXT); a record with one image renders as LLaVA-1.5's."""
+    images = record.get("image")
+    if not isinstance(images, list) or len(images) < 2:
+        return render_record(record, eos_token)
+    turns = [
+        {**turn, "value": str(turn["value"]).replace(IMAGE_TOKEN, _IMAGE_STAND_IN)}
+        if str(turn["value"]).count(IMAGE_TOKEN) > 1
+        else turn
+        for turn in record["conversations"]
+    ]
+    rendered = render_record({**record, "conversations": turns}, eos_token)
+    return RenderedConversation(
+        rendered.text.replace(_IMAGE_STAND_IN, IMAGE_TOKEN), rendered.target_spans
+    )
 
 
 def tokenizer_image_token(
