@@ -12,7 +12,9 @@ Kinds (all from the same forward pass; ask for several at once):
                [visual_0, language_0, visual_1, ...] and divided by sqrt(number of non-empty
                blocks), i.e. sqrt(2 L): unit norm. Text-only records: the visual blocks are
                zero and the language blocks carry the unit norm (language = text from the
-               first user message on). float16.
+               first user message on). A multi-image record's visual block pools the
+               positions of all its images, its language block the text after its first
+               image. float16.
   last_token   the language model's last hidden state (after its final norm) at the last
                token, L2-normalised. float16. (SemDeDup)
   mean_last    the same states mean-pooled over all tokens. float32. (D2-Pruning)
@@ -20,9 +22,11 @@ Kinds (all from the same forward pass; ask for several at once):
                float32; NaN when a record has no answer token left. (Perplexity, EL2N, AUM)
 
 The prompt is the checkpoint's own chat template over the FULL conversation (the image first
-in the first user turn); images are padded to square with the processor's mean colour
-(LLaVA-1.5 "pad") before the processor sees them. Answer tokens are the ones that start
-inside an assistant message's rendering (its text and end-of-turn token).
+in the first user turn; a multi-image record's images first in the turns that hold their
+`<image>` tokens, all of them passed in token order, as training does); images are padded to
+square with the processor's mean colour (LLaVA-1.5 "pad") before the processor sees them.
+Answer tokens are the ones that start inside an assistant message's rendering (its text and
+end-of-turn token).
 
 Work is split into fixed chunks of `chunk_size` records with fixed batches inside them, so
 the bytes of a feature never depend on sharding or restarts; they do depend on the CPU's
@@ -52,6 +56,7 @@ import numpy as np
 from configs.errors import UserError
 from curation.data.fileio import TMP_PREFIX, atomic_directory, atomic_write_json, sha256_json
 from curation.data.messages import record_to_messages
+from curation.data.records import record_images
 from curation.data.threads import torch_threads
 
 FEATURES_VERSION = 1
@@ -475,18 +480,22 @@ class _Runner:
         offsets = enc["offset_mapping"]
         answer = [end > start and any(a <= start < b for a, b in spans) for start, end in offsets]
         image_at = [i for i, t in enumerate(ids) if t == self.image_token_id]
-        has_image = "image" in record
-        if len(image_at) != int(has_image):
+        n_images = len(record_images(record))
+        has_image = n_images > 0
+        if len(image_at) != n_images:
             raise FeatureError(
                 f"record {position} (id={record.get('id')!r}): expected "
-                f"{int(has_image)} image token(s) after templating, found "
+                f"{n_images} image token(s) after templating, found "
                 f"{len(image_at)}"
             )
+        images_end = 0
         if has_image:
-            p = image_at[0]
-            ids = ids[:p] + [self.image_token_id] * self.image_positions + ids[p + 1 :]
-            answer = answer[:p] + [False] * self.image_positions + answer[p + 1 :]
-            language_start = p + self.image_positions
+            block = self.image_positions
+            for p in reversed(image_at):  # from the back: earlier positions stay valid
+                ids = ids[:p] + [self.image_token_id] * block + ids[p + 1 :]
+                answer = answer[:p] + [False] * block + answer[p + 1 :]
+            language_start = image_at[0] + block
+            images_end = image_at[-1] + len(image_at) * block - (len(image_at) - 1)
         else:
             marked = [dict(m) for m in messages]
             marked[0] = {"role": "user", "content": [{"type": "text", "text": _SENTINEL}]}
@@ -495,7 +504,7 @@ class _Runner:
                 (i for i, (s, e) in enumerate(offsets) if e > s and s >= char), len(ids)
             )
         if len(ids) > self.request.max_length:
-            if has_image and language_start > self.request.max_length:
+            if has_image and images_end > self.request.max_length:
                 raise FeatureError(
                     f"record {position} (id={record.get('id')!r}): max_length="
                     f"{self.request.max_length} cuts into the image positions"
@@ -504,9 +513,14 @@ class _Runner:
         return _Encoded(ids, answer, has_image, language_start)
 
     def pixels(self, record: Mapping[str, Any], position: int):
+        """(k, 3, H, W): the record's images in `<image>` order."""
+        images = [self._image(path, record, position) for path in record_images(record)]
+        return self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+
+    def _image(self, name: str, record: Mapping[str, Any], position: int):
         from PIL import Image
 
-        path = Path(record["image"])
+        path = Path(name)
         if self.image_root is not None and not path.is_absolute():
             path = self.image_root / path
         try:
@@ -523,7 +537,7 @@ class _Runner:
             canvas = Image.new("RGB", (side, side), self.pad_colour)
             canvas.paste(image, ((side - width) // 2, (side - height) // 2))
             image = canvas
-        return self.processor.image_processor(images=[image], return_tensors="pt")["pixel_values"]
+        return image
 
     # forward -----------------------------------------------------------------------------
 
@@ -557,6 +571,7 @@ class _Runner:
             if e.image:
                 image_mask[b, :n] = ids[b, :n] == self.image_token_id
             language_mask[b, e.language_start : n] = True
+        language_mask &= ~image_mask  # a multi-image record's later images are not language
         captured: dict[str, Any] = {}
         handles = [
             module.register_forward_hook(self._block_hook(captured, image_mask, language_mask))

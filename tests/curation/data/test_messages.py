@@ -41,3 +41,22 @@ def test_record_to_messages_moves_the_image_first():
         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is this?"}]},
         {"role": "assistant", "content": [{"type": "text", "text": "A cube."}]},
     ]
+
+
+def test_a_multi_image_record_keeps_each_image_in_its_turn_in_order():
+    record = {
+        "image": ["a.png", "b.png", "c.png"],
+        "conversations": [
+            {"from": "human", "value": f"{IMAGE_TOKEN}\nLeft or {IMAGE_TOKEN}?"},
+            {"from": "gpt", "value": "Left."},
+            {"from": "human", "value": f"And {IMAGE_TOKEN}"},
+            {"from": "gpt", "value": "Right."},
+        ],
+    }
+    image = {"type": "image"}
+    assert [m["content"] for m in record_to_messages(record)] == [
+        [image, image, {"type": "text", "text": "Left or ?"}],
+        [{"type": "text", "text": "Left."}],
+        [image, {"type": "text", "text": "And"}],
+        [{"type": "text", "text": "Right."}],
+    ]

@@ -389,3 +389,70 @@ def test_fingerprint_ignores_export_provenance_but_not_weights(world, tmp_path):
     data = weights.read_bytes()
     weights.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # one byte surely different
     assert directory_sha256(copy) != world["reference"].fingerprint
+
+
+# --- multi-image records ---------------------------------------------------------------------
+
+
+def _multi(images: list[str], record_id: str = "multi") -> dict:
+    """Three <image> tokens: two in the first turn (kept in place), one in the second."""
+    return {
+        "id": record_id,
+        "image": images,
+        "conversations": [
+            {"from": "human", "value": "<image>\n<image>\nWhich colour comes first?"},
+            {"from": "gpt", "value": "red"},
+            {"from": "human", "value": "And this one? <image>"},
+            {"from": "gpt", "value": "blue"},
+        ],
+    }
+
+
+def test_a_multi_image_record_goes_through_the_reference_with_all_its_images(world, tmp_path):
+    """Its vectors are those of the training batch (token_stream=whole: the processor's own
+    tokenization) through the reference: every image block, the images in token order."""
+    from training.data import Collator, LlavaDataset
+
+    wide = FeatureRequest(
+        layers=(0, 1), kinds=KINDS, batch_size=3, chunk_size=3, max_length=256, device="cpu"
+    )
+    records = [
+        world["records"][0],
+        _multi(["images/0.png", "images/1.png", "images/2.png"], "m1"),
+        world["records"][3],
+    ]
+    features = extract_features(
+        records, world["root"], world["reference"], wide, tmp_path / "multi", "m", progress=False
+    )
+    model, processor = world["reference"].load()
+    dataset = LlavaDataset(records, world["root"], processor, 256, token_stream="whole")
+    batch = Collator(processor.tokenizer.pad_token_id)([dataset[i] for i in range(3)])
+    assert batch["pixel_values"].shape[0] == 1 + 3
+    with torch.inference_mode():
+        states = model.model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            pixel_values=batch["pixel_values"],
+        ).last_hidden_state
+    mask = batch["attention_mask"].bool()
+    for row in range(3):
+        mean = states[row][mask[row]].mean(0).numpy()
+        assert np.allclose(features.load("mean_last")[row], mean, atol=1e-4)
+    labels = batch["labels"]
+    assert features.load("answer_stats")[:, 3].tolist() == (labels[:, 1:] != -100).sum(1).tolist()
+
+    swapped = _multi(["images/2.png", "images/1.png", "images/0.png"], "m1")
+    again = extract_features(
+        [swapped], world["root"], world["reference"], wide, tmp_path / "swap", "s", progress=False
+    )
+    x, y = features.load("coincide")[1].astype(np.float32), again.load("coincide")[0]
+    assert np.allclose(np.linalg.norm(x), 1.0, atol=2e-3)
+    assert not np.allclose(x, y.astype(np.float32), atol=1e-2)  # the order is seen
+
+
+def test_a_multi_image_record_whose_second_image_is_missing_names_it(world, tmp_path):
+    record = _multi(["images/0.png", "images/none.png", "images/2.png"])
+    with pytest.raises(FeatureError, match=r"id='multi'.*none\.png"):
+        extract_features(
+            [record], world["root"], world["reference"], REQUEST, tmp_path, "z", progress=False
+        )
