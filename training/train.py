@@ -34,7 +34,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from configs.compose import ConfigError, resolved_dict
 from curation.data.fileio import atomic_write_json, atomic_write_text, save_resolved, sha256_json
-from curation.data.outdir import check_run, claim_output, discard, has_run, write_run
+from curation.data.outdir import check_run, claim_output, discard, has_run, read_run, write_run
 from curation.data.records import RecordRules, load_records
 from curation.data.subset import read_subset
 from training.batches import BatchPlan, gradient_accumulation, plan_batches
@@ -98,11 +98,12 @@ def train(
     if not cfg.out_dir:
         raise ConfigError("config key 'out_dir' is required: set it with out_dir=DIR")
     gradient_accumulation(cfg)  # a bad batch config fails before any data is read
-    if rank_zero_only.rank != 0:  # rank 0 has checked, locked and prepared the run directory
-        return _train(cfg, Path(cfg.out_dir), callbacks, resumable=True)
     records_path, image_root, pool_path = resolve_inputs(cfg.subset, cfg.records, cfg.image_root)
     identity = run_identity(resolved_dict(cfg), _input_identity(cfg, records_path, image_root))
     key = sha256_json(identity)
+    if rank_zero_only.rank != 0:  # rank 0 checks, locks and prepares the run directory
+        _await_run(Path(cfg.out_dir), key)
+        return _train(cfg, Path(cfg.out_dir), callbacks, resumable=True)
     inputs = {
         "the subset": cfg.subset,
         "the records": records_path,
@@ -124,6 +125,24 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         write_run(run_dir, RUN_KIND, key, identity)  # first: the directory is this run's
         return _train(cfg, run_dir, callbacks, resumable)
+
+
+# how long a rank > 0 waits for rank 0 to claim the run directory (rank 0 reads no data first)
+AWAIT_RUN_S = 600.0
+
+
+def _await_run(run_dir: Path, key: str) -> None:
+    """Wait until rank 0 has claimed `run_dir` for this run: ranks started together (srun, the
+    local executor) would otherwise write into it first, and rank 0 refuse a folder of foreign
+    files, or discard another run's files under their feet."""
+    deadline = time.monotonic() + AWAIT_RUN_S
+    while (record := read_run(run_dir)) is None or record.get("key") != key:
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"rank {rank_zero_only.rank}: rank 0 did not claim {run_dir} for this run "
+                f"within {AWAIT_RUN_S:.0f} s (see rank 0's output)"
+            )
+        time.sleep(0.2)
 
 
 def _input_identity(cfg: TrainingConfig, records_path: Path, image_root: Path) -> dict[str, Any]:
