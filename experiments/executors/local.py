@@ -5,6 +5,10 @@ parallel processes, each with its share of the CPU threads (the tiny ToyWorld mo
 fastest on one thread each) and its output in <stage dir>/stage.log. Curation stays
 sequential: its jobs share per-pool caches (reference model, feature pass, clusterings) that
 the first job builds and the others reuse.
+
+A training job with trainer.devices > 1 runs as that many processes started here, ranks of
+one process group (Lightning's LightningEnvironment reads LOCAL_RANK, MASTER_ADDR/PORT), as a
+SLURM job's tasks do (executors.processes); trainer.num_nodes > 1 needs executor=slurm.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from configs.compose import ConfigError
+from experiments.executors.processes import job_layout, run_beside_rank0
 from experiments.plan import Job
 from experiments.stages import execute, is_done, read_marker
 from experiments.sweep import JobGraph
@@ -28,6 +35,13 @@ PARALLEL_STAGES = ("features", "train", "eval")
 
 def run_local(graph: JobGraph, workers: int = 1, log=print) -> dict[str, dict]:
     """Execute every job; return the completion markers by job key."""
+    for job in graph.jobs.values():
+        if job_layout(job).nodes > 1:
+            raise ConfigError(
+                f"the {job.stage} job of {job.runs_shown()} asks for training.trainer.num_nodes="
+                f"{job_layout(job).nodes}; executor=local runs on this machine only: use "
+                "executor=slurm, or num_nodes=1"
+            )
     total = len(graph.jobs)
     markers: dict[str, dict] = {}
     started = time.perf_counter()
@@ -55,8 +69,79 @@ def run_local(graph: JobGraph, workers: int = 1, log=print) -> dict[str, dict]:
             continue
         for job in todo:
             announce(job, "running")
-            markers[job.key] = execute(job)
+            markers[job.key] = execute_job(job)
     return markers
+
+
+def execute_job(job: Job) -> dict:
+    """`execute`, in as many processes as the job has ranks."""
+    processes = job_layout(job).processes
+    return execute(job) if processes == 1 else _execute_ranks(job, processes)
+
+
+def _execute_ranks(job: Job, processes: int) -> dict:
+    """The job's ranks in `processes` spawned processes, each with its share of the threads;
+    the first to fail ends the others (they would wait for it in a collective)."""
+    threads = max(1, torch_threads() // processes)
+    port = _free_port()
+    context = multiprocessing.get_context("spawn")
+    ranks = [
+        context.Process(target=_rank_main, args=(job, rank, processes, port, threads))
+        for rank in range(processes)
+    ]
+    for process in ranks:
+        process.start()
+    try:
+        while (failed := _failed_rank(ranks)) is None and any(p.is_alive() for p in ranks):
+            time.sleep(0.2)
+        if failed is not None:
+            raise RuntimeError(
+                f"{job.stage} {job.runs_shown()}: rank {failed} of {processes} exited with "
+                f"code {ranks[failed].exitcode} (its traceback is above)"
+            )
+    finally:
+        for process in ranks:
+            if process.is_alive():
+                process.kill()
+            process.join()
+    marker = read_marker(job)
+    if marker is None:
+        raise RuntimeError(f"{job.stage} {job.runs_shown()}: rank 0 ended without its marker")
+    return marker
+
+
+def _failed_rank(ranks: list) -> int | None:
+    return next((r for r, p in enumerate(ranks) if p.exitcode not in (None, 0)), None)
+
+
+def _rank_main(job: Job, rank: int, processes: int, port: int, threads: int) -> None:
+    """One rank: Lightning finds LOCAL_RANK and does not start processes of its own."""
+    os.environ.update(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "WORLD_SIZE": str(processes),
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "NODE_RANK": "0",
+        }
+    )
+    _worker_init(threads)
+    if rank == 0:
+        execute(job)
+    else:
+        run_beside_rank0(job, rank)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def torch_threads() -> int:
+    """The threads this process may use: what a parallel worker was given, else every CPU."""
+    return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 
 
 def _parallel(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict]]:
@@ -82,7 +167,7 @@ def _parallel(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict]]:
 
 
 def _execute_logged(job: Job) -> dict:
-    """`execute` with the job's stdout/stderr in <out_dir>/stage.log: parallel jobs would
+    """`execute_job` with the job's stdout/stderr in <out_dir>/stage.log: parallel jobs would
     interleave their progress bars on the console, where the executor reports each job's end."""
     path = stage_log(job)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +178,7 @@ def _execute_logged(job: Job) -> dict:
         os.dup2(handle.fileno(), 1)
         os.dup2(handle.fileno(), 2)
         try:
-            return execute(job)
+            return execute_job(job)
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -25,13 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from configs.compose import ConfigError
+from experiments.executors.processes import (
+    ONE_PROCESS,
+    TRAINING_STAGES,
+    TaskLayout,
+    job_layout,
+    run_beside_rank0,
+)
 from experiments.plan import Job
 from experiments.schemas import ClusterConfig, StageResources
-from experiments.stages import RUNNERS, execute, is_done, use_store_tmp
+from experiments.stages import execute, is_done
 from experiments.sweep import JobGraph
-
-# Stages whose job spec holds a training config: they run one SLURM task per device.
-TRAINING_STAGES = ("reference", "train")
 
 
 class StageTask:
@@ -44,7 +48,7 @@ class StageTask:
         rank = int(os.environ.get("SLURM_PROCID", "0"))
         if rank == 0:
             return execute(self.job)
-        return _run_beside_rank0(self.job, rank)
+        return run_beside_rank0(self.job, rank)
 
     def checkpoint(self) -> Any:
         import submitit
@@ -52,41 +56,18 @@ class StageTask:
         return submitit.helpers.DelayedSubmission(StageTask(self.job))
 
 
-def _run_beside_rank0(job: Job, rank: int) -> dict[str, Any]:
-    """Task `rank` > 0 of a multi-process job: the stage's own work (the ranks of one training
-    meet in its process group), without the output lock and the marker, which are task 0's."""
-    if is_done(job):
-        return {}
-    use_store_tmp(job)
-    RUNNERS[job.stage](job)
-    return {"rank": rank}
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskLayout:
-    """The processes of one job: `nodes` x `tasks_per_node` SLURM tasks."""
-
-    nodes: int = 1
-    tasks_per_node: int = 1
-
-
 def task_layout(job: Job, resources: StageResources) -> TaskLayout:
     """One task per training device (trainer.devices per node, trainer.num_nodes nodes), as
     Lightning's SLURMEnvironment expects; one task for every other stage. A GPU request that
     differs from the devices would leave GPUs idle or ranks without one: ConfigError."""
-    if job.stage not in TRAINING_STAGES:
-        return TaskLayout()
-    trainer = job.spec["training"].get("trainer", {})
-    devices = int(trainer.get("devices", 1))
-    if devices < 1:  # Lightning's -1: every GPU of the node
-        devices = resources.gpus_per_node or 1
-    if resources.gpus_per_node and resources.gpus_per_node != devices:
+    layout = job_layout(job, resources.gpus_per_node)
+    if job.stage in TRAINING_STAGES and resources.gpus_per_node not in (0, layout.tasks_per_node):
         raise ConfigError(
             f"config key 'cluster.{job.stage}.gpus_per_node' is {resources.gpus_per_node} but "
-            f"the {job.stage} job's training.trainer.devices is {devices}: SLURM starts one task "
-            "per device, each with one GPU; set them equal"
+            f"the {job.stage} job's training.trainer.devices is {layout.tasks_per_node}: SLURM "
+            "starts one task per device, each with one GPU; set them equal"
         )
-    return TaskLayout(int(trainer.get("num_nodes", 1)), devices)
+    return layout
 
 
 def submit_slurm(
@@ -127,7 +108,7 @@ def submit_slurm(
 
 
 def _shown(layout: TaskLayout) -> str:
-    if layout == TaskLayout():
+    if layout == ONE_PROCESS:
         return ""
     return f", each {layout.nodes} node(s) x {layout.tasks_per_node} processes"
 
@@ -215,7 +196,7 @@ def _parameters(
     resources: StageResources,
     cluster: ClusterConfig,
     after: list[str],
-    layout: TaskLayout = TaskLayout(),
+    layout: TaskLayout = ONE_PROCESS,
 ) -> dict[str, Any]:
     params: dict[str, Any] = {
         "job_name": f"vlmdata-{stage}",
@@ -228,7 +209,7 @@ def _parameters(
         "setup": list(cluster.setup),
         "additional_parameters": dict(cluster.extra_sbatch),
     }
-    if layout != TaskLayout():
+    if layout != ONE_PROCESS:
         # a rank that fails (its lock refused, an error) ends the job's other ranks, which
         # would otherwise wait for it in a collective until the process group times out
         params["srun_args"] = ["--kill-on-bad-exit=1"]

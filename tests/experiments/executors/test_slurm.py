@@ -3,8 +3,9 @@ single-node cluster (slurm/test_cluster.sh, as tests/experiments/test_sweep_slur
 
 The cluster test runs a one-run sweep whose train stage asks for two CPU devices (gloo DDP):
 the train job is one SLURM job of two tasks, both train (the summary's ranks), task 0 alone
-writes the export, summary and marker; a scancel mid-training fails the sweep, and running it
-again resumes both ranks from the last checkpoint.
+writes the export, summary and marker; a scancel mid-training fails the sweep, running it
+again resumes both ranks from the last checkpoint, and a preemption signal then requeues the
+job, which resumes again.
 """
 
 from __future__ import annotations
@@ -20,13 +21,8 @@ from pathlib import Path
 import pytest
 
 from configs.compose import ConfigError
-from experiments.executors.slurm import (
-    StageTask,
-    TaskLayout,
-    _left_queue,
-    _parameters,
-    task_layout,
-)
+from experiments.executors.processes import TaskLayout
+from experiments.executors.slurm import StageTask, _left_queue, _parameters, task_layout
 from experiments.plan import Job
 from experiments.schemas import ClusterConfig, StageResources
 from experiments.stages import MARKER, RUNNERS
@@ -170,8 +166,48 @@ def _squeue(env: dict, name: str) -> list[str]:
     return out.split()
 
 
+def _checkpoint_step(run: Path | None) -> int:
+    """The step of the newest numbered checkpoint (only one is kept), -1 before the first."""
+    if run is None:
+        return -1
+    steps = [int(p.stem.removeprefix("step")) for p in (run / "checkpoints").glob("step*.ckpt")]
+    return max(steps, default=-1)
+
+
+def _wait_for_checkpoint(proc: subprocess.Popen, store: Path, after: int) -> int:
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        step = _checkpoint_step(_train_dir(store))
+        if step > after:
+            return step
+        time.sleep(0.2)
+    raise AssertionError(f"the sweep ended or stalled before a checkpoint after step {after}")
+
+
+def _start_when_requeued(env: dict, jobs: list[str]) -> None:
+    """SLURM holds a requeued job for two minutes (its begin time); start it at once."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        out = subprocess.run(
+            ["squeue", "-h", "-j", ",".join(jobs), "-o", "%T %r"],
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if out[:2] == ["PENDING", "BeginTime"]:
+            for job in jobs:
+                subprocess.run(
+                    ["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True
+                )
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"job {jobs} was not requeued")
+
+
 @pytest.mark.slow
-def test_two_process_training_through_slurm_resumes_after_scancel(cluster, tmp_path, sweep_tools):
+def test_two_process_training_through_slurm_resumes_after_scancel_and_requeue(
+    cluster, tmp_path, sweep_tools
+):
     store = tmp_path / "store"
     env = {**sweep_tools.env(tmp_path), "SLURM_CONF": str(cluster)}
     command = sweep_tools.command(
@@ -183,20 +219,22 @@ def test_two_process_training_through_slurm_resumes_after_scancel(cluster, tmp_p
         overrides=TWO_RANKS,
     )
 
-    # first session: cancelled once a checkpoint is written
-    first = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and first.poll() is None:
-        run = _train_dir(store)
-        if run is not None and list((run / "checkpoints").glob("step*.ckpt")):
-            break
-        time.sleep(0.2)
-    assert first.poll() is None, "the sweep ended before training wrote a checkpoint"
+    def sweep() -> subprocess.Popen:
+        return subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    # first session: cancelled once a checkpoint is written; the sweep fails
+    first = sweep()
+    _wait_for_checkpoint(first, store, after=-1)
     jobs = _squeue(env, "vlmdata-train")
     assert jobs, "no train job in the queue"
-    subprocess.run(["scancel", *{j.split("_")[0] for j in jobs}], env=env, check=True)
+    subprocess.run(["scancel", *jobs], env=env, check=True)
     output, _ = first.communicate(timeout=300)
     assert first.returncode != 0, output[-3000:]
     assert "ended without a result (cancelled or killed)" in output, output[-3000:]
@@ -206,15 +244,21 @@ def test_two_process_training_through_slurm_resumes_after_scancel(cluster, tmp_p
     assert run is not None
     assert not (run / "train_summary.json").exists(), "training finished before the scancel"
     assert not (run / "hf").exists() and not (run / ".vlmdata-stage.json").exists()
-    killed_at = json.loads((run / ".vlmdata-run.json").read_text())  # the run's own record
     assert (run / "checkpoints" / "last.ckpt").is_file()
+    cancelled_after = _checkpoint_step(run)  # training ran on until the scancel took effect
+    record = json.loads((run / ".vlmdata-run.json").read_text())  # the run's own record
 
-    # second session: resumes and finishes
-    done = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "1 node(s) x 2 processes" in done.stdout
+    # second session: resumes; preempted once it wrote a checkpoint of its own (submitit's
+    # signal: task 0 requeues the job), and the requeued job resumes again and finishes
+    second = sweep()
+    preempted_after = _wait_for_checkpoint(second, store, after=cancelled_after)
+    jobs = _squeue(env, "vlmdata-train")
+    subprocess.run(["scancel", "--signal=USR2", *jobs], env=env, check=True)
+    _start_when_requeued(env, jobs)
+    output, _ = second.communicate(timeout=900)
+    assert second.returncode == 0, output[-3000:]
+    assert "1 node(s) x 2 processes" in output
+
     summary = json.loads((run / "train_summary.json").read_text())
     assert summary["resumed_from"] == str(run / "checkpoints" / "last.ckpt")
     assert summary["global_step"] == STEPS and summary["world_size"] == 2
@@ -223,10 +267,11 @@ def test_two_process_training_through_slurm_resumes_after_scancel(cluster, tmp_p
     assert [r["slurm_task"] for r in ranks] == ["0", "1"]
     assert {r["cluster_environment"] for r in ranks} == {"SLURMEnvironment"}
     batches = [r["batches_this_session"] for r in ranks]
-    assert batches[0] == batches[1] and 0 < batches[0] < STEPS, ranks  # both resumed mid-way
-    assert json.loads((run / ".vlmdata-run.json").read_text()) == killed_at
+    # both ranks of the last session started from the preempted session's checkpoint or later
+    assert batches[0] == batches[1] and 0 < batches[0] <= STEPS - preempted_after, ranks
+    assert json.loads((run / ".vlmdata-run.json").read_text()) == record
     assert (run / "hf" / "model.safetensors").is_file()
-    assert len(list((run / "csv").glob("version_*"))) == 2  # rank 0's logs, one per session
+    assert len(list((run / "csv").glob("version_*"))) == 3  # rank 0's logs, one per session
     markers = sweep_tools.markers(store)
     train = [m for m in markers.values() if m["stage"] == "train"]
     assert len(train) == 1 and train[0]["slurm_job_id"]
