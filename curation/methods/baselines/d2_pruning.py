@@ -53,8 +53,8 @@ class D2Params(ReferenceParams):
     gamma_reverse: float = 0.4
     # from this pool size on the kNN graph is approximate (exact kNN is O(N^2 D))
     approximate_from: int = 100_000
-    knn_lists: int = 0  # inverted lists of the approximate search (0: 2 sqrt(N))
-    knn_probes: int = 8  # lists each list is searched against (itself included)
+    knn_lists: int = 0  # inverted lists of the approximate search (0: sqrt(N))
+    knn_probes: int = 16  # lists each list is searched against (itself included)
     knn_search_dim: int = 256  # principal components the candidates are searched in (0: all)
 
 

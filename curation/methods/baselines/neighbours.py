@@ -11,13 +11,14 @@ highest first. Ties: lower position first. Self is never listed. Values are floa
 Approximate: faiss k-means (`lists` centroids, trained on a seeded sample) splits the rows into
 inverted lists, IVF's coarse quantiser. Each list is searched as a block: its rows against the
 rows of the `probes` lists whose centroids are nearest to its own centroid (itself included),
-one matrix product per block (what IVF's per-query probing does, batched by list, so the
-scan runs at matrix-product speed instead of one memory-bound pass per query; a row near a
+one exhaustive faiss search per list (what IVF's per-query probing does, batched by list, so
+the scan runs at matrix-product speed instead of one memory-bound pass per query; a row near a
 list boundary sees its list's probes rather than its own nearest). Rows wider than
 `search_dim` are searched in their top `search_dim` principal components (from a seeded
-sample). The best `4k + 1` candidates per row are then re-ranked by their exact
-values on the full rows, so values are exact and only the neighbour SET is approximate; with
-probes = lists and no projection the search is exhaustive and finds the exact graph.
+sample). The best k + 36 candidates per row in that space are cut to the best k + 4 by
+float32 values on the full rows, which are then ordered by exact float64 values: values are
+exact and only the neighbour SET is approximate; with probes = lists and no projection the
+search is exhaustive and finds the exact graph.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import numpy as np
 from tqdm import tqdm
 
 METRICS = ("l2", "ip")
-BLOCK_ELEMENTS = 1 << 26  # float32 entries of one block's score matrix (256 MiB)
+EXTRA = 36  # candidates kept per row by the list search beyond the k asked for
+SLACK = 4  # of those, the best k + SLACK by float32 values get exact float64 values
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,8 @@ class Neighbours:
 
 
 def default_lists(n: int) -> int:
-    """Inverted lists for n rows when none are given: 2 sqrt(n) (~400 rows a list at 665K)."""
-    return max(1, min(n, round(2 * math.sqrt(n))))
+    """Inverted lists for n rows when none are given: sqrt(n) (~800 rows a list at 665K)."""
+    return max(1, min(n, round(math.sqrt(n))))
 
 
 def nearest_neighbours(
@@ -66,7 +68,7 @@ def nearest_neighbours(
         if not 1 <= probes:
             raise ValueError(f"probes must be >= 1, got {probes}")
         search = _search_space(x, search_dim, seed)
-        width = min(4 * k + 1, n)
+        width = min(k + EXTRA, n)
         candidates = _list_candidates(search, width, metric, lists, probes, seed, progress)
     return _rerank(x, candidates, k, metric)
 
@@ -141,56 +143,69 @@ def _list_candidates(
     members = [order[bounds[c] : bounds[c + 1]] for c in range(lists)]
 
     out = np.full((n, width), -1, dtype=np.int64)
+    kind = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
     for c in tqdm(range(lists), desc="knn lists", disable=not progress):
         queries = members[c]
         if not len(queries):
             continue
         pool = np.sort(np.concatenate([members[p] for p in probed[c] if p >= 0]))
-        base = np.asarray(x[pool], dtype=np.float32)
-        base_sq = (base * base).sum(1) if metric == "l2" else None
+        base = np.ascontiguousarray(x[pool], dtype=np.float32)
         take = min(width, len(pool))
-        step = max(1, BLOCK_ELEMENTS // max(1, len(pool)))
-        for lo in range(0, len(queries), step):
-            rows = queries[lo : lo + step]
-            scores = np.asarray(x[rows], dtype=np.float32) @ base.T
-            if base_sq is not None:  # -(|b|^2 - 2 q.b): higher is nearer, |q|^2 is constant
-                scores = 2 * scores - base_sq
-            best = np.argpartition(-scores, take - 1, axis=1)[:, :take]
-            out[rows, :take] = pool[best]
+        found = faiss.knn(np.ascontiguousarray(x[queries], dtype=np.float32), base, take, kind)[1]
+        out[queries, :take] = np.where(found >= 0, pool[np.maximum(found, 0)], -1)
     return out
 
 
 def _rerank(x: np.ndarray, candidates: np.ndarray, k: int, metric: str) -> Neighbours:
     """Each row's k best candidates other than itself by exact float64 values (ties: lower
     position); a row with fewer than k candidates is completed with the rows it lacks, in
-    position order (only on tiny or degenerate inputs)."""
+    position order (only on tiny or degenerate inputs). Wide candidate lists are first cut to
+    the best k + SLACK by float32 values (what the exact values then order)."""
     n, width = candidates.shape
     ids = np.empty((n, k), dtype=np.int64)
     values = np.empty((n, k), dtype=np.float64)
-    block = max(1, (1 << 23) // (width * x.shape[1]))  # <= 64 MiB of float64 rows at a time
+    sq_norms = _squared_norms(x) if metric == "l2" and width > k + SLACK else None
+    block = max(1, (1 << 24) // (width * x.shape[1]))  # <= 64 MiB of float32 rows at a time
     for start in range(0, n, block):
         cand = candidates[start : start + block].copy()
         rows = np.arange(start, start + len(cand))
         invalid = (cand < 0) | (cand == rows[:, None])
-        short = np.flatnonzero((~invalid).sum(1) < k)
-        for r in short:  # complete with the lowest positions not yet there
+        for r in np.flatnonzero((~invalid).sum(1) < k):  # complete: lowest positions not there
             have = cand[r][~invalid[r]]
             extra = np.setdiff1d(np.arange(n), np.append(have, rows[r]))[: k - len(have)]
             slots = np.flatnonzero(invalid[r])[: len(extra)]
             cand[r, slots], invalid[r, slots] = extra, False
+        own = np.asarray(x[start : start + len(cand)], dtype=np.float32)
+        if width > k + SLACK:
+            safe = np.where(invalid, 0, cand)
+            others = np.asarray(x[safe.reshape(-1)], dtype=np.float32).reshape(*safe.shape, -1)
+            dots = np.einsum("bwd,bd->bw", others, own)
+            rough = sq_norms[safe] - 2 * dots if sq_norms is not None else -dots
+            rough[invalid] = np.inf
+            keep = np.argpartition(rough, k + SLACK - 1, axis=1)[:, : k + SLACK]
+            cand = np.take_along_axis(cand, keep, 1)
+            invalid = np.take_along_axis(invalid, keep, 1)
         safe = np.where(invalid, 0, cand)
         others = np.asarray(x[safe.reshape(-1)], dtype=np.float64).reshape(*safe.shape, -1)
-        own = np.asarray(x[start : start + len(cand)], dtype=np.float64)[:, None, :]
+        own64 = own.astype(np.float64)[:, None, :]
         if metric == "l2":
-            value = np.sqrt(((others - own) ** 2).sum(-1))
+            value = np.sqrt(((others - own64) ** 2).sum(-1))
             key = np.where(invalid, np.inf, value)
         else:
-            value = (others * own).sum(-1)
+            value = (others * own64).sum(-1)
             key = np.where(invalid, np.inf, -value)
         best = _best(key, cand, k)
         ids[rows] = np.take_along_axis(cand, best, 1)
         values[rows] = np.take_along_axis(value, best, 1)
     return Neighbours(ids, values)
+
+
+def _squared_norms(x: np.ndarray, block_rows: int = 16384) -> np.ndarray:
+    out = np.empty(len(x), dtype=np.float32)
+    for start in range(0, len(x), block_rows):
+        block = np.asarray(x[start : start + block_rows], dtype=np.float32)
+        out[start : start + len(block)] = (block * block).sum(1)
+    return out
 
 
 def _best(key: np.ndarray, cand: np.ndarray, k: int) -> np.ndarray:

@@ -86,7 +86,7 @@ class SelfFilterParams(ReferenceParams):
     # from this pool size on: projected rows and stage 2 over approximate neighbour lists
     approximate_from: int = 100_000
     project_dim: int = 256  # rows wider than this are randomly projected (at scale)
-    knn_lists: int = 0  # inverted lists of the neighbour search (0: 2 sqrt(N))
+    knn_lists: int = 0  # inverted lists of the neighbour search (0: sqrt(N))
     knn_probes: int = 8  # lists each list is searched against (itself included)
 
 
@@ -245,7 +245,7 @@ def nearest_penalty_over_lists(
 
 
 def projected_unit_rows(
-    features: np.ndarray, dim: int, seed: int = 0, block_rows: int = 16384
+    features: np.ndarray, dim: int, seed: int = 0, block_rows: int = 2048
 ) -> np.ndarray:
     """Unit rows (float32, in RAM); rows wider than `dim` are first scaled to unit norm, then
     multiplied by a fixed Gaussian (D, dim) matrix drawn from `seed` and renormalised, a block

@@ -184,7 +184,7 @@ def test_the_graph_turns_approximate_from_the_configured_pool_size():
     p = D2Params(approximate_from=1000, knn_probes=4, knn_search_dim=0)
     assert knn_settings(p, 999) is None
     assert knn_settings(p, 999, force_approximate=True) == {
-        "lists": 63,
+        "lists": 32,
         "probes": 4,
         "search_dim": None,
         "seed": 0,

@@ -79,7 +79,7 @@ def test_recall_counts_shared_edges():
 
 
 def test_default_lists_and_bad_arguments():
-    assert default_lists(665_298) == 1631
+    assert default_lists(665_298) == 816
     assert default_lists(1) == 1
     x = np.zeros((5, 2), dtype=np.float32)
     with pytest.raises(ValueError, match="1 <= k < number of rows"):
