@@ -99,3 +99,43 @@ def test_same_answers_as_llava_hf_and_across_batch_sizes(
             }
     assert answers["ours"] == answers["llava_hf"]
     assert answers["ours_batch4"] == answers["ours"]
+
+
+@pytest.mark.parametrize("token_stream", ["llava", "whole"])
+def test_a_doc_with_two_images_passes_both_in_order(tiny_checkpoint, token_stream):
+    import torch
+    from lmms_eval.api.instance import Instance
+    from PIL import Image
+
+    from evaluation.images import shape_images
+    from evaluation.model import VlmdataLlava
+
+    red, blue, green = (Image.new("RGB", (32, 24), c) for c in ("red", "blue", "green"))
+
+    def doc_to_messages(doc):
+        images = [{"type": "image", "url": image} for image in doc["images"]]
+        return [{"role": "user", "content": [*images, {"type": "text", "text": "Which?"}]}]
+
+    model = VlmdataLlava(str(tiny_checkpoint), progress=False, token_stream=token_stream)
+    model.task_dict = {"pairs": {"test": {0: {"images": [red, blue]}, 1: {"images": [green]}}}}
+    requests = [
+        Instance(
+            "generate_until",
+            ("", doc_to_messages, {"max_new_tokens": 2}, i, "pairs", "test"),
+            i,
+            {"task": "pairs", "doc_id": i, "repeats": 1},
+        )
+        for i in (0, 1)
+    ]
+    prompts = [model._prompt(request) for request in requests]
+    assert [text.count("<image>") for text, _ in prompts] == [2, 1]
+    assert [image.getpixel((0, 0)) for image in prompts[0][1]] == [(255, 0, 0), (0, 0, 255)]
+
+    inputs = model._inputs(prompts)
+    shaped = shape_images([red, blue, green], model.processor.image_processor.image_mean, "pad")
+    expected = model.processor.image_processor(shaped, return_tensors="pt")["pixel_values"]
+    assert torch.equal(inputs["pixel_values"], expected)
+    image_id = model.tokenizer.convert_tokens_to_ids("<image>")
+    blocks = (inputs["input_ids"] == image_id).sum(1) // model.image_seq_length
+    assert blocks.tolist() == [2, 1]
+    assert len(model.generate_until(requests)) == 2  # HF LLaVA takes the three images
