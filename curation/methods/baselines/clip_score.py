@@ -4,16 +4,24 @@ Score: cosine between CLIP's image embedding and its embedding of the record's t
 turns, or only the answers; truncated to the text tower's length; curation/features/clip.py).
 Keep rule: the highest scores (params.band=high; low / middle also available).
 Text-only records have no image to score: their score is NaN and they rank last, taken (in
-pool order) only when the budget exceeds the number of image records.
+pool order) only when the budget exceeds the number of image records. A multi-image record's
+score is the mean over its images of the image-text cosine (the tiny CLIP trains on each of
+its images paired with its text); a pool without one is scored exactly as before.
 clip=tiny (ToyWorld): a tiny CLIP trained contrastively on the pool's own pairs, cached;
 clip=openai/clip-vit-large-patch14-336 (or any CLIP directory) for real data, read offline.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from configs.compose import choice
+from curation.data.fileio import sha256_json
+from curation.data.records import record_images
 from curation.features.clip import TEXT_MODES, TINY, TinyClipRecipe, clip_scores, resolve_clip
 from curation.method import CurationContext, CurationMethod, Selection
 from curation.methods.baselines.scoring import BANDS, band_details, select_band
@@ -48,28 +56,30 @@ class ClipScoreSelection(CurationMethod):
             seed=p.clip_seed,
             text=p.text,
         )
+        rows, owners, rows_sha256 = one_row_per_image(ctx.records, ctx.pool_sha256)
         model, fingerprint = resolve_clip(
             p.clip,
-            ctx.records,
+            rows,
             ctx.image_root,
-            ctx.pool_sha256,
+            rows_sha256,
             ctx.cache_dir,
             recipe,
             ctx.progress,
         )
-        scores = clip_scores(
-            ctx.records,
+        row_scores = clip_scores(
+            rows,
             ctx.image_root,
             model,
             fingerprint,
             p.text,
             ctx.cache_dir,
-            ctx.pool_sha256,
+            rows_sha256,
             batch_size=p.batch_size,
             device=p.device,
             cpu_threads=p.cpu_threads,
             progress=ctx.progress,
         )
+        scores = mean_per_record(row_scores, owners, len(ctx.records))
         chosen = select_band(scores, budget, p.band)
         details = {
             "score": f"CLIP image-text cosine ({p.text})",
@@ -77,3 +87,27 @@ class ClipScoreSelection(CurationMethod):
             "clip": {"model": model, "fingerprint": fingerprint},
         }
         return Selection(indices=chosen, details=details)
+
+
+def one_row_per_image(
+    records: Sequence[Mapping[str, Any]], pool_sha256: str
+) -> tuple[Sequence[Mapping[str, Any]], np.ndarray, str]:
+    """(rows, the record of each row, a sha256 naming the rows): a multi-image record becomes
+    one single-image row per image; the pool itself when no record has several."""
+    if not any(len(record_images(record)) > 1 for record in records):
+        return records, np.arange(len(records)), pool_sha256
+    rows: list[Mapping[str, Any]] = []
+    owners: list[int] = []
+    for index, record in enumerate(records):
+        images = record_images(record)
+        split = [{**record, "image": image} for image in images] if len(images) > 1 else [record]
+        rows += split
+        owners += [index] * len(split)
+    return rows, np.array(owners), sha256_json({"pool": pool_sha256, "rows": "one per image"})
+
+
+def mean_per_record(row_scores: np.ndarray, owners: np.ndarray, n_records: int) -> np.ndarray:
+    """The mean score of each record's rows (NaN stays NaN: a text-only record)."""
+    totals = np.zeros(n_records)
+    np.add.at(totals, owners, row_scores)
+    return totals / np.bincount(owners, minlength=n_records)

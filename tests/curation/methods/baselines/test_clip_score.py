@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from curation.data.fileio import sha256_json
 from curation.features.clip import (
     TinyClipRecipe,
     build_tiny_clip,
@@ -16,7 +17,12 @@ from curation.features.clip import (
     resolve_clip,
 )
 from curation.method import CurationContext
-from curation.methods.baselines.clip_score import ClipScoreParams, ClipScoreSelection
+from curation.methods.baselines.clip_score import (
+    ClipScoreParams,
+    ClipScoreSelection,
+    mean_per_record,
+    one_row_per_image,
+)
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 
@@ -150,3 +156,73 @@ def test_method_ranks_text_only_records_last(pool, tmp_path):
 def test_a_missing_checkpoint_is_a_one_line_file_not_found_error():
     with pytest.raises(FileNotFoundError, match="not available offline"):
         load_clip("/nonexistent/clip-checkpoint")
+
+
+# --- multi-image records ---------------------------------------------------------------------
+
+
+def _two_images(i: int, first: int, second: int) -> dict:
+    return {
+        "id": f"m{i}",
+        "image": [f"{first}.png", f"{second}.png"],
+        "conversations": [
+            {"from": "human", "value": "<image>\n<image>\nWhat colours are they?"},
+            {"from": "gpt", "value": "It is red."},
+        ],
+    }
+
+
+def test_a_pool_without_multi_image_records_is_scored_as_before(pool):
+    _, records = pool
+    rows, owners, sha = one_row_per_image(records, "d" * 64)
+    assert rows is records and owners.tolist() == list(range(9)) and sha == "d" * 64
+
+
+def test_a_multi_image_score_is_the_mean_over_its_images(pool, tmp_path):
+    root, records = pool
+    mixed = [records[0], _two_images(9, 0, 2), records[4], _two_images(10, 1, 1)]
+    rows, owners, sha = one_row_per_image(mixed, "e" * 64)
+    assert [row.get("image") for row in rows] == ["0.png", "0.png", "2.png", None, "1.png", "1.png"]
+    assert owners.tolist() == [0, 1, 1, 2, 3, 3] and sha != "e" * 64
+    path, fingerprint = resolve_clip(
+        "tiny", records, root, "f" * 64, tmp_path, TinyClipRecipe(steps=2), progress=False
+    )
+
+    def score(recs):
+        return clip_scores(
+            recs,
+            root,
+            path,
+            fingerprint,
+            "conversation",
+            tmp_path,
+            sha256_json(recs),
+            progress=False,
+        )
+
+    scores = mean_per_record(score(rows), owners, len(mixed))
+    alone = [{**mixed[1], "image": image} for image in ("0.png", "2.png")]
+    assert scores[1] == pytest.approx(score(alone).mean(), abs=1e-6)
+    same_twice = score([{**mixed[3], "image": "1.png"}])[0]
+    assert scores[3] == pytest.approx(same_twice, abs=1e-6)
+    assert scores[0] == pytest.approx(score([records[0]])[0], abs=1e-6)
+    assert np.isnan(scores[2])
+
+
+def test_the_method_scores_multi_image_records_above_text_only_ones(pool, tmp_path):
+    root, records = pool
+    mixed = [*records, _two_images(9, 0, 2)]
+    ctx = CurationContext(
+        pool_path=root / "pool.json",
+        image_root=root,
+        records=mixed,
+        pool_sha256="g" * 64,
+        cache_dir=tmp_path,
+        run_dir=tmp_path,
+        seed=0,
+        progress=False,
+    )
+    params = ClipScoreParams(clip_steps=2, clip_batch_size=4)
+    selection = ClipScoreSelection(params).select(ctx, 10)
+    assert selection.indices.tolist()[-1] == 4  # the text-only record, not the 2-image one
+    assert selection.details["scores"]["nan"] == 1
