@@ -134,9 +134,22 @@ class LlavaFinetune(pl.LightningModule):
             "epoch": self.current_epoch,
             "batches_in_epoch": self._batches_in_epoch,
             "counters": dict(self.counters),
+            "counters_per_rank": self._counters_per_rank(),
             "step_losses": list(self.step_losses),
             "rng": _get_rng_states(),
         }
+
+    def _counters_per_rank(self) -> list[dict[str, int]]:
+        """Every rank's counters (only rank 0 writes the checkpoint; each rank counted its own
+        shard of the data). Every rank saves a checkpoint, so the gather is collective."""
+        if self._trainer is None or self.trainer.world_size <= 1:
+            return [dict(self.counters)]
+        values = torch.tensor([self.counters[k] for k in self.counters], dtype=torch.float64)
+        gathered = self.trainer.strategy.all_gather(values.to(self.device)).cpu()
+        return [
+            {k: int(v) for k, v in zip(self.counters, row.tolist(), strict=True)}
+            for row in gathered.reshape(-1, len(self.counters))
+        ]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("vlmdata")
@@ -144,7 +157,10 @@ class LlavaFinetune(pl.LightningModule):
             return
         self._batches_in_epoch = int(state["batches_in_epoch"])
         self.resumed_at_step = int(checkpoint.get("global_step", 0))
-        self.counters.update(state["counters"])
+        per_rank = state.get("counters_per_rank") or []
+        world = self.trainer.world_size if self._trainer else 1
+        rank = self.global_rank
+        self.counters.update(per_rank[rank] if len(per_rank) == world else state["counters"])
         self.step_losses = [float(x) for x in state.get("step_losses", [])]
         self._rng_to_restore = state["rng"]
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None

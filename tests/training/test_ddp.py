@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 
 @pytest.mark.slow
@@ -54,3 +55,8 @@ def test_two_process_ddp_trains_the_tiny_model(world, tmp_path):
     assert list((out / "csv").glob("version_*/metrics.csv"))
     assert list((out / "wandb").glob("offline-run-*/run-*.wandb"))
     assert not [p for p in home.rglob("*") if "wandb" in p.name.lower()]
+
+    # each rank's own counters are in the checkpoint, so a resumed rank continues its own
+    state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["vlmdata"]
+    per_rank = state["counters_per_rank"]
+    assert len(per_rank) == 2 and sum(r["samples"] for r in per_rank) == 20 * 16
