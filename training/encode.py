@@ -37,14 +37,11 @@ from transformers import PreTrainedTokenizerBase
 from configs.compose import ConfigError
 from configs.errors import UserError
 from curation.data.messages import IMAGE_TOKEN
-from training.template import ASSISTANT, RenderedConversation, render_record
+from training.template import ASSISTANT, render_record
 
 IGNORE_INDEX = -100
 TOKEN_STREAMS = ("llava", "whole")
 ANSWER_SEP = f" {ASSISTANT}: "  # LLaVA's conv.sep + roles[1] + ": "
-# Stands in for <image> in a turn with several (render_record moves a turn's image to its
-# start); as long as the token, so the answer spans' character offsets stay right.
-_IMAGE_STAND_IN = "\ue000" * len(IMAGE_TOKEN)
 # Why LLaVA would train on a record with zero supervision, in the order they are reported.
 UNSUPERVISED_REASONS = (
     "literal_eos",
@@ -104,10 +101,10 @@ class ConversationEncoder:
     def screen(self, record: Mapping[str, Any]) -> None:
         """Raise UnsupervisedRecordError where LLaVA-1.5 would mask the whole record (the
         check `__call__` makes, without building the example)."""
-        self._llava(record, render(record, self.tokenizer.eos_token).text)
+        self._llava(record, render_record(record, self.tokenizer.eos_token).text)
 
     def __call__(self, record: Mapping[str, Any]) -> Encoded:
-        rendered = render(record, self.tokenizer.eos_token)
+        rendered = render_record(record, self.tokenizer.eos_token)
         ids, labels = self._llava(record, rendered.text)
         if self.token_stream == "whole":
             ids, labels = self._whole(rendered.text, rendered.target_spans)
@@ -201,24 +198,6 @@ class ConversationEncoder:
                 out_ids.append(token)
                 out_labels.append(label)
         return out_ids, out_labels, end
-
-
-def render(record: Mapping[str, Any], eos_token: str) -> RenderedConversation:
-    """`render_record`, with the turns of a multi-image record that hold several <image>
-    tokens left as they are (LLaVA-NeXT); a record with one image renders as LLaVA-1.5's."""
-    images = record.get("image")
-    if not isinstance(images, list) or len(images) < 2:
-        return render_record(record, eos_token)
-    turns = [
-        {**turn, "value": str(turn["value"]).replace(IMAGE_TOKEN, _IMAGE_STAND_IN)}
-        if str(turn["value"]).count(IMAGE_TOKEN) > 1
-        else turn
-        for turn in record["conversations"]
-    ]
-    rendered = render_record({**record, "conversations": turns}, eos_token)
-    return RenderedConversation(
-        rendered.text.replace(_IMAGE_STAND_IN, IMAGE_TOKEN), rendered.target_spans
-    )
 
 
 def tokenizer_image_token(

@@ -67,13 +67,16 @@ def render_record(
 
     A turn that holds `<image>` (for a record with an image) has it removed and put back at
     the turn's start followed by a newline; the turn stays where it is (LLaVA does not move it
-    to the first turn). An empty turn renders as "ROLE:" with no separator after it (so an
+    to the first turn). A turn of a multi-image record that holds several `<image>`s keeps them
+    where they are (LLaVA-NeXT). An empty turn renders as "ROLE:" with no separator after it (so an
     empty answer has no end-of-turn token and no span).
     """
     turns: Sequence[Mapping[str, Any]] = record["conversations"]
     if not turns or turns[0].get("from") != "human":
         raise TemplateError("the conversation must start with a 'human' turn")
     has_image = "image" in record
+    images = record.get("image")
+    several = isinstance(images, list) and len(images) > 1
     parts: list[str] = [system + " "]
     spans: list[tuple[int, int]] = []
     length = len(parts[0])
@@ -82,7 +85,9 @@ def render_record(
         if role != ("human", "gpt")[number % 2]:
             raise TemplateError(f"turn {number + 1} is {role!r}; roles must alternate human, gpt")
         value = str(turn["value"])
-        if IMAGE_TOKEN in value:
+        if several and value.count(IMAGE_TOKEN) > 1:
+            pass  # a multi-image record's turn with several images keeps them in place
+        elif IMAGE_TOKEN in value:
             value = value.replace(IMAGE_TOKEN, "").strip()
             # a text-only record's stray <image> is dropped (validation refuses such records)
             value = f"{IMAGE_TOKEN}\n{value}".strip() if has_image else value

@@ -7,10 +7,10 @@ import torch
 
 from curation.data.records import RecordError
 from training.data import Collator, LlavaDataset
-from training.encode import render, tokenizer_image_token
+from training.encode import tokenizer_image_token
 from training.images import expand_to_square, load_image, mean_colour
 from training.models import build_tiny_llava, num_image_tokens
-from training.template import SYSTEM
+from training.template import SYSTEM, render_record
 from training.tokenizer import record_texts
 
 
@@ -42,9 +42,10 @@ def mixed(tmp_path, image_records):
 
 def test_a_turn_with_several_images_keeps_them_in_place_one_image_moves_to_the_start():
     pair = {"image": ["a", "b"], "conversations": _turns("<image>\n<image>\nSame?", "no")}
-    assert render(pair, "</s>").text == f"{SYSTEM} USER: <image>\n<image>\nSame? ASSISTANT: no</s>"
+    expected = f"{SYSTEM} USER: <image>\n<image>\nSame? ASSISTANT: no</s>"
+    assert render_record(pair, "</s>").text == expected
     spread = {"image": ["a", "b"], "conversations": _turns("<image>\nA?", "a", "B <image>", "b")}
-    rendered = render(spread, "</s>")
+    rendered = render_record(spread, "</s>")
     assert rendered.text == (
         f"{SYSTEM} USER: <image>\nA? ASSISTANT: a</s>USER: <image>\nB ASSISTANT: b</s>"
     )
@@ -64,7 +65,7 @@ def test_a_batch_of_0_1_and_k_image_records_trains(tmp_path, mixed):
         assert ids.count(image_id) == expected_images * block
         # each block is contiguous and stands exactly where the rendered text has <image>
         collapsed = [t for i, t in enumerate(ids) if t != image_id or ids[i - 1] != image_id]
-        text = render(record, tokenizer.eos_token).text
+        text = render_record(record, tokenizer.eos_token).text
         assert collapsed == tokenizer_image_token(tokenizer, [text])[0]
 
     paths = ["img/0.png", "img/2.png", "img/0.png", "img/1.png", "img/1.png", "img/2.png"]
