@@ -22,11 +22,11 @@ from curation.data.fileio import (
     save_resolved,
 )
 from curation.data.outdir import claim_output
-from curation.data.records import RecordRules, iter_valid_records, write_records
+from curation.data.records import RecordRules, iter_valid_records, record_images, write_records
 from curation.decontaminate.benchmarks import BenchmarkSource, build_index
 from curation.decontaminate.config import DecontaminateConfig, check_config
 from curation.decontaminate.report import Tally, markdown, summary
-from curation.decontaminate.scan import record_images, record_matches
+from curation.decontaminate.scan import record_matches
 
 REPORT = "report.json"
 

@@ -29,14 +29,6 @@ class Match:
     detail: dict[str, Any]
 
 
-def record_images(record: dict[str, Any]) -> list[str]:
-    """The image paths of a record: none, one ("image": str) or several (a list)."""
-    image = record.get("image")
-    if image is None:
-        return []
-    return list(image) if isinstance(image, list) else [image]
-
-
 def image_matches(image: Image.Image, index: BenchmarkIndex, cfg: DecontaminateConfig):
     """exact and near matches of one pool image, as (kind, image entry, detail)."""
     found = []

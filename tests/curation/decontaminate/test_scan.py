@@ -16,7 +16,6 @@ from curation.decontaminate.scan import (
     aligned_difference,
     difference_bound,
     image_matches,
-    record_images,
     record_matches,
     text_matches,
 )
@@ -111,9 +110,3 @@ def test_record_matches_name_the_task_item_and_image(
         ("exact", "task_a", "q1", {"image": 1}),
         ("text", "task_a", "q2", {"overlap": 1.0}),
     ]
-
-
-def test_record_images_reads_one_several_or_none() -> None:
-    assert record_images({"image": "a.png"}) == ["a.png"]
-    assert record_images({"image": ["a.png", "b.png"]}) == ["a.png", "b.png"]
-    assert record_images({}) == []
