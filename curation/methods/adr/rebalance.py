@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from configs.compose import ConfigError
+from configs.errors import UserError
 from curation.data.longtail import q_for, tau_threshold
 from curation.method import BudgetError, CurationContext, CurationMethod, Selection
 from curation.methods.adr.entities.extract import (
@@ -178,6 +179,20 @@ def check_params(params: RebalanceParams, perspectives: Sequence[str]) -> None:
         )
 
 
+class MultiImageRecordError(UserError, ValueError):
+    """A multi-image record given to ADR, whose entities and image variations read one image."""
+
+
+def refuse_multi_image(records: Sequence[Mapping[str, Any]]) -> None:
+    for number, record in enumerate(records):
+        if isinstance(record.get("image"), list):
+            raise MultiImageRecordError(
+                f"record {number} (id={record.get('id')!r}) has {len(record['image'])} images: "
+                "ADR reads one image per record (entities, image variations): remove the "
+                "pool's multi-image records, or choose another method"
+            )
+
+
 class AdrRebalance(CurationMethod):
     """ADR's Data Rebalancing: the subset size follows from the rule (budget=null), or a
     budget fixes it through alpha (comparisons at a fixed data volume)."""
@@ -195,6 +210,7 @@ class AdrRebalance(CurationMethod):
     ) -> tuple[Selection, dict[str, EntityTable]]:
         params: RebalanceParams = self.params
         check_params(params, params.perspectives)
+        refuse_multi_image(ctx.records)
         tables = entity_tables(EntitySource.of(ctx), params.entities, params.perspectives)
         result = rebalance(tables, params, ctx.seed, budget)
         details = {"rebalance": result.details(tables, params)}

@@ -258,6 +258,17 @@ def test_method_reports_tail_shares(tmp_path):
     assert shares["tail_share_after"] > shares["tail_share_before"]
 
 
+def test_a_multi_image_record_is_refused_with_one_line(tmp_path):
+    from curation.methods.adr.rebalance import MultiImageRecordError
+
+    records = [{"id": "a", "image": "x.png", "conversations": []}]
+    records.append({"id": "pair", "image": ["x.png", "y.png"], "conversations": []})
+    ctx = CurationContext(tmp_path / "p.json", tmp_path, records, "x", tmp_path, tmp_path, 0)
+    with pytest.raises(MultiImageRecordError, match=r"record 1 \(id='pair'\) has 2 images") as e:
+        AdrRebalance(RebalanceParams(perspectives=["object"])).select(ctx, None)
+    assert "\n" not in str(e.value)
+
+
 # --- ToyWorld: real long tails (the `toyworld` fixture is in tests/conftest.py) --------------
 
 
