@@ -1,8 +1,9 @@
 """Issue 18's acceptance: a pool and a benchmark of one's own, with no package edits.
 
 In folders outside the package: a LLaVA pool that is not a ToyWorld (48 x 40 images, some
-text-only records), a task YAML of its own (a generation task over local images, scored by
-exact match), and a user config folder (data, training, evaluation suite, experiment, sweep).
+two-image and text-only records), a task YAML of its own (a generation task over local images,
+scored by exact match), and a user config folder (data, training, evaluation suite,
+experiment, sweep).
 `vlmdata curate`, `train` (no image_root: the subset's manifest names it), `eval` and a
 two-method `sweep` run on them through the CLI with --config-dir, and not one file of the
 package is added or changed.
@@ -49,6 +50,13 @@ def make_pool(root: Path, n: int = 24) -> Path:
             continue
         name = list(COLOURS)[i % 3]
         Image.new("RGB", SIZE, COLOURS[name]).save(root / "images" / f"{i:03d}.png")
+        if i % 6 == 4:  # two images, two <image> tokens (LLaVA-OneVision's layout)
+            Image.new("RGB", (40, 56), COLOURS[name]).save(root / "images" / f"{i:03d}b.png")
+            question = "<image>\n<image>\nAre both pictures the same colour?"
+            turns = [{"from": "human", "value": question}, {"from": "gpt", "value": "yes"}]
+            images = [f"{i:03d}.png", f"{i:03d}b.png"]
+            records.append({"id": f"pair-{i}", "image": images, "conversations": turns})
+            continue
         turns = [
             {"from": "human", "value": "<image>\nWhat colour is the picture?"},
             {"from": "gpt", "value": name},
@@ -219,7 +227,7 @@ def test_own_pool_and_benchmark_through_the_cli(tmp_path):
     manifest = json.loads((work / "subset" / "manifest.json").read_text())
     assert manifest["config"]["data"]["image_root"] == str((pool.parent / "images").resolve())
     subset = json.loads((work / "subset" / "subset.json").read_text())
-    assert len(subset) == 12 and all(r["id"].startswith(("img-", "text-")) for r in subset)
+    assert len(subset) == 12 and all(r["id"].startswith(("img-", "pair-", "text-")) for r in subset)
 
     done = vlmdata(
         work,
@@ -232,6 +240,8 @@ def test_own_pool_and_benchmark_through_the_cli(tmp_path):
     )
     assert done.returncode == 0, done.stderr  # image_root came from the subset's manifest
     assert (work / "train" / "hf" / "config.json").is_file()
+    summary = json.loads((work / "train" / "train_summary.json").read_text())
+    assert not summary["records"].get("skipped_at_load")  # multi-image records trained too
 
     done = vlmdata(
         work,
