@@ -298,3 +298,43 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", local_only)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+# A Llama-style SentencePiece model (BPE, byte fallback, <unk> <s> </s> at 0 1 2), trained here
+# on a few lines. "USER" only ever follows "</s>" in them, so, as in Llama's vocabulary, a
+# round tokenized alone starts "▁", "USER" where the same words after </s> are "USER" alone
+# (legacy=False): the token count LLaVA-1.5's "-1" for later rounds assumes.
+LLAMA_LINES = [
+    "A chat between a curious user and an artificial intelligence assistant. The assistant "
+    "gives helpful, detailed, and polite answers to the user's questions.",
+    "What colour is the circle? red</s>USER: How many shapes are there? three</s>USER: Describe",
+    "ASSISTANT: A blue triangle above a green star.</s>USER: Is there a red square? Yes No.",
+    "Say hi. hi ASSISTANT: hello there</s>USER: thanks, which shape is left of the star?",
+] * 20
+
+
+@pytest.fixture(scope="session")
+def llama_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the tokenizer.model of LLAMA_LINES (one thread: the same bytes each run)."""
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(LLAMA_LINES),
+        model_writer=model,
+        model_type="bpe",
+        vocab_size=420,
+        byte_fallback=True,
+        character_coverage=1.0,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        num_threads=1,
+        minloglevel=2,
+    )
+    folder = tmp_path_factory.mktemp("llama-tokenizer")
+    (folder / "tokenizer.model").write_bytes(model.getvalue())
+    return folder

@@ -3,8 +3,6 @@ them (token_stream=llava), or in one processor call (whole, llava_hf's)."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
 import torch
 from PIL import Image
@@ -17,37 +15,6 @@ from training.template import VICUNA_V1_CHAT_TEMPLATE
 
 QUESTION = "What colour is the circle?"
 IMAGE_POSITIONS = 3
-# Lines for a Llama-style SentencePiece model (BPE, byte fallback, <unk> <s> </s> at 0 1 2).
-LINES = [
-    "A chat between a curious user and an artificial intelligence assistant. The assistant "
-    "gives helpful, detailed, and polite answers to the user's questions.",
-    "USER: What colour is the circle? ASSISTANT: red</s>USER: How many shapes are there?",
-    "ASSISTANT: A blue triangle above a green star.</s>USER: Is there a red square? Yes No.",
-] * 20
-
-
-@pytest.fixture(scope="module")
-def llama_folder(tmp_path_factory):
-    import sentencepiece as spm
-
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(LINES),
-        model_writer=model,
-        model_type="bpe",
-        vocab_size=300,
-        byte_fallback=True,
-        character_coverage=1.0,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        num_threads=1,
-        minloglevel=2,
-    )
-    folder = tmp_path_factory.mktemp("llama")
-    (folder / "tokenizer.model").write_bytes(model.getvalue())
-    return folder
 
 
 def _llama(folder, legacy: bool):
@@ -68,10 +35,10 @@ def _eval_prompt(tokenizer) -> str:
 
 
 @pytest.mark.parametrize("legacy", [True, False])
-def test_evaluation_ids_are_the_start_of_trainings(llama_folder, legacy):
+def test_evaluation_ids_are_the_start_of_trainings(llama_model_dir, legacy):
     from training.encode import ConversationEncoder
 
-    tokenizer = _llama(llama_folder, legacy)
+    tokenizer = _llama(llama_model_dir, legacy)
     prompt = _eval_prompt(tokenizer)
     ids = llava_input_ids(tokenizer, prompt, IMAGE_POSITIONS)
     record = {
