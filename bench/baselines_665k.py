@@ -27,14 +27,16 @@ budget). Each (method, budget) runs in a fresh child process: time from the call
 peak resident memory sampled from /proc (anonymous, and including the pages of the mapped
 files), and the child's ru_maxrss. D2-Pruning's approximate neighbour graph is checked against
 the exact one on a random sample of --recall-sample rows (exact kNN of that sample vs the
-approximate graph built on the same sample with the same index settings), and on --recall-queries
-rows of the full pool (their exact neighbours among all N rows vs the graph the method builds).
+approximate graph built on the same sample with the same HNSW settings), and on
+--recall-queries rows of the full pool (their exact neighbours among all N rows vs the graph
+the method builds at N).
 Markdown rows go to stdout and a JSON file under --workdir.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -266,11 +268,11 @@ def recall(workdir: Path, n: int, sample: int, queries: int) -> dict[str, Any]:
     exact = nearest_neighbours(part, p.n_neighbors, "l2")
     exact_s = time.perf_counter() - start
     start = time.perf_counter()
-    approx = nearest_neighbours(part, p.n_neighbors, "l2", **settings)
+    approx = nearest_neighbours(part, p.n_neighbors, "l2", settings)
     approx_s = time.perf_counter() - start
     out: dict[str, Any] = {
         "sample": len(part),
-        "settings": settings,
+        "settings": dataclasses.asdict(settings),
         "sample_recall": knn_recall(approx.ids, exact.ids),
         "sample_exact_s": exact_s,
         "sample_approx_s": approx_s,
@@ -280,7 +282,7 @@ def recall(workdir: Path, n: int, sample: int, queries: int) -> dict[str, Any]:
 
         full_settings = knn_settings(p, n, force_approximate=True)
         start = time.perf_counter()
-        graph = nearest_neighbours(x, p.n_neighbors, "l2", **full_settings)
+        graph = nearest_neighbours(x, p.n_neighbors, "l2", full_settings)
         out["full_graph_s"] = time.perf_counter() - start
         asked = np.sort(rng.choice(n, size=queries, replace=False))
         best = np.full((queries, p.n_neighbors + 1), np.inf)
@@ -296,7 +298,7 @@ def recall(workdir: Path, n: int, sample: int, queries: int) -> dict[str, Any]:
         pairs = zip(asked, best_ids, strict=True)
         exact_ids = np.array([[j for j in row if j != i][: p.n_neighbors] for i, row in pairs])
         out["full_queries"] = queries
-        out["full_settings"] = full_settings
+        out["full_settings"] = dataclasses.asdict(full_settings)
         out["full_recall"] = knn_recall(graph.ids[asked], exact_ids)
     return out
 

@@ -15,13 +15,14 @@ Output: pool positions in the order they were taken.
 
 D2's and COINCIDE's code search neighbours with a faiss IVF-PQ index, whose distances are
 approximate squared L2; ours are exact L2 distances (as GraphDensitySampler's sklearn graph).
-From `approximate_from` records on, the neighbour SET is approximate (inverted lists searched
-in the top principal components, curation/methods/baselines/neighbours.py); the distances of
-the edges found stay exact.
+From `approximate_from` records on, the neighbour SET is approximate (an HNSW graph searched in
+the top principal components, curation/methods/baselines/neighbours.py); the distances of the
+edges found stay exact.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from dataclasses import dataclass
 
@@ -37,7 +38,7 @@ from curation.features.reference_pass import (
     reference_features,
 )
 from curation.method import CurationContext, Selection
-from curation.methods.baselines.neighbours import default_lists, nearest_neighbours
+from curation.methods.baselines.neighbours import HnswSettings, nearest_neighbours
 from curation.methods.baselines.scoring import score_summary
 
 IMPORTANCE = ("aum", "el2n")
@@ -53,22 +54,18 @@ class D2Params(ReferenceParams):
     gamma_reverse: float = 0.4
     # from this pool size on the kNN graph is approximate (exact kNN is O(N^2 D))
     approximate_from: int = 100_000
-    knn_lists: int = 0  # inverted lists of the approximate search (0: sqrt(N))
-    knn_probes: int = 16  # lists each list is searched against (itself included)
-    knn_search_dim: int = 256  # principal components the candidates are searched in (0: all)
+    knn_m: int = 32  # HNSW links per node
+    knn_ef_construction: int = 200
+    knn_ef_search: int = 384
+    knn_search_dim: int = 256  # principal components the graph is searched in (0: all)
 
 
-def knn_settings(p: D2Params, n: int, force_approximate: bool = False) -> dict | None:
-    """nearest_neighbours' settings of the approximate search for a pool of n records, or None
-    (exact) below `approximate_from`."""
+def knn_settings(p: D2Params, n: int, force_approximate: bool = False) -> HnswSettings | None:
+    """The approximate search's settings for a pool of n records, or None (exact) below
+    `approximate_from`."""
     if n < p.approximate_from and not force_approximate:
         return None
-    return {
-        "lists": p.knn_lists or default_lists(n),
-        "probes": p.knn_probes,
-        "search_dim": p.knn_search_dim or None,
-        "seed": 0,
-    }
+    return HnswSettings(p.knn_m, p.knn_ef_construction, p.knn_ef_search, p.knn_search_dim or None)
 
 
 @dataclass(frozen=True)
@@ -145,17 +142,15 @@ def build_graph(
     x: np.ndarray,
     k: int,
     kind: str = "undirected",
-    approximate: dict | None = None,
-    progress: bool = False,
+    approximate: HnswSettings | None = None,
 ) -> Graph:
-    """The kNN graph of the rows of x: exact, or approximate with nearest_neighbours'
-    `approximate` settings (lists, probes, search_dim, seed)."""
+    """The kNN graph of the rows of x: exact, or approximate with these HNSW settings."""
     if kind not in GRAPHS:
         raise ValueError(f"graph must be one of {'|'.join(GRAPHS)}, got {kind!r}")
     if approximate is None:
         neighbours, distances = knn_graph(x, k)
     else:
-        found = nearest_neighbours(x, k, "l2", progress=progress, **approximate)
+        found = nearest_neighbours(x, k, "l2", approximate)
         neighbours, distances = found.ids, found.values
     if kind == "undirected":
         return Graph.undirected(neighbours, distances)
@@ -209,13 +204,13 @@ def d2_select(
     gamma_reverse: float = 0.4,
     graph: str = "undirected",
     progress: bool = False,
-    approximate: dict | None = None,
+    approximate: HnswSettings | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pool positions in the order taken, and the scores after forward message passing.
-    `approximate`: nearest_neighbours' settings for an approximate graph (None: exact)."""
+    `approximate`: the HNSW settings of an approximate graph (None: exact)."""
     importance = np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=0.0)
     importance = np.maximum(importance, 0.0)
-    edges = build_graph(features, n_neighbors, graph, approximate, progress)
+    edges = build_graph(features, n_neighbors, graph, approximate)
     scores = forward_messages(importance, edges, gamma_forward)
     order = reverse_greedy(scores, edges, gamma_reverse, budget, progress)
     return order, scores
@@ -250,7 +245,9 @@ class D2Selection(ReferencePassMethod):
         details = {
             "importance": p.importance,
             "graph": p.graph,
-            "knn": {"exact": True} if approximate is None else {"exact": False, **approximate},
+            "knn": {"exact": True}
+            if approximate is None
+            else {"exact": False, "hnsw": dataclasses.asdict(approximate)},
             "importance_scores": score_summary(importance),
             "graph_scores": score_summary(scores),
             "selected_graph_scores": score_summary(scores[order]),

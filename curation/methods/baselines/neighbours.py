@@ -1,33 +1,27 @@
 """Every row's k nearest other rows of a (possibly memory-mapped) pool: exact, or approximate
-through inverted lists, and the recall of one neighbour graph against another.
+through a graph index (HNSW), and the recall of one neighbour graph against another.
 
-    found = nearest_neighbours(x, k=5, metric="l2")                      # exact (faiss flat)
-    found = nearest_neighbours(x, k=5, metric="l2", lists=1600, probes=8, seed=0)  # approximate
-    knn_recall(found.ids, exact.ids)                                     # fraction of edges kept
+    exact = nearest_neighbours(x, k=5, metric="l2")                      # faiss flat
+    found = nearest_neighbours(x, k=5, metric="l2", hnsw=HnswSettings())  # approximate
+    knn_recall(found.ids, exact.ids)                                     # edges kept
 
 metric "l2": Euclidean distance, nearest first; "ip": inner product (cosine on unit rows),
 highest first. Ties: lower position first. Self is never listed. Values are float64.
 
-Approximate: faiss k-means (`lists` centroids, trained on a seeded sample) splits the rows into
-inverted lists, IVF's coarse quantiser. Each list is searched as a block: its rows against the
-rows of the `probes` lists whose centroids are nearest to its own centroid (itself included),
-one exhaustive faiss search per list (what IVF's per-query probing does, batched by list, so
-the scan runs at matrix-product speed instead of one memory-bound pass per query; a row near a
-list boundary sees its list's probes rather than its own nearest). Rows wider than
-`search_dim` are searched in their top `search_dim` principal components (from a seeded
-sample). The best k + 36 candidates per row in that space are cut to the best k + 4 by
-float32 values on the full rows, which are then ordered by exact float64 values: values are
-exact and only the neighbour SET is approximate; with probes = lists and no projection the
-search is exhaustive and finds the exact graph.
+Approximate: the rows, projected on their top `search_dim` principal components (from a seeded
+sample of 20,000 rows) when wider, go into a faiss HNSW graph (`m` links a node,
+`ef_construction`; built on one thread, so the same rows give the same graph), which is
+searched for each row's k + 36 best candidates (`ef_search`). Those are cut to the best k + 4
+by float32 values on the full rows, then ordered by exact float64 values: values are exact and
+only the neighbour SET is approximate. With ef_search at least the number of rows and no
+projection the search visits every row and finds the exact graph.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 METRICS = ("l2", "ip")
 EXTRA = 36  # candidates kept per row by the list search beyond the k asked for
@@ -40,36 +34,27 @@ class Neighbours:
     values: np.ndarray  # (N, k) float64: distances (l2, ascending) or inner products (ip)
 
 
-def default_lists(n: int) -> int:
-    """Inverted lists for n rows when none are given: sqrt(n) (~800 rows a list at 665K)."""
-    return max(1, min(n, round(math.sqrt(n))))
+@dataclass(frozen=True)
+class HnswSettings:
+    m: int = 32  # graph links per node
+    ef_construction: int = 200
+    ef_search: int = 384  # raised to the candidates asked for when below
+    search_dim: int | None = 256  # principal components searched in (None: the rows as they are)
 
 
 def nearest_neighbours(
-    x: np.ndarray,
-    k: int,
-    metric: str = "l2",
-    lists: int | None = None,
-    probes: int = 8,
-    seed: int = 0,
-    search_dim: int | None = 256,
-    progress: bool = False,
+    x: np.ndarray, k: int, metric: str = "l2", hnsw: HnswSettings | None = None
 ) -> Neighbours:
-    """Exact when `lists` is None, else approximate over `lists` inverted lists, searched in
-    the top `search_dim` principal components when the rows are wider (see module)."""
+    """Exact when `hnsw` is None, else approximate through an HNSW graph (see module)."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {'|'.join(METRICS)}, got {metric!r}")
     n = len(x)
     if not 1 <= k < n:
         raise ValueError(f"nearest neighbours need 1 <= k < number of rows ({n}), got {k}")
-    if lists is None:
+    if hnsw is None:
         candidates = _exact_candidates(x, k, metric)
     else:
-        if not 1 <= probes:
-            raise ValueError(f"probes must be >= 1, got {probes}")
-        search = _search_space(x, search_dim, seed)
-        width = min(k + EXTRA, n)
-        candidates = _list_candidates(search, width, metric, lists, probes, seed, progress)
+        candidates = _hnsw_candidates(x, min(k + EXTRA, n), metric, hnsw)
     return _rerank(x, candidates, k, metric)
 
 
@@ -96,7 +81,7 @@ def _exact_candidates(x: np.ndarray, k: int, metric: str, block_rows: int = 4096
     return out
 
 
-def _search_space(x: np.ndarray, dim: int | None, seed: int) -> np.ndarray:
+def _search_space(x: np.ndarray, dim: int | None, seed: int = 0) -> np.ndarray:
     """The rows as float32 in RAM, projected on their top `dim` principal components (from a
     seeded sample of <= 20,000 rows) when wider than `dim`."""
     n, width = x.shape
@@ -115,44 +100,24 @@ def _search_space(x: np.ndarray, dim: int | None, seed: int) -> np.ndarray:
     return out
 
 
-def _list_candidates(
-    x: np.ndarray, width: int, metric: str, lists: int, probes: int, seed: int, progress: bool
-) -> np.ndarray:
-    """`width` candidates per row from the probed inverted lists (-1 where fewer were seen)."""
+def _hnsw_candidates(x: np.ndarray, width: int, metric: str, hnsw: HnswSettings) -> np.ndarray:
+    """`width` candidates per row from an HNSW graph over the search space (-1: none found)."""
     import faiss
 
-    n, dim = x.shape
-    lists = min(lists, n)
-    probes = min(probes, lists)
-    sample = np.random.default_rng(seed).choice(n, size=min(n, 32 * lists), replace=False)
-    train = np.ascontiguousarray(x[np.sort(sample)], dtype=np.float32)
-    kmeans = faiss.Kmeans(dim, lists, niter=10, seed=seed, spherical=metric == "ip")
-    kmeans.cp.max_points_per_centroid = 32
-    kmeans.train(train)
-    del train
-    centroids = np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
-    quantiser = faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
-    quantiser.add(centroids)
-    owner = np.empty(n, dtype=np.int64)
-    for start in range(0, n, 8192):
-        block = np.ascontiguousarray(x[start : start + 8192], dtype=np.float32)
-        owner[start : start + len(block)] = quantiser.search(block, 1)[1][:, 0]
-    probed = quantiser.search(centroids, probes)[1]  # each list's nearest lists, itself first
-    order = np.argsort(owner, kind="stable")
-    bounds = np.searchsorted(owner[order], np.arange(lists + 1))
-    members = [order[bounds[c] : bounds[c + 1]] for c in range(lists)]
-
-    out = np.full((n, width), -1, dtype=np.int64)
+    space = _search_space(x, hnsw.search_dim)
     kind = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
-    for c in tqdm(range(lists), desc="knn lists", disable=not progress):
-        queries = members[c]
-        if not len(queries):
-            continue
-        pool = np.sort(np.concatenate([members[p] for p in probed[c] if p >= 0]))
-        base = np.ascontiguousarray(x[pool], dtype=np.float32)
-        take = min(width, len(pool))
-        found = faiss.knn(np.ascontiguousarray(x[queries], dtype=np.float32), base, take, kind)[1]
-        out[queries, :take] = np.where(found >= 0, pool[np.maximum(found, 0)], -1)
+    index = faiss.IndexHNSWFlat(space.shape[1], hnsw.m, kind)
+    index.hnsw.efConstruction = hnsw.ef_construction
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # parallel insertion makes the graph depend on scheduling
+    try:
+        index.add(space)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    index.hnsw.efSearch = max(hnsw.ef_search, width)
+    out = np.empty((len(space), width), dtype=np.int64)
+    for start in range(0, len(space), 65536):
+        out[start : start + 65536] = index.search(space[start : start + 65536], width)[1]
     return out
 
 

@@ -34,8 +34,9 @@ Cost: stage 2 is O(budget x N x D) (one matrix-vector product per pick) below
   features, by a fixed seeded Gaussian random projection to `project_dim` dimensions and
   renormalised; both stages read these rows (cosines approximate: ~1/sqrt(project_dim));
 - stage 2 reads each record's `3 k_nearest` most similar records, computed once by the
-  inverted-list search of curation/methods/baselines/neighbours.py (approximate: `knn_lists`,
-  `knn_probes`), and applies the same cumulative rule over them with a lazy max-heap. A pick
+  HNSW search of curation/methods/baselines/neighbours.py (approximate: `knn_m`,
+  `knn_ef_construction`, `knn_ef_search`), and applies the same cumulative rule over them
+  with a lazy max-heap. A pick
   whose list no longer holds k_nearest remaining records above its last entry's cosine falls
   back to the exact scan over every remaining record, so with exact lists the rule is exactly
   the brute-force one (tested).
@@ -62,7 +63,7 @@ from curation.features.reference_pass import (
     unit_rows,
 )
 from curation.method import CurationContext, Selection
-from curation.methods.baselines.neighbours import Neighbours, default_lists, nearest_neighbours
+from curation.methods.baselines.neighbours import HnswSettings, Neighbours, nearest_neighbours
 from curation.methods.baselines.scoring import score_summary
 
 SCORE_NETS = ("linear", "mlp")
@@ -86,8 +87,9 @@ class SelfFilterParams(ReferenceParams):
     # from this pool size on: projected rows and stage 2 over approximate neighbour lists
     approximate_from: int = 100_000
     project_dim: int = 256  # rows wider than this are randomly projected (at scale)
-    knn_lists: int = 0  # inverted lists of the neighbour search (0: sqrt(N))
-    knn_probes: int = 8  # lists each list is searched against (itself included)
+    knn_m: int = 16  # HNSW links per node of the similarity search
+    knn_ef_construction: int = 80
+    knn_ef_search: int = 96
 
 
 @dataclass(frozen=True)
@@ -320,18 +322,15 @@ class SelfFilterSelection(ReferencePassMethod):
         scale: dict = {}
         if p.penalty == "nearest" and at_scale:
             difficulty = -weight
-            lists = p.knn_lists or default_lists(len(vectors))
             width = min(3 * p.k_nearest, len(vectors) - 1)
-            found = nearest_neighbours(
-                vectors, width, "ip", lists, p.knn_probes, search_dim=None, progress=ctx.progress
-            )
+            search = HnswSettings(p.knn_m, p.knn_ef_construction, p.knn_ef_search, None)
+            found = nearest_neighbours(vectors, width, "ip", search)
             order, fallbacks = nearest_penalty_over_lists(
                 difficulty, vectors, budget, found, p.gamma, p.k_nearest, ctx.progress
             )
             scale = {
                 "project_dim": min(p.project_dim, features.load(p.feature).shape[1]),
-                "knn_lists": lists,
-                "knn_probes": p.knn_probes,
+                "hnsw": {"m": p.knn_m, "ef_search": p.knn_ef_search},
                 "list_width": width,
                 "exact_fallbacks": fallbacks,
             }

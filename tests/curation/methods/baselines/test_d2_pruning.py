@@ -17,6 +17,7 @@ from curation.methods.baselines.d2_pruning import (
     knn_settings,
     reverse_greedy,
 )
+from curation.methods.baselines.neighbours import HnswSettings
 
 # five points on a line; with k=1 the nearest neighbours are 0<->1, 2<->3 and 4->3
 POINTS = np.array([[0.0], [1.0], [3.0], [3.5], [10.0]])
@@ -172,7 +173,7 @@ def test_approximate_graph_probing_every_list_selects_as_the_exact_one(graph):
     x = rng.normal(size=(200, 8)).astype(np.float32)
     importance = rng.uniform(0.1, 1.0, size=200)
     exact, exact_scores = d2_select(x, importance, 60, n_neighbors=4, graph=graph)
-    settings = {"lists": 5, "probes": 5, "search_dim": None, "seed": 0}
+    settings = HnswSettings(m=32, ef_construction=100, ef_search=1000, search_dim=None)
     approx, approx_scores = d2_select(
         x, importance, 60, n_neighbors=4, graph=graph, approximate=settings
     )
@@ -181,13 +182,7 @@ def test_approximate_graph_probing_every_list_selects_as_the_exact_one(graph):
 
 
 def test_the_graph_turns_approximate_from_the_configured_pool_size():
-    p = D2Params(approximate_from=1000, knn_probes=4, knn_search_dim=0)
+    p = D2Params(approximate_from=1000, knn_m=8, knn_search_dim=0)
     assert knn_settings(p, 999) is None
-    assert knn_settings(p, 999, force_approximate=True) == {
-        "lists": 32,
-        "probes": 4,
-        "search_dim": None,
-        "seed": 0,
-    }
-    assert knn_settings(D2Params(knn_lists=10), 10**6)["lists"] == 10
-    assert knn_settings(D2Params(), 10**6)["search_dim"] == 256
+    assert knn_settings(p, 999, force_approximate=True) == HnswSettings(8, 200, 384, None)
+    assert knn_settings(D2Params(), 10**6) == HnswSettings(32, 200, 384, 256)

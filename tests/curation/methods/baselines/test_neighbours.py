@@ -1,11 +1,11 @@
 """Neighbour lists: the exact search against brute force (ties by position, self never listed),
-the inverted-list search finds the exact graph when it probes every list and projects nothing,
-and the recall of a graph against another on hand-made lists."""
+the HNSW search finds the exact graph when it visits every row and projects nothing, and the
+recall of a graph against another on hand-made lists."""
 
 import numpy as np
 import pytest
 
-from curation.methods.baselines.neighbours import default_lists, knn_recall, nearest_neighbours
+from curation.methods.baselines.neighbours import HnswSettings, knn_recall, nearest_neighbours
 
 
 def _brute_force(x: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -43,30 +43,33 @@ def test_ties_go_to_the_lower_position_and_self_is_never_listed():
 
 
 @pytest.mark.parametrize("metric, seed", [("l2", 0), ("l2", 1), ("ip", 2), ("ip", 3)])
-def test_probing_every_list_finds_the_exact_graph(metric, seed):
+def test_a_search_that_visits_every_row_finds_the_exact_graph(metric, seed):
     x = np.random.default_rng(seed).normal(size=(300, 10)).astype(np.float32)
     if metric == "ip":
         x /= np.linalg.norm(x, axis=1, keepdims=True)
     exact = nearest_neighbours(x, 5, metric)
-    approx = nearest_neighbours(x, 5, metric, lists=6, probes=6, search_dim=None, seed=seed)
+    wide = HnswSettings(m=32, ef_construction=100, ef_search=1000, search_dim=None)
+    approx = nearest_neighbours(x, 5, metric, wide)
     assert approx.ids.tolist() == exact.ids.tolist()
     np.testing.assert_allclose(approx.values, exact.values, rtol=1e-12)
 
 
-def test_few_probes_on_separated_clusters_keep_the_graph():
-    """Four clusters far apart: whatever lists k-means makes, each point's neighbours are in
-    its own cluster, which the lists probed from it cover when every list probes all four
-    nearest lists; the principal-component search (2 of 16 dims) still separates them."""
+def test_projected_search_keeps_exact_values_and_is_deterministic():
+    """Four clusters far apart in 16-d: searched in 3 principal components, each point's
+    neighbours are still in its own cluster; values are exact distances; same rows, same
+    graph."""
     rng = np.random.default_rng(4)
     centres = np.eye(16)[:4] * 100
     x = np.concatenate([c + rng.normal(size=(50, 16)) for c in centres]).astype(np.float32)
-    exact = nearest_neighbours(x, 3, "l2")
-    approx = nearest_neighbours(x, 3, "l2", lists=4, probes=2, search_dim=3, seed=0)
+    settings = HnswSettings(m=8, ef_construction=40, ef_search=16, search_dim=3)
+    approx = nearest_neighbours(x, 3, "l2", settings)
     cluster = np.arange(200) // 50
     assert (cluster[approx.ids] == cluster[:, None]).all()
-    assert knn_recall(approx.ids, exact.ids) >= 0.5  # found within the cluster; exact values
-    same = approx.ids == exact.ids
-    np.testing.assert_allclose(approx.values[same], exact.values[same], rtol=1e-12)
+    expected = np.sqrt(((x[approx.ids].astype(np.float64) - x[:, None, :]) ** 2).sum(-1))
+    np.testing.assert_allclose(approx.values, expected, rtol=1e-12)
+    assert (np.diff(approx.values, axis=1) >= 0).all()
+    again = nearest_neighbours(x, 3, "l2", settings)
+    assert again.ids.tolist() == approx.ids.tolist()
 
 
 def test_recall_counts_shared_edges():
@@ -78,9 +81,7 @@ def test_recall_counts_shared_edges():
         knn_recall(found[:, :1], exact)
 
 
-def test_default_lists_and_bad_arguments():
-    assert default_lists(665_298) == 816
-    assert default_lists(1) == 1
+def test_bad_arguments():
     x = np.zeros((5, 2), dtype=np.float32)
     with pytest.raises(ValueError, match="1 <= k < number of rows"):
         nearest_neighbours(x, 5)

@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from curation.features.reference_pass import unit_rows
-from curation.methods.baselines.neighbours import nearest_neighbours
+from curation.methods.baselines.neighbours import HnswSettings, nearest_neighbours
 from curation.methods.baselines.self_filter import (
     ScoreNetRecipe,
     diverse_greedy,
@@ -155,8 +155,8 @@ def test_greedy_ties_go_to_the_lowest_position():
 # --- stage 2 at scale: the same rule over precomputed similarity lists ----------------------
 
 
-def _over_lists(difficulty, x, budget, gamma, k, width, **search):
-    found = nearest_neighbours(x, width, "ip", **search)
+def _over_lists(difficulty, x, budget, gamma, k, width, search=None):
+    found = nearest_neighbours(x, width, "ip", search)
     return nearest_penalty_over_lists(difficulty, x, budget, found, gamma, k)
 
 
@@ -171,8 +171,9 @@ def test_lists_path_equals_the_exact_scan(seed, gamma, k, width):
     exact = nearest_penalty_greedy(difficulty, x, 60, gamma=gamma, k_nearest=k)
     order, fallbacks = _over_lists(difficulty, x, 60, gamma, k, width)
     assert order.tolist() == exact.tolist()
-    ivf, _ = _over_lists(difficulty, x, 60, gamma, k, width, lists=5, probes=5, search_dim=None)
-    assert ivf.tolist() == exact.tolist()  # every list probed: the exact lists again
+    visit_all = HnswSettings(m=32, ef_construction=100, ef_search=1000, search_dim=None)
+    hnsw, _ = _over_lists(difficulty, x, 60, gamma, k, width, visit_all)
+    assert hnsw.tolist() == exact.tolist()  # a search that visits every row: the exact lists
     if width == k:
         assert fallbacks > 0  # lists as short as k run out: the exact scan took over
 
