@@ -23,3 +23,8 @@ class InputNotADirectoryError(UserError, NotADirectoryError):
 
 class OutputExistsError(UserError, FileExistsError):
     """An output path the user named is taken by something this command must not replace."""
+
+
+class JobFailedError(UserError, RuntimeError):
+    """A job of a plan (a SLURM task, a rank) failed or ended without its result: one line naming
+    the job and where its own output is; the job's traceback is in that output."""

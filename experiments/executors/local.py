@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from configs.compose import ConfigError
+from configs.errors import JobFailedError
 from experiments.executors.processes import job_layout, run_beside_rank0
 from experiments.plan import Job
 from experiments.stages import execute, is_done, read_marker
@@ -95,7 +96,7 @@ def _execute_ranks(job: Job, processes: int) -> dict:
         while (failed := _failed_rank(ranks)) is None and any(p.is_alive() for p in ranks):
             time.sleep(0.2)
         if failed is not None:
-            raise RuntimeError(
+            raise JobFailedError(
                 f"{job.stage} {job.runs_shown()}: rank {failed} of {processes} exited with "
                 f"code {ranks[failed].exitcode} (its traceback is above)"
             )
@@ -106,7 +107,7 @@ def _execute_ranks(job: Job, processes: int) -> dict:
             process.join()
     marker = read_marker(job)
     if marker is None:
-        raise RuntimeError(f"{job.stage} {job.runs_shown()}: rank 0 ended without its marker")
+        raise JobFailedError(f"{job.stage} {job.runs_shown()}: rank 0 ended without its marker")
     return marker
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from configs.compose import ConfigError
+from configs.errors import JobFailedError
 from experiments.executors.processes import (
     ONE_PROCESS,
     TRAINING_STAGES,
@@ -132,7 +133,7 @@ def wait_slurm(submitted: dict[str, list[Any]], poll_s: float = 2.0, log=print) 
                 # a cluster without accounting lacks: ask squeue too
                 gone = gone + 1 if _left_queue(task.job_id) else 0
                 if gone >= GONE_POLLS:
-                    raise RuntimeError(
+                    raise JobFailedError(
                         f"SLURM {stage} task {task.job_id} ended without a result (cancelled or "
                         f"killed); its output: {task.paths.stderr}"
                     )
@@ -140,7 +141,7 @@ def wait_slurm(submitted: dict[str, list[Any]], poll_s: float = 2.0, log=print) 
             try:
                 task.results()  # every process of a multi-process job
             except Exception as exc:  # submitit wraps the remote error and its traceback
-                raise RuntimeError(
+                raise JobFailedError(
                     f"SLURM {stage} task {task.job_id} failed: {str(exc).strip().splitlines()[-1]}"
                 ) from None
         log(f"{stage}: {len(tasks)} tasks finished")

@@ -41,7 +41,8 @@ def _training_pixels(checkpoint, root, name: str) -> torch.Tensor:
         ],
     }
     example = LlavaDataset([record], root, processor, model_max_length=256)[0]
-    return example.pixel_values
+    assert example.pixel_values.shape[0] == 1  # one image per <image>, stacked
+    return example.pixel_values[0]
 
 
 @pytest.mark.parametrize("size", [(64, 40), (40, 64)])
