@@ -150,6 +150,8 @@ class Pool:
         return self.n
 
     def __getitem__(self, i: int) -> dict:
+        if not -self.n <= i < self.n:
+            raise IndexError(i)  # ends iteration
         return {}
 
 
