@@ -25,9 +25,10 @@ bench/coincide_select.py times it (its K = 10,000 k-means over 20,480-d rows is 
 ADR's DR is bench/adr_rebalance.py's synthetic four-perspective pool (DR sizes itself: no
 budget). Each (method, budget) runs in a fresh child process: time from the call of `select`,
 peak resident memory sampled from /proc (anonymous, and including the pages of the mapped
-files), and the child's ru_maxrss. D2-Pruning's approximate neighbour graph is checked against
-the exact one on a random sample of --recall-sample rows (exact kNN of that sample vs the
-approximate graph built on the same sample with the same HNSW settings), and on
+files; not ru_maxrss, which Linux carries from the parent into a child). D2-Pruning's
+approximate neighbour graph is checked against the exact one on a random sample of
+--recall-sample rows (exact kNN of that sample vs the approximate graph built on the same
+sample with the same HNSW settings), and on
 --recall-queries rows of the full pool (their exact neighbours among all N rows vs the graph
 the method builds at N).
 Markdown rows go to stdout and a JSON file under --workdir.
@@ -40,7 +41,6 @@ import dataclasses
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -249,7 +249,6 @@ def run_adr_dr(n: int) -> dict:
 def child(args: argparse.Namespace) -> None:
     where = (args.workdir, args.n, args.coincide_dir, args.approximate_from, args.set)
     result = run_method(args.child, args.child_budget, *where)
-    result["ru_maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -389,7 +388,7 @@ def main() -> None:
                 print(
                     f"| {name} | {budget:.0%} | {result['selected']:,} | "
                     f"{result['seconds']:.1f} s | {gib(result['peak']['RssAnon'])} | "
-                    f"{gib(result['peak']['VmRSS'])} | {gib(result['ru_maxrss'])} | {load:.1f} |",
+                    f"{gib(result['peak']['VmRSS'])} | {load:.1f} |",
                     flush=True,
                 )
         report["methods"] = rows
