@@ -179,7 +179,8 @@ def run_method(
         return run_adr_dr(n)
     features = BenchFeatures(workdir, n, coincide_dir)
     for path in features.files.values():
-        drop_page_cache(path)
+        if path.exists():  # COINCIDE's 25 GiB file only Self-Filter reads
+            drop_page_cache(path)
     module = importlib.import_module(REGISTRY[name].split(":")[0])
     for reader in (module, importlib.import_module("curation.methods.baselines.answer_band")):
         if hasattr(reader, "reference_features"):

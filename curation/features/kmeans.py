@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from curation.data.fileio import atomic_directory, atomic_write_json, sha256_json
+from curation.data.mapped import gather_rows, read_rows
 
 KMEANS_VERSION = 1
 ASSIGNMENTS, CENTROIDS, META = "assignments.npy", "centroids.npy", "meta.json"
@@ -55,7 +56,7 @@ def array_sha256(array: np.ndarray, block_rows: int = 4096) -> str:
     """Content hash of an array's dtype, shape and bytes (read in row blocks: memmap-friendly)."""
     digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
     for start in range(0, len(array), block_rows):
-        digest.update(np.ascontiguousarray(array[start : start + block_rows]).tobytes())
+        digest.update(np.ascontiguousarray(read_rows(array, start, start + block_rows)).tobytes())
     return digest.hexdigest()
 
 
@@ -105,7 +106,7 @@ def spherical_kmeans(
             folder,
         )
 
-    sample = features if train_rows is None else features[train_rows]
+    sample = features if train_rows is None else gather_rows(features, train_rows)
     sample = np.ascontiguousarray(sample, dtype=np.float32)
     if backend.startswith("faiss"):
         centroids = _train_faiss(
@@ -149,7 +150,7 @@ def assign(
 
         cent_gpu = torch.from_numpy(cent).to(device)
     for start in range(0, len(features), block_rows):
-        block = np.asarray(features[start : start + block_rows], dtype=np.float32)
+        block = np.asarray(read_rows(features, start, start + block_rows), dtype=np.float32)
         if device == "cuda":
             scores = torch.from_numpy(block).to(device) @ cent_gpu.T
             out[start : start + len(block)] = scores.argmax(dim=1).cpu().numpy()

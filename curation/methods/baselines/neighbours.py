@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curation.data.mapped import gather_rows, read_rows
+
 METRICS = ("l2", "ip")
 EXTRA = 36  # candidates kept per row by the list search beyond the k asked for
 SLACK = 4  # of those, the best k + SLACK by float32 values get exact float64 values
@@ -88,14 +90,14 @@ def _search_space(x: np.ndarray, dim: int | None, seed: int = 0) -> np.ndarray:
     if dim is None or width <= dim:
         return np.ascontiguousarray(x, dtype=np.float32)
     sample = np.sort(np.random.default_rng(seed).choice(n, size=min(n, 20_000), replace=False))
-    rows = np.asarray(x[sample], dtype=np.float32)
+    rows = np.asarray(gather_rows(x, sample), dtype=np.float32)
     mean = rows.mean(0)
     rows -= mean
     _, vectors = np.linalg.eigh(rows.T @ rows)
     basis = np.ascontiguousarray(vectors[:, ::-1][:, :dim], dtype=np.float32)
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, 16384):
-        block = np.asarray(x[start : start + 16384], dtype=np.float32) - mean
+        block = np.asarray(read_rows(x, start, start + 16384), dtype=np.float32) - mean
         out[start : start + len(block)] = block @ basis
     return out
 
@@ -140,7 +142,7 @@ def _rerank(x: np.ndarray, candidates: np.ndarray, k: int, metric: str) -> Neigh
             extra = np.setdiff1d(np.arange(n), np.append(have, rows[r]))[: k - len(have)]
             slots = np.flatnonzero(invalid[r])[: len(extra)]
             cand[r, slots], invalid[r, slots] = extra, False
-        own = np.asarray(x[start : start + len(cand)], dtype=np.float32)
+        own = np.asarray(read_rows(x, start, start + len(cand)), dtype=np.float32)
         if width > k + SLACK:
             safe = np.where(invalid, 0, cand)
             others = np.asarray(x[safe.reshape(-1)], dtype=np.float32).reshape(*safe.shape, -1)
@@ -168,7 +170,7 @@ def _rerank(x: np.ndarray, candidates: np.ndarray, k: int, metric: str) -> Neigh
 def _squared_norms(x: np.ndarray, block_rows: int = 16384) -> np.ndarray:
     out = np.empty(len(x), dtype=np.float32)
     for start in range(0, len(x), block_rows):
-        block = np.asarray(x[start : start + block_rows], dtype=np.float32)
+        block = np.asarray(read_rows(x, start, start + block_rows), dtype=np.float32)
         out[start : start + len(block)] = (block * block).sum(1)
     return out
 

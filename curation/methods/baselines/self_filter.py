@@ -52,6 +52,7 @@ import torch
 from tqdm import tqdm
 
 from configs.compose import ConfigError, choice
+from curation.data.mapped import read_rows
 from curation.data.threads import torch_threads
 from curation.features.reference_pass import (
     EMBEDDINGS,
@@ -258,7 +259,7 @@ def projected_unit_rows(
     matrix = np.random.default_rng(seed).standard_normal((width, dim), dtype=np.float32)
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, block_rows):
-        block = unit_rows(features[start : start + block_rows])
+        block = unit_rows(read_rows(features, start, start + block_rows))
         out[start : start + len(block)] = unit_rows(block @ matrix)
     return out
 

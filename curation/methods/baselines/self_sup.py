@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from configs.compose import choice
+from curation.data.mapped import read_rows, take_rows
 from curation.features.kmeans import spherical_kmeans
 from curation.features.reference_pass import (
     EMBEDDINGS,
@@ -53,7 +54,7 @@ class UnitRows:
         return len(self.features)
 
     def __getitem__(self, rows: Any) -> np.ndarray:
-        return unit_rows(self.features[rows])
+        return unit_rows(take_rows(self.features, rows))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = np.empty(self.shape, dtype=np.float32)
@@ -70,7 +71,7 @@ def prototypicality(
     cent = np.asarray(centroids, np.float64)
     out = np.empty(len(features), dtype=np.float64)
     for start in range(0, len(features), block_rows):
-        block = np.asarray(features[start : start + block_rows], np.float64)
+        block = np.asarray(read_rows(features, start, start + block_rows), np.float64)
         out[start : start + len(block)] = 1.0 - (block @ cent.T).max(1)
     return out
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from configs.compose import choice
+from curation.data.mapped import gather_rows
 from curation.features.kmeans import spherical_kmeans
 from curation.features.reference_pass import (
     ReferenceParams,
@@ -151,7 +152,7 @@ def redundancy_to_earlier(
         if not len(members):
             continue
         c = int(assignments[members[0]])
-        x = np.asarray(features[members], dtype=np.float32)
+        x = np.asarray(gather_rows(features, members), dtype=np.float32)
         x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         visit = np.argsort(x @ np.asarray(centroids[c], dtype=np.float32), kind="stable")
         x = x[visit]
@@ -184,7 +185,7 @@ def _clusters(
     clusters = []
     for c in np.unique(assignments):
         members = np.flatnonzero(assignments == c)
-        x = np.asarray(features[members], dtype=np.float32)
+        x = np.asarray(gather_rows(features, members), dtype=np.float32)
         x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         to_centroid = x @ np.asarray(centroids[c], dtype=np.float32)
         order = np.argsort(to_centroid, kind="stable")

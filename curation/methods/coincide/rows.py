@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from curation.data.mapped import gather_rows
+
 
 def gather(features: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """features[rows] (rows in any order). From a memory-mapped .npy file, the kernel is first
@@ -26,7 +28,7 @@ def gather(features: np.ndarray, rows: np.ndarray) -> np.ndarray:
     ordered = rows[order]
     _advise(features, ordered)
     out = np.empty((len(rows), features.shape[1]), dtype=features.dtype)
-    out[order] = features[ordered]
+    out[order] = gather_rows(features, ordered)
     return out
 
 
