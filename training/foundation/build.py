@@ -148,7 +148,9 @@ def build_foundation(
         shutil.rmtree(tmp / "align" / "hf", ignore_errors=True)
         seconds["align"] = time.perf_counter() - started
 
-        checks = check_clip(tmp / CLIP_DIR, held_out, world)
+        checks = check_clip(
+            tmp / CLIP_DIR, held_out, world, dense_targets=recipe.vision.dense_targets
+        )
         checks["captions"] = caption_accuracy(
             tmp / LANGUAGE_DIR, tmp / CLIP_DIR, tmp / PROJECTOR_FILE, held_out, world
         )

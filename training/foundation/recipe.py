@@ -6,7 +6,8 @@ with both frozen (stage 1, LCS-558K). A tiny LLaVA trained from scratch on a sma
 instruction pool never learns to look at its images, so ToyWorld makes the parts from the
 world's own pretraining corpus (toyworld/pretraining.py):
   stage 0  vision.py   CLIP-shaped ViT + text tower, contrastive on captions, plus dense
-                       per-patch shape/colour targets (a linear head dropped afterwards);
+                       per-patch shape/colour targets on every patch an object covers (a
+                       linear head dropped afterwards);
            language.py Llama-shaped LM with the world's tokenizer; next-token pretraining on
                        the corpus' text only if language.steps > 0 (off: it did not help);
   stage 1  align.py    the mlp2x_gelu projector trained on captions, vision tower frozen, and
@@ -39,6 +40,10 @@ class VisionRecipe:
     lr: float = 2e-3
     weight_decay: float = 0.05
     dense_weight: float = 1.0  # 0: contrastive only
+    # which patches the dense targets name an object on: "covered" (every patch it covers a
+    # quarter of or more) or "centre" (the one holding its centre; the object's other patches
+    # are taught "nothing", and shape is read 7 points worse; bench/RESULTS.md)
+    dense_targets: str = "covered"
 
 
 @dataclass

@@ -81,19 +81,42 @@ def pixel_values(items: Sequence[CorpusItem], world: ToyWorldConfig, images: Any
     return torch.cat(parts)
 
 
+DENSE_TARGETS = ("covered", "centre")
+
+
 def patch_targets(
-    items: Sequence[CorpusItem], world: ToyWorldConfig, patch_size: int
+    items: Sequence[CorpusItem], world: ToyWorldConfig, patch_size: int, mode: str = "covered"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(shape, colour) class per patch, row-major; the last class of each is "nothing"."""
+    """(shape, colour) class per patch, row-major; the last class of each is "nothing".
+
+    "covered": a patch takes the object whose box covers the most of it, when that is at least
+    a quarter of the patch, so every token LLaVA reads off an object names it. "centre": only
+    the patch holding an object's centre names it, the object's other patches are "nothing"."""
+    if mode not in DENSE_TARGETS:
+        raise ValueError(f"dense targets must be one of {'|'.join(DENSE_TARGETS)}, got {mode!r}")
     grid = world.image_size // patch_size
     shapes = torch.full((len(items), grid * grid), len(world.shapes), dtype=torch.long)
     colours = torch.full((len(items), grid * grid), len(world.colours), dtype=torch.long)
+    edges = np.arange(grid + 1) * patch_size
     for row, item in enumerate(items):
+        best = np.full(grid * grid, patch_size * patch_size / 4 - 0.5)
         for obj in item.scene.objects:
-            x, y = obj.centre
-            cell = min(int(y) // patch_size, grid - 1) * grid + min(int(x) // patch_size, grid - 1)
-            shapes[row, cell] = world.shapes.index(obj.shape)
-            colours[row, cell] = world.colours.index(obj.colour)
+            if mode == "centre":
+                x, y = obj.centre
+                cell = min(int(y) // patch_size, grid - 1) * grid + min(
+                    int(x) // patch_size, grid - 1
+                )
+                take = torch.zeros(grid * grid, dtype=torch.bool)
+                take[cell] = True
+            else:
+                x0, y0, x1, y1 = obj.bbox
+                wide = np.clip(np.minimum(edges[1:], x1) - np.maximum(edges[:-1], x0), 0, None)
+                high = np.clip(np.minimum(edges[1:], y1) - np.maximum(edges[:-1], y0), 0, None)
+                cover = np.outer(high, wide).reshape(-1).astype(float)
+                take = torch.from_numpy(cover > best)
+                best = np.maximum(best, cover)
+            shapes[row, take] = world.shapes.index(obj.shape)
+            colours[row, take] = world.colours.index(obj.colour)
     return shapes, colours
 
 
@@ -126,7 +149,9 @@ def train_clip(
     model, tokenizer, images = build_clip(captions, world.image_size, recipe, seed)
     tokens = tokenizer(captions, truncation=True, max_length=recipe.text_length)["input_ids"]
     pixels = pixel_values(items, world, images)
-    shape_targets, colour_targets = patch_targets(items, world, recipe.patch_size)
+    shape_targets, colour_targets = patch_targets(
+        items, world, recipe.patch_size, recipe.dense_targets
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         head = DenseHead(recipe.width, len(world.shapes), len(world.colours))
@@ -168,10 +193,15 @@ def train_clip(
 
 @torch.inference_mode()
 def check_clip(
-    folder: Path, items: Sequence[CorpusItem], world: ToyWorldConfig, group: int = 100
+    folder: Path,
+    items: Sequence[CorpusItem],
+    world: ToyWorldConfig,
+    group: int = 100,
+    dense_targets: str = "covered",
 ) -> dict[str, float]:
     """Held-out figures of a saved tiny CLIP: caption retrieval among `group` candidates
-    (chance 1/group) and dense shape / colour accuracy on the patches holding an object."""
+    (chance 1/group) and dense shape / colour accuracy on the patches that name an object
+    (`dense_targets`, as it was trained)."""
     from transformers import AutoTokenizer, CLIPImageProcessorPil, CLIPModel
 
     model = CLIPModel.from_pretrained(folder).eval()
@@ -192,7 +222,9 @@ def check_clip(
     head = DenseHead(model.config.vision_config.hidden_size, len(world.shapes), len(world.colours))
     head.load_state_dict(torch.load(folder / "dense_head.pt", weights_only=True))
     shape_logits, colour_logits = head(patches)
-    shapes, colours = patch_targets(items, world, model.config.vision_config.patch_size)
+    shapes, colours = patch_targets(
+        items, world, model.config.vision_config.patch_size, dense_targets
+    )
     occupied = shapes < len(world.shapes)
     return {
         "retrieval": float(torch.cat(hits).mean()),
