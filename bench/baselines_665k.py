@@ -395,8 +395,11 @@ def main() -> None:
         report["methods"] = rows
     report["load_average_end"] = os.getloadavg()
     out = args.workdir / f"results-{args.n}.json"
-    out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {out}")
+    runs = json.loads(out.read_text()).get("runs", []) if out.exists() else []
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"runs": [*runs, report]}, indent=1))  # every invocation kept
+    tmp.replace(out)
+    print(f"added to {out}")
 
 
 if __name__ == "__main__":

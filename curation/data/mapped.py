@@ -24,11 +24,19 @@ def read_rows(features: np.ndarray, start: int, stop: int) -> np.ndarray:
     return out
 
 
-def gather_rows(features: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """A copy of features[rows] (row numbers in any order)."""
+def gather_rows(features: np.ndarray, rows: np.ndarray, chunk_bytes: int = 64 << 20) -> np.ndarray:
+    """A copy of features[rows] (row numbers in any order; ascending keeps each chunk's pages
+    together), gathered `chunk_bytes` of rows at a time, each chunk's pages released after it."""
     rows = np.asarray(rows)
-    out = np.asarray(features[rows])
-    if rows.size:
+    if _mapping(features) is None:
+        return np.asarray(features[rows])
+    out = np.empty((len(rows), *features.shape[1:]), dtype=features.dtype)
+    step = max(1, chunk_bytes // max(1, features.strides[0]))
+    for start in range(0, len(rows), step):
+        part = rows[start : start + step]
+        out[start : start + len(part)] = features[part]
+        release_rows(features, int(part.min()), int(part.max()) + 1)
+    if len(rows):  # pages the kernel mapped around a fault, between the chunks' ranges
         release_rows(features, int(rows.min()), int(rows.max()) + 1)
     return out
 
@@ -39,6 +47,14 @@ def take_rows(features: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
         start, stop, _ = rows.indices(len(features))
         return read_rows(features, start, stop)
     return gather_rows(features, rows)
+
+
+def float32_rows(features: np.ndarray, block_rows: int = 16384) -> np.ndarray:
+    """All rows as one float32 array in RAM, read `block_rows` at a time by `read_rows`."""
+    out = np.empty(features.shape, dtype=np.float32)
+    for start in range(0, len(features), block_rows):
+        out[start : start + block_rows] = read_rows(features, start, start + block_rows)
+    return out
 
 
 def release_rows(features: np.ndarray, start: int, stop: int) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from curation.data.fileio import atomic_directory, atomic_write_json, sha256_json
-from curation.data.mapped import gather_rows, read_rows
+from curation.data.mapped import float32_rows, gather_rows, read_rows
 
 KMEANS_VERSION = 1
 ASSIGNMENTS, CENTROIDS, META = "assignments.npy", "centroids.npy", "meta.json"
@@ -106,8 +106,16 @@ def spherical_kmeans(
             folder,
         )
 
-    sample = features if train_rows is None else gather_rows(features, train_rows)
-    sample = np.ascontiguousarray(sample, dtype=np.float32)
+    if (
+        train_rows is None
+        and isinstance(features, np.ndarray)
+        and not isinstance(features, np.memmap)
+    ):
+        sample = np.ascontiguousarray(features, dtype=np.float32)  # no copy when it is float32
+    elif train_rows is None:
+        sample = float32_rows(features)  # a mapped file's pages do not stay in this process
+    else:
+        sample = np.ascontiguousarray(gather_rows(features, train_rows), dtype=np.float32)
     if backend.startswith("faiss"):
         centroids = _train_faiss(
             sample, k, niter, seed, gpu=backend == "faiss-gpu", verbose=progress
