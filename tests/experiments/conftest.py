@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -275,3 +276,18 @@ def paired_sweep(tmp_path):
         return sweep_dir
 
     return make
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A one-node SLURM cluster of Debian's packages for the module's tests (slurm/test_cluster.sh
+    installs them when missing, as root); yields its slurm.conf."""
+    if os.geteuid() != 0 and not shutil.which("slurmctld"):
+        pytest.skip("needs root to install Debian's slurm packages")
+    state = tmp_path_factory.mktemp("slurm")
+    script = REPO / "slurm" / "test_cluster.sh"
+    subprocess.run([str(script), "start", str(state)], check=True, timeout=300)
+    try:
+        yield state / "slurm.conf"
+    finally:
+        subprocess.run([str(script), "stop", str(state)], timeout=60)

@@ -9,8 +9,6 @@ two feature shards: a reference job, then a two-task array, then curation.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import threading
 import time
@@ -20,19 +18,6 @@ import pytest
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    if os.geteuid() != 0 and not shutil.which("slurmctld"):
-        pytest.skip("needs root to install Debian's slurm packages")
-    state = tmp_path_factory.mktemp("slurm")
-    script = REPO / "slurm" / "test_cluster.sh"
-    subprocess.run([str(script), "start", str(state)], check=True, timeout=300)
-    try:
-        yield state / "slurm.conf"
-    finally:
-        subprocess.run([str(script), "stop", str(state)], timeout=60)
 
 
 def _watch_queue(env: dict, seen: set, stop: threading.Event) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -139,19 +138,6 @@ TWO_RANKS = (
     f"training.trainer.max_steps={STEPS}",
     "training.trainer.checkpoint_every_n_steps=2",
 )
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    if os.geteuid() != 0 and not shutil.which("slurmctld"):
-        pytest.skip("needs root to install Debian's slurm packages")
-    state = tmp_path_factory.mktemp("slurm")
-    script = REPO / "slurm" / "test_cluster.sh"
-    subprocess.run([str(script), "start", str(state)], check=True, timeout=300)
-    try:
-        yield state / "slurm.conf"
-    finally:
-        subprocess.run([str(script), "stop", str(state)], timeout=60)
 
 
 def _train_dir(store: Path) -> Path | None:
