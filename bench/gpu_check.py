@@ -132,6 +132,8 @@ def feature_pass(shape: dict, device: str, repeats: int) -> dict:
 
 
 def lora_step(shape: dict, device: str, steps: int, peak_tflops: float | None) -> dict:
+    from train_throughput import time_steps  # bench/, beside this script
+
     from training.config import LoraConfig
     from training.finetune import prepare_model
 
@@ -144,25 +146,8 @@ def lora_step(shape: dict, device: str, steps: int, peak_tflops: float | None) -
         for n, p in model.named_parameters()
         if "language_model" in n and "embed_tokens" not in n and "lora_" not in n
     )
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-
-    def step() -> None:
-        # prepare_model keeps the trainable projector in fp32, as training does under autocast
-        with torch.autocast(device, dtype=torch.bfloat16):
-            loss = model(**batch, use_cache=False).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    for _ in range(2):
-        step()
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    synchronize(device)
-    seconds = (time.perf_counter() - start) / steps
-    tokens_per_s = int(batch["attention_mask"].sum()) / seconds
+    # prepare_model keeps the trainable projector in fp32, as training does under autocast
+    seconds, tokens_per_s = time_steps(model, batch, steps, torch.bfloat16, device)
     result = {
         "decoder_params": decoder,
         "batch": shape["train_batch"],
