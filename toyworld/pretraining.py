@@ -7,7 +7,8 @@ concept law: every shape, colour and combination equally likely, no planted co-o
 so the foundation models know every concept and the instruction pool's long tail is the
 pool's alone. Each scene comes with its caption (stage 0's contrastive text, stage 1's
 target), a few questions of every skill in the pool's phrasings (the language model's
-text), and its objects (stage 0's dense attribute targets).
+text), and its objects (stage 0's dense attribute targets). Stage 1 also reads existence
+questions asked of their own scenes, with the image (`existence_questions`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,27 @@ def text_only_conversations(cfg: ToyWorldConfig, size: int) -> list[list[dict[st
         turn = Turn(ask_text(rng, sampler.vocabulary), short=bool(rng.random() < 0.5))
         conversations.append(PoolSample(scene=None, turns=(turn,)).conversations())
     return conversations
+
+
+def existence_questions(
+    cfg: ToyWorldConfig, size: int, split: str = "train"
+) -> list[tuple[Scene, Turn]]:
+    """`size` scenes of the flat law, each with one existence question about it (half about an
+    object it does not hold, drawn as the pool draws its absent objects) in the pool's
+    phrasings: stage 1's grounded questions. Their own draw per `split`, apart from the
+    captions'."""
+    sampler = WorldSampler(flat_law(cfg))
+    rng = rng_for(cfg.seed, f"{CORPUS_PURPOSE}/existence/{split}")
+    questions: list[tuple[Scene, Turn]] = []
+    while len(questions) < size:
+        scene = sampler.scene(rng)
+        target = scene.objects[int(rng.integers(len(scene.objects)))]
+        absent = sampler.absent_name(scene, rng) if rng.random() < 0.5 else None
+        phrasing = sampler.phrasing("existence", rng)
+        qa = ask("existence", phrasing, scene, target, rng, sampler.vocabulary, absent)
+        if qa is not None:
+            questions.append((scene, Turn(qa, short=bool(rng.random() < 0.5))))
+    return questions
 
 
 def _questions(sampler: WorldSampler, scene: Scene, rng: np.random.Generator) -> tuple[Turn, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 
 from configs.compose import compose, config_path, to_object
 from experiments.commands import add_command, add_overrides
@@ -23,6 +24,12 @@ class DescribeConfig:
 class PretrainConfig(DataConfig):
     out_dir: str = ""  # default: outputs/foundation/toyworld-<key>
     progress: bool = True
+    # copy the foundation shipped with the project when it has this key (training/foundation/
+    # shipped.py); false: build it here
+    use_shipped: bool = True
+    # build here and ship the result: copy it under training/foundation/shipped/ (replacing the
+    # one shipped before) for every later clone's demo to copy instead of build
+    ship: bool = False
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(model.foundation=world) under <store>/cache/foundation/.",
         keys="keys: toyworld.<key>=... (the world, configs/data/toyworld.yaml)  "
         "foundation.<key>=... (training.foundation.recipe, e.g. foundation.vision.steps=N)  "
-        "out_dir=DIR",
+        "out_dir=DIR  use_shipped=false (build even where one ships)  ship=true (build, then "
+        "ship it with the project: training/foundation/shipped/)",
     )
     add_overrides(pretrain)
 
@@ -80,27 +88,48 @@ def _make(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from training.foundation.build import build_foundation, foundation_key, read_manifest
+    from training.foundation.build import (
+        MANIFEST,
+        SHIPPED_PARTS,
+        build_foundation,
+        foundation_key,
+        read_manifest,
+    )
+    from training.foundation.shipped import ship
 
     cfg: PretrainConfig = to_object(
         compose(PretrainConfig, config_path("data", "toyworld"), args.overrides)
     )
     key = foundation_key(cfg.toyworld, cfg.foundation)
     out_dir = cfg.out_dir or f"outputs/foundation/toyworld-{key[:12]}"
-    build_foundation(cfg.toyworld, cfg.foundation, out_dir, progress=cfg.progress)
+    build_foundation(
+        cfg.toyworld,
+        cfg.foundation,
+        out_dir,
+        progress=cfg.progress,
+        use_shipped=cfg.use_shipped and not cfg.ship,
+    )
     manifest = read_manifest(out_dir)
+    if cfg.ship:
+        shipped = ship(Path(out_dir), SHIPPED_PARTS, MANIFEST)
+        print(f"shipped: {shipped} (commit it; the one shipped before is removed)")
     checks, seconds = manifest["checks"], manifest["seconds"]
+    made = f"{sum(seconds.values()):.0f} s to make"
+    if "shipped" in manifest:
+        made = f"copied from the shipped one, built on {manifest['shipped']['built_on']} in {made}"
     group = round(1 / checks["retrieval_chance"])
-    captions = checks["captions"]
+    captions, existence = checks["captions"], checks["existence"]
     print(
-        f"foundation {key[:12]} in {out_dir} ({sum(seconds.values()):.0f} s to make). "
+        f"foundation {key[:12]} in {out_dir} ({made}). "
         f"Held-out scenes: caption retrieval {100 * checks['retrieval']:.1f}% among {group} "
         f"(chance {100 / group:.0f}%); dense shape {100 * checks['dense_shape']:.1f}%, "
         f"colour {100 * checks['dense_colour']:.1f}%. Stage 1 names in held-out captions: "
         f"shapes {100 * captions['shape']:.1f}% (grey image {100 * captions['shape_grey']:.1f}%"
         f", chance {100 / len(cfg.toyworld.shapes):.0f}%), colours "
         f"{100 * captions['colour']:.1f}% (grey {100 * captions['colour_grey']:.1f}%, chance "
-        f"{100 / len(cfg.toyworld.colours):.0f}%).\n"
+        f"{100 / len(cfg.toyworld.colours):.0f}%). Existence questions answered: "
+        f"{100 * existence['existence']:.1f}% (grey {100 * existence['existence_grey']:.1f}%, "
+        "chance 50%).\n"
         f"Stage 2 from it: model.kind=assemble model.foundation={out_dir}"
     )
     return 0

@@ -20,6 +20,8 @@ def test_pretrain_makes_the_foundation_once_and_says_how_to_use_it(tmp_path, cap
     assert "caption retrieval" in printed
     captions = manifest["checks"]["captions"]
     assert f"shapes {100 * captions['shape']:.1f}% (grey image" in printed
+    existence = manifest["checks"]["existence"]["existence"]
+    assert f"Existence questions answered: {100 * existence:.1f}% (grey" in printed
     assert f"model.kind=assemble model.foundation={out}" in printed
     made = (out / "foundation.json").stat().st_mtime_ns
     assert main([*command, *recipe]) == 0
@@ -49,3 +51,25 @@ def test_an_impossible_world_is_one_line(tmp_path, capsys, command):
     err = capsys.readouterr().err.strip()
     assert err == "vlmdata: error: toyworld.image_size: must be at least 16 px, got 8"
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_pretrain_ship_builds_then_ships_and_a_second_clone_copies_it(
+    tmp_path, capsys, sweep_tools, monkeypatch
+):
+    import training.foundation.shipped as shipped
+
+    monkeypatch.setattr(shipped, "ROOT", tmp_path / "shipped")
+    recipe = [o.removeprefix("data.") for o in sweep_tools.smoke_foundation]
+    command = ["toyworld", "pretrain", "toyworld.seed=6", "progress=false", *recipe]
+    assert main([*command, f"out_dir={tmp_path / 'built'}", "ship=true"]) == 0
+    key = json.loads((tmp_path / "built" / "foundation.json").read_text())["key"]
+    folder = shipped.shipped_folder(key)
+    assert f"shipped: {folder}" in capsys.readouterr().out
+    assert main([*command, f"out_dir={tmp_path / 'copied'}"]) == 0
+    assert "copied from the shipped one, built on" in capsys.readouterr().out
+    projector = "projector.safetensors"
+    assert (tmp_path / "copied" / projector).read_bytes() == (folder / projector).read_bytes()
+    assert not (tmp_path / "copied" / "corpus").exists()
+    assert main([*command, f"out_dir={tmp_path / 'local'}", "use_shipped=false"]) == 0
+    assert (tmp_path / "local" / "corpus").is_dir()

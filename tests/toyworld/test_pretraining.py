@@ -4,7 +4,13 @@ import hashlib
 
 from toyworld.config import ToyWorldConfig
 from toyworld.make import make_world
-from toyworld.pretraining import corpus_config, flat_law, sample_corpus, text_only_conversations
+from toyworld.pretraining import (
+    corpus_config,
+    existence_questions,
+    flat_law,
+    sample_corpus,
+    text_only_conversations,
+)
 from toyworld.render import render_png
 
 
@@ -36,6 +42,26 @@ def test_no_corpus_image_is_a_pool_or_benchmark_image(tmp_path):
     world = make_world(cfg, progress=False)
     pool = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (world / "images").glob("*.png")}
     assert pool and not _hashes(sample_corpus(cfg, 600), cfg) & pool
+
+
+def test_existence_questions_are_answered_by_their_own_scenes_half_about_absent_objects():
+    cfg = ToyWorldConfig()
+    asked = existence_questions(cfg, 400)
+    assert len(asked) == 400 and asked == existence_questions(cfg, 400)
+    absent = 0
+    for scene, turn in asked:
+        assert turn.qa.skill == "existence"
+        (name,) = [n for n in _all_names(cfg) if n in turn.qa.question]
+        present = name in scene.names
+        absent += not present
+        assert turn.qa.reference == ("yes" if present else "no")
+    assert 160 < absent < 240
+    scenes = [scene for scene, _ in asked]
+    assert not set(scenes) & {i.scene for i in sample_corpus(cfg, 400)}
+
+
+def _all_names(cfg):
+    return [f"{colour} {shape}" for colour in cfg.colours for shape in cfg.shapes]
 
 
 def test_the_corpus_law_is_flat():

@@ -19,8 +19,10 @@ from safetensors.torch import save_file
 
 from curation.data.records import write_records
 from toyworld.config import ToyWorldConfig
+from toyworld.pool import PoolSample, Turn
 from toyworld.pretraining import CorpusItem
 from toyworld.render import render_png
+from toyworld.scene import Scene
 from training.config import TrainingConfig
 from training.foundation.recipe import AlignRecipe
 from training.models import PROJECTOR_KEYS
@@ -34,9 +36,11 @@ def write_caption_records(
     world: ToyWorldConfig,
     folder: Path,
     conversations: Sequence[list[dict[str, str]]] = (),
+    grounded: Sequence[tuple[Scene, Turn]] = (),
 ) -> Path:
     """Stage 1's records under `folder`: the corpus as LLaVA caption records with their images,
-    then `conversations` as text-only records."""
+    then `conversations` as text-only records, then each `grounded` question with the image of
+    its scene."""
     (folder / "images").mkdir(parents=True)
     records = []
     for number, item in enumerate(items):
@@ -56,6 +60,11 @@ def write_caption_records(
         )
     for number, turns in enumerate(conversations):
         records.append({"id": f"qa-{number:06d}", "conversations": list(turns)})
+    for number, (scene, turn) in enumerate(grounded):
+        name = f"images/ex-{number:06d}.png"
+        (folder / name).write_bytes(render_png(scene, world.image_size, world.background_noise))
+        turns = PoolSample(scene=scene, turns=(turn,)).conversations()
+        records.append({"id": f"ex-{number:06d}", "image": name, "conversations": turns})
     path = folder / "captions.json"
     write_records(path, records)
     return path

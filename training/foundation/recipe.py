@@ -12,7 +12,8 @@ world's own pretraining corpus (toyworld/pretraining.py):
                        the corpus' text only if language.steps > 0 (off: it did not help);
   stage 1  align.py    the mlp2x_gelu projector trained on captions, vision tower frozen, and
                        by default the language model with it (align.train_language_model),
-                       with text-only question turns mixed in (align.text_conversations).
+                       with text-only question turns mixed in (align.text_conversations) and
+                       existence questions with their images (align.grounded_existence).
 The one departure from LLaVA-1.5, stage 1 training the LM: with the tiny LM frozen, stage 1
 does not align (held-out caption shape and colour words at chance, image or grey) after 4
 epochs; trained with it, the model names the shapes and colours of held-out images.
@@ -63,12 +64,18 @@ class LanguageRecipe:
 class AlignRecipe:
     epochs: int = 4
     batch_size: int = 32
-    lr: float = 3e-3
+    # at 3e-3 the tiny LM never learns a comparison such as existence, even from ideal image
+    # tokens (bench/existence_learnability.py); 1e-3 learns it
+    lr: float = 1e-3
     train_language_model: bool = True  # false: LLaVA-1.5's stage 1, projector only
     # text-only question turns (the first of each of this many corpus scenes, no image) mixed
     # into stage 1's captions, so the LM learns the answer formats there, as vicuna knows them;
     # 0: captions only
     text_conversations: int = 2000
+    # existence questions, each with the image of its own scene (toyworld.pretraining.
+    # existence_questions): a yes/no that needs the question's words compared with the image,
+    # which ~1,000 pool turns in stage 2 do not teach (bench/RESULTS.md); 0: none
+    grounded_existence: int = 25000
 
 
 @dataclass

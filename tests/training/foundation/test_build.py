@@ -24,25 +24,35 @@ def test_a_foundation_holds_its_three_parts_and_a_manifest(small_foundation):
     assert (small_foundation / PROJECTOR_FILE).is_file()
     manifest = json.loads((small_foundation / MANIFEST).read_text())
     assert set(manifest["seconds"]) == {"corpus", "vision", "language", "align"}
-    assert manifest["align"]["global_step"] == 700 // 32 + 1  # one epoch, last batch partial
+    assert manifest["align"]["global_step"] == 760 // 32 + 1  # one epoch, last batch partial
     assert not (small_foundation / "align" / "checkpoints").exists()
     assert not (small_foundation / STAGE0_LANGUAGE_DIR).exists()
     assert {"shape", "shape_grey", "colour", "colour_grey"} <= set(manifest["checks"]["captions"])
 
 
-def test_stage_one_reads_the_captions_then_the_text_only_questions(
+def test_stage_one_reads_the_captions_the_text_only_then_the_grounded_questions(
     small_foundation, small_recipe, world_config
 ):
-    from toyworld.pretraining import sample_corpus
+    from toyworld.pretraining import existence_questions, sample_corpus
+    from toyworld.render import render_png
 
     records = json.loads((small_foundation / "corpus" / "captions.json").read_text())
     items = sample_corpus(world_config, small_recipe.corpus_size, "train")
-    captions, questions = records[: len(items)], records[len(items) :]
+    n = small_recipe.align.text_conversations
+    captions, questions = records[: len(items)], records[len(items) : len(items) + n]
+    grounded = records[len(items) + n :]
     assert [r["conversations"][1]["value"] for r in captions] == [i.caption for i in items]
     assert all((small_foundation / "corpus" / r["image"]).is_file() for r in captions)
-    n = small_recipe.align.text_conversations
     assert [r["conversations"] for r in questions] == [i.conversations()[:2] for i in items[:n]]
     assert not any("image" in r for r in questions)
+    asked = existence_questions(world_config, small_recipe.align.grounded_existence)
+    assert len(grounded) == len(asked) == 60
+    for record, (scene, turn) in zip(grounded, asked, strict=True):
+        question, answer = record["conversations"]
+        assert question["value"] == f"<image>\n{turn.qa.prompt(turn.short)}"
+        assert answer["value"] == turn.qa.answer(turn.short)
+        image = (small_foundation / "corpus" / record["image"]).read_bytes()
+        assert image == render_png(scene, world_config.image_size, world_config.background_noise)
 
 
 def test_a_finished_foundation_is_kept_as_it_is(small_foundation, world_config, small_recipe):

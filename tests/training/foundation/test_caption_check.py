@@ -23,3 +23,41 @@ def test_every_named_object_is_scored_once_with_the_image_and_once_grey(
     assert result["colour_words"] == sum(one_token(obj.colour) for obj in objects) > 0
     for key in ("shape", "shape_grey", "colour", "colour_grey"):
         assert 0.0 <= result[key] <= 1.0
+
+
+def test_existence_is_the_share_of_first_answer_tokens_read_one_question_at_a_time(
+    small_foundation, world_config
+):
+    import torch
+    from PIL import Image
+
+    from toyworld.pool import PoolSample
+    from toyworld.pretraining import existence_questions
+    from toyworld.render import render_scene
+    from training.encode import IGNORE_INDEX, ConversationEncoder
+    from training.foundation.caption_check import existence_accuracy
+    from training.images import BLIND_GREY
+    from training.models import assemble_llava15, num_image_tokens
+
+    asked = existence_questions(world_config, 24, "held-out")
+    parts = [small_foundation / part for part in (LANGUAGE_DIR, CLIP_DIR, PROJECTOR_FILE)]
+    result = existence_accuracy(*parts, asked, world_config)
+    model, processor = assemble_llava15(*(str(p) for p in parts))
+    model.eval()
+    encoder = ConversationEncoder(processor.tokenizer, num_image_tokens(processor), 512)
+    hits = {"": 0, "_grey": 0}
+    for scene, turn in asked:
+        encoded = encoder(
+            {"image": "x", "conversations": PoolSample(scene, (turn,)).conversations()}
+        )
+        image = render_scene(scene, world_config.image_size, world_config.background_noise)
+        first = int((encoded.labels != IGNORE_INDEX).nonzero()[0, 0])
+        for view, shown in (("", image), ("_grey", Image.new("RGB", image.size, BLIND_GREY))):
+            pixels = processor.image_processor(images=[shown], return_tensors="pt")["pixel_values"]
+            with torch.no_grad():
+                logits = model(input_ids=encoded.input_ids[None], pixel_values=pixels).logits[0]
+            hits[view] += int(logits[first - 1].argmax() == encoded.labels[first])
+    assert result["existence_questions"] == 24
+    # batched and padded against one at a time: a near tie may flip one argmax
+    assert abs(result["existence"] - hits[""] / 24) <= 1 / 24
+    assert abs(result["existence_grey"] - hits["_grey"] / 24) <= 1 / 24
