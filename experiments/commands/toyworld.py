@@ -116,7 +116,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     checks, seconds = manifest["checks"], manifest["seconds"]
     made = f"{sum(seconds.values()):.0f} s to make"
     if "shipped" in manifest:
-        made = f"copied from the shipped one, built on {manifest['shipped']['built_on']} in {made}"
+        made = f"copied from the shipped one, {made} on {manifest['shipped']['built_on']}"
     group = round(1 / checks["retrieval_chance"])
     captions, existence = checks["captions"], checks["existence"]
     print(

@@ -67,7 +67,12 @@ def test_pretrain_ship_builds_then_ships_and_a_second_clone_copies_it(
     folder = shipped.shipped_folder(key)
     assert f"shipped: {folder}" in capsys.readouterr().out
     assert main([*command, f"out_dir={tmp_path / 'copied'}"]) == 0
-    assert "copied from the shipped one, built on" in capsys.readouterr().out
+    made = json.loads((folder / "foundation.json").read_text())
+    seconds = sum(made["seconds"].values())
+    copied = (
+        f"copied from the shipped one, {seconds:.0f} s to make on {made['shipped']['built_on']}"
+    )
+    assert copied in capsys.readouterr().out
     projector = "projector.safetensors"
     assert (tmp_path / "copied" / projector).read_bytes() == (folder / projector).read_bytes()
     assert not (tmp_path / "copied" / "corpus").exists()
