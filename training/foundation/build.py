@@ -68,6 +68,8 @@ def foundation_key(world: Any, recipe: Any) -> str:
 def code_sha256() -> str:
     digest = hashlib.sha256(toyworld_code_sha256().encode())
     for source in sorted(Path(__file__).parent.glob("*.py")):
+        if source.name == "shipped.py":  # it moves finished foundations; it makes none
+            continue
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()
 

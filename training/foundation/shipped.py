@@ -50,6 +50,17 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _cpu() -> str:
+    """The CPU's model name (Linux), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _copy_parts(source: Path, target: Path, parts: Sequence[str]) -> None:
     for part in parts:
         if (source / part).is_dir():
@@ -81,7 +92,7 @@ def ship(built: Path, parts: Sequence[str], manifest_name: str, root: Path | Non
         _copy_parts(built, tmp, parts)
         manifest["shipped"] = {
             "files": {name: _sha256(tmp / name) for name in _files(tmp, parts)},
-            "built_on": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "built_on": _cpu(),
             "shipped_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         atomic_write_json(tmp / manifest_name, manifest)
@@ -102,8 +113,14 @@ def unpack_shipped(
     manifest = json.loads((source / manifest_name).read_text(encoding="utf-8"))
     if manifest.get("key") != key:
         return False
-    _copy_parts(source, target, parts)
     expected = manifest["shipped"]["files"]
+    missing = [name for name in expected if not (source / name).is_file()]
+    if missing:
+        raise ShippedFoundationError(
+            f"shipped foundation file {source / missing[0]} is missing: restore it (git checkout "
+            f"-- {source}) or rebuild and ship it (vlmdata toyworld pretrain ship=true)"
+        )
+    _copy_parts(source, target, parts)
     for name in sorted(set(expected) | set(_files(target, parts))):
         copied = target / name
         if name not in expected or not copied.is_file() or _sha256(copied) != expected[name]:

@@ -79,7 +79,7 @@ def test_use_shipped_false_or_another_recipe_builds(
     ]
 
 
-@pytest.mark.parametrize("change", ["flip", "extra", "missing"])
+@pytest.mark.parametrize("change", ["flip", "extra", "missing", "missing part"])
 def test_a_shipped_file_that_is_not_its_listed_bytes_is_refused_naming_it(
     small_foundation, shipped_root, world_config, small_recipe, tmp_path, no_build, change
 ):
@@ -95,9 +95,11 @@ def test_a_shipped_file_that_is_not_its_listed_bytes_is_refused_naming_it(
     elif change == "extra":
         named = folder / build.CLIP_DIR / "stray.bin"
         named.write_bytes(b"x")
-    else:
+    elif change == "missing":
         named = folder / build.CLIP_DIR / "config.json"
         named.unlink()
+    else:
+        projector.unlink()
     with pytest.raises(ShippedFoundationError) as error:
         build_foundation(world_config, small_recipe, tmp_path / "f", shipped_root=shipped_root)
     assert str(named) in str(error.value) and "\n" not in str(error.value)
