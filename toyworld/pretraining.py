@@ -7,8 +7,8 @@ concept law: every shape, colour and combination equally likely, no planted co-o
 so the foundation models know every concept and the instruction pool's long tail is the
 pool's alone. Each scene comes with its caption (stage 0's contrastive text, stage 1's
 target), a few questions of every skill in the pool's phrasings (the language model's
-text), and its objects (stage 0's dense attribute targets). Stage 1 also reads existence
-questions asked of their own scenes, with the image (`existence_questions`).
+text), and its objects (stage 0's dense attribute targets). Stage 1 also reads questions of
+a few skills asked of their own scenes, with the image (`grounded_questions`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from toyworld.config import ToyWorldConfig
 from toyworld.pool import PoolSample, Turn
 from toyworld.sampler import WorldSampler
 from toyworld.scene import Scene
-from toyworld.skills import PHRASINGS, ask, caption_of
+from toyworld.skills import PHRASINGS, QA, ask, caption_of
 from toyworld.textonly import ask_text
 
 CORPUS_PURPOSE = "pretraining-corpus"
@@ -70,22 +70,21 @@ def text_only_conversations(cfg: ToyWorldConfig, size: int) -> list[list[dict[st
     return conversations
 
 
-def existence_questions(
-    cfg: ToyWorldConfig, size: int, split: str = "train"
+def grounded_questions(
+    cfg: ToyWorldConfig, skill: str, size: int, split: str = "train"
 ) -> list[tuple[Scene, Turn]]:
-    """`size` scenes of the flat law, each with one existence question about it (half about an
-    object it does not hold, drawn as the pool draws its absent objects) in the pool's
-    phrasings: stage 1's grounded questions. Their own draw per `split`, apart from the
-    captions'."""
+    """`size` scenes of the flat law, each with one `skill` question about it in the pool's
+    phrasings (existence: half about an object it does not hold, drawn as the pool draws its
+    absent objects): stage 1's grounded questions. Their own draw per skill and `split`, apart
+    from the captions'."""
+    if skill not in PHRASINGS:
+        raise ValueError(f"grounded questions: unknown skill {skill!r}; one of {sorted(PHRASINGS)}")
     sampler = WorldSampler(flat_law(cfg))
-    rng = rng_for(cfg.seed, f"{CORPUS_PURPOSE}/existence/{split}")
+    rng = rng_for(cfg.seed, f"{CORPUS_PURPOSE}/{skill}/{split}")
     questions: list[tuple[Scene, Turn]] = []
     while len(questions) < size:
         scene = sampler.scene(rng)
-        target = scene.objects[int(rng.integers(len(scene.objects)))]
-        absent = sampler.absent_name(scene, rng) if rng.random() < 0.5 else None
-        phrasing = sampler.phrasing("existence", rng)
-        qa = ask("existence", phrasing, scene, target, rng, sampler.vocabulary, absent)
+        qa = _ask_about(sampler, scene, skill, rng)
         if qa is not None:
             questions.append((scene, Turn(qa, short=bool(rng.random() < 0.5))))
     return questions
@@ -94,16 +93,23 @@ def existence_questions(
 def _questions(sampler: WorldSampler, scene: Scene, rng: np.random.Generator) -> tuple[Turn, ...]:
     turns = []
     for skill in PHRASINGS:
-        target = scene.objects[int(rng.integers(len(scene.objects)))]
-        asks_absent = skill == "existence" and rng.random() < 0.5
-        absent = sampler.absent_name(scene, rng) if asks_absent else None
-        qa = ask(
-            skill, sampler.phrasing(skill, rng), scene, target, rng, sampler.vocabulary, absent
-        )
+        qa = _ask_about(sampler, scene, skill, rng)
         if qa is not None:
             turns.append(Turn(qa, short=bool(rng.random() < 0.5)))
     order = rng.permutation(len(turns))
     return tuple(turns[int(i)] for i in order[:3])
+
+
+def _ask_about(
+    sampler: WorldSampler, scene: Scene, skill: str, rng: np.random.Generator
+) -> QA | None:
+    """One `skill` question about a random object of `scene` (None where the scene cannot
+    answer it, e.g. a colour two of its objects share)."""
+    target = scene.objects[int(rng.integers(len(scene.objects)))]
+    asks_absent = skill == "existence" and rng.random() < 0.5
+    absent = sampler.absent_name(scene, rng) if asks_absent else None
+    phrasing = sampler.phrasing(skill, rng)
+    return ask(skill, phrasing, scene, target, rng, sampler.vocabulary, absent)
 
 
 # The world settings the corpus depends on (the pool's size, laws and skills do not).

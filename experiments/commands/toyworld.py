@@ -118,7 +118,11 @@ def _pretrain(args: argparse.Namespace) -> int:
     if "shipped" in manifest:
         made = f"copied from the shipped one, {made} on {manifest['shipped']['built_on']}"
     group = round(1 / checks["retrieval_chance"])
-    captions, existence = checks["captions"], checks["existence"]
+    captions = checks["captions"]
+    grounded = "; ".join(
+        f"{skill} {100 * c['accuracy']:.1f}% (grey {100 * c['grey']:.1f}%)"
+        for skill, c in checks["grounded"].items()
+    )
     print(
         f"foundation {key[:12]} in {out_dir} ({made}). "
         f"Held-out scenes: caption retrieval {100 * checks['retrieval']:.1f}% among {group} "
@@ -127,9 +131,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         f"shapes {100 * captions['shape']:.1f}% (grey image {100 * captions['shape_grey']:.1f}%"
         f", chance {100 / len(cfg.toyworld.shapes):.0f}%), colours "
         f"{100 * captions['colour']:.1f}% (grey {100 * captions['colour_grey']:.1f}%, chance "
-        f"{100 / len(cfg.toyworld.colours):.0f}%). Existence questions answered: "
-        f"{100 * existence['existence']:.1f}% (grey {100 * existence['existence_grey']:.1f}%, "
-        "chance 50%).\n"
+        f"{100 / len(cfg.toyworld.colours):.0f}%). Grounded questions answered (short "
+        f"answer's first word): {grounded or 'none asked'}.\n"
         f"Stage 2 from it: model.kind=assemble model.foundation={out_dir}"
     )
     return 0

@@ -20,8 +20,12 @@ def test_pretrain_makes_the_foundation_once_and_says_how_to_use_it(tmp_path, cap
     assert "caption retrieval" in printed
     captions = manifest["checks"]["captions"]
     assert f"shapes {100 * captions['shape']:.1f}% (grey image" in printed
-    existence = manifest["checks"]["existence"]["existence"]
-    assert f"Existence questions answered: {100 * existence:.1f}% (grey" in printed
+    grounded = manifest["checks"]["grounded"]
+    assert set(grounded) == {"existence", "shape", "spatial"}
+    spatial = grounded["spatial"]
+    assert (
+        f"spatial {100 * spatial['accuracy']:.1f}% (grey {100 * spatial['grey']:.1f}%)" in printed
+    )
     assert f"model.kind=assemble model.foundation={out}" in printed
     made = (out / "foundation.json").stat().st_mtime_ns
     assert main([*command, *recipe]) == 0
@@ -32,6 +36,21 @@ def test_pretrain_refuses_an_unknown_recipe_key_in_one_line(tmp_path, capsys):
     assert main(["toyworld", "pretrain", f"out_dir={tmp_path}", "foundation.vision.stepz=3"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "stepz" in err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("grounded", ["colours=5", "shape=-1", "spatial=1.5"])
+def test_pretrain_refuses_an_impossible_grounded_count_in_one_line(tmp_path, capsys, grounded):
+    command = [
+        "toyworld",
+        "pretrain",
+        f"out_dir={tmp_path}",
+        f"foundation.align.grounded.{grounded}",
+    ]
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    key = grounded.split("=")[0]
+    assert "\n" not in err and f"foundation.align.grounded.{key}" in err
     assert not any(tmp_path.iterdir())
 
 

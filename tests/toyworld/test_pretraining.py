@@ -1,17 +1,23 @@
 """The pretraining corpus: the world's "web", drawn apart from the pool and the benchmarks."""
 
 import hashlib
+import itertools
+import re
+
+import pytest
 
 from toyworld.config import ToyWorldConfig
 from toyworld.make import make_world
 from toyworld.pretraining import (
     corpus_config,
-    existence_questions,
     flat_law,
+    grounded_questions,
     sample_corpus,
     text_only_conversations,
 )
 from toyworld.render import render_png
+from toyworld.scene import relation
+from toyworld.skills import PHRASINGS
 
 
 def _hashes(items, cfg):
@@ -46,8 +52,8 @@ def test_no_corpus_image_is_a_pool_or_benchmark_image(tmp_path):
 
 def test_existence_questions_are_answered_by_their_own_scenes_half_about_absent_objects():
     cfg = ToyWorldConfig()
-    asked = existence_questions(cfg, 400)
-    assert len(asked) == 400 and asked == existence_questions(cfg, 400)
+    asked = grounded_questions(cfg, "existence", 400)
+    assert len(asked) == 400 and asked == grounded_questions(cfg, "existence", 400)
     absent = 0
     for scene, turn in asked:
         assert turn.qa.skill == "existence"
@@ -58,6 +64,46 @@ def test_existence_questions_are_answered_by_their_own_scenes_half_about_absent_
     assert 160 < absent < 240
     scenes = [scene for scene, _ in asked]
     assert not set(scenes) & {i.scene for i in sample_corpus(cfg, 400)}
+
+
+def test_shape_and_spatial_questions_are_answered_by_their_own_scenes():
+    cfg = ToyWorldConfig()
+    for scene, turn in grounded_questions(cfg, "shape", 200):
+        (colour,) = [c for c in cfg.colours if re.search(rf"\b{c}\b", turn.qa.question)]
+        (obj,) = [o for o in scene.objects if o.colour == colour]
+        assert turn.qa.skill == "shape" and turn.qa.reference == obj.shape
+    relations = set()
+    for scene, turn in grounded_questions(cfg, "spatial", 200):
+        a, b = _named_pair(scene, turn.qa.question)
+        assert turn.qa.skill == "spatial" and turn.qa.reference == relation(a, b)
+        relations.add(turn.qa.reference)
+    assert relations == {"left", "right", "above", "below"}
+
+
+def test_each_skill_and_split_is_its_own_draw_and_an_unknown_skill_is_refused():
+    cfg = ToyWorldConfig()
+    scenes = {
+        (skill, split): {scene for scene, _ in grounded_questions(cfg, skill, 50, split)}
+        for skill in ("existence", "shape")
+        for split in ("train", "held-out")
+    }
+    for one, other in itertools.combinations(scenes.values(), 2):
+        assert not one & other
+    with pytest.raises(ValueError, match="unknown skill 'colours'"):
+        grounded_questions(cfg, "colours", 1)
+
+
+def _named_pair(scene, question):
+    """The objects a spatial question asks about: (where is this one, relative to that one)."""
+    for phrasing in PHRASINGS["spatial"]:
+        pattern = (
+            re.escape(phrasing.text).replace(r"\{a\}", "(?P<a>.+)").replace(r"\{b\}", "(?P<b>.+)")
+        )
+        found = re.fullmatch(pattern, question)
+        if found:
+            by_name = {o.name: o for o in scene.objects}
+            return by_name[found["a"]], by_name[found["b"]]
+    raise AssertionError(question)
 
 
 def _all_names(cfg):

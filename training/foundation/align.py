@@ -61,10 +61,10 @@ def write_caption_records(
     for number, turns in enumerate(conversations):
         records.append({"id": f"qa-{number:06d}", "conversations": list(turns)})
     for number, (scene, turn) in enumerate(grounded):
-        name = f"images/ex-{number:06d}.png"
+        name = f"images/gq-{number:06d}.png"
         (folder / name).write_bytes(render_png(scene, world.image_size, world.background_noise))
         turns = PoolSample(scene=scene, turns=(turn,)).conversations()
-        records.append({"id": f"ex-{number:06d}", "image": name, "conversations": turns})
+        records.append({"id": f"gq-{number:06d}", "image": name, "conversations": turns})
     path = folder / "captions.json"
     write_records(path, records)
     return path

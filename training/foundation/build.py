@@ -5,7 +5,7 @@
                                 trains the LM too), else stage 0's
     <dir>/projector.safetensors stage 1: the aligned projector (LLaVA's mm_projector keys)
     <dir>/corpus/               stage 1's records: the captioned images, text-only questions,
-                                existence questions with their images
+                                grounded questions with their images
     <dir>/align/                stage 1's run (summary, metrics; checkpoints removed)
     <dir>/foundation.json       recipe, world, held-out checks, seconds per stage (written last)
 
@@ -33,12 +33,12 @@ from toyworld.config import as_toyworld_config, validate_config
 from toyworld.make import code_sha256 as toyworld_code_sha256
 from toyworld.pretraining import (
     corpus_config,
-    existence_questions,
+    grounded_questions,
     sample_corpus,
     text_only_conversations,
 )
 from training.foundation.align import align_projector, initial_projector, write_caption_records
-from training.foundation.caption_check import caption_accuracy, existence_accuracy
+from training.foundation.caption_check import caption_accuracy, grounded_accuracy
 from training.foundation.language import train_language_model
 from training.foundation.recipe import as_recipe
 from training.foundation.shipped import unpack_shipped
@@ -143,7 +143,11 @@ def _build(world: Any, recipe: Any, key: str, tmp: Path, progress: bool) -> None
     # the first question and answer of a scene: longer records would pad every batch
     n = recipe.align.text_conversations
     questions = [item.conversations()[:2] for item in items[:n]]
-    grounded = existence_questions(world, recipe.align.grounded_existence)
+    grounded = [
+        question
+        for skill, count in recipe.align.grounded.items()
+        for question in grounded_questions(world, skill, count)
+    ]
     captions = write_caption_records(items, world, tmp / "corpus", questions, grounded)
     initial = initial_projector(
         recipe.vision.width,
@@ -174,8 +178,12 @@ def _build(world: Any, recipe: Any, key: str, tmp: Path, progress: bool) -> None
     checks = check_clip(tmp / CLIP_DIR, held_out, world, dense_targets=recipe.vision.dense_targets)
     parts = (tmp / LANGUAGE_DIR, tmp / CLIP_DIR, tmp / PROJECTOR_FILE)
     checks["captions"] = caption_accuracy(*parts, held_out, world)
-    asked = existence_questions(world, recipe.held_out_size, "held-out")
-    checks["existence"] = existence_accuracy(*parts, asked, world)
+    checks["grounded"] = {
+        skill: grounded_accuracy(
+            *parts, grounded_questions(world, skill, recipe.held_out_size, "held-out"), world
+        )
+        for skill in recipe.align.grounded
+    }
     atomic_write_json(
         tmp / MANIFEST,
         {

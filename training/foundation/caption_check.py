@@ -1,12 +1,13 @@
-"""Did stage 1 align? Held-out captions and existence questions read with the image and with a
+"""Did stage 1 align? Held-out captions and grounded questions read with the image and with a
 grey one.
 
 Teacher-forced: for every shape and colour word of a held-out caption (a word that is one token
 of the world's tokenizer), is it the model's most likely next token? A model that names what
 it sees scores far above 1 / (number of shapes or colours) with the image and near it with the
 grey image (the blind control's image). Stage 1 with the tiny LM frozen stays at the grey
-figure; that is what recipe.py's departure from LLaVA-1.5 rests on. Existence questions check
-the one comparison stage 1 teaches: chance (50%) with the grey image, far above with the real one.
+figure; that is what recipe.py's departure from LLaVA-1.5 rests on. Grounded questions check
+the comparisons stage 1 teaches (recipe.align.grounded): far above their grey figure with the
+real image.
 """
 
 from __future__ import annotations
@@ -65,19 +66,23 @@ def caption_accuracy(
     return result
 
 
-def existence_accuracy(
+def grounded_accuracy(
     language_model: Path,
     clip: Path,
     projector: Path,
     questions: Sequence[tuple[Scene, Turn]],
     world: ToyWorldConfig,
 ) -> dict[str, float]:
-    """Held-out existence questions: is the answer's first token ("yes"/"no", "Yes,"/"No,") the
-    most likely one? {existence, existence_grey}: with the image and with a grey one (chance
-    50%); existence_questions: how many."""
+    """Held-out questions of one skill, each asked for the short answer: is the answer's first
+    token (e.g. "yes", "circle", "left") the most likely one? {accuracy, grey}: with the image
+    and with a grey one (the grey figure is what the question alone gives away); questions:
+    how many."""
     model, processor = assemble_llava15(str(language_model), str(clip), projector)
     records = [
-        {"image": "held-out", "conversations": PoolSample(scene, (turn,)).conversations()}
+        {
+            "image": "held-out",
+            "conversations": PoolSample(scene, (Turn(turn.qa, short=True),)).conversations(),
+        }
         for scene, turn in questions
     ]
     hits = {"": 0, "_grey": 0}
@@ -87,11 +92,7 @@ def existence_accuracy(
             first = int((truth != IGNORE_INDEX).nonzero()[0, 0])
             hits[view] += int(guess[first] == truth[first])
     n = max(len(questions), 1)
-    return {
-        "existence": hits[""] / n,
-        "existence_grey": hits["_grey"] / n,
-        "existence_questions": len(questions),
-    }
+    return {"accuracy": hits[""] / n, "grey": hits["_grey"] / n, "questions": len(questions)}
 
 
 def _read(

@@ -13,7 +13,7 @@ world's own pretraining corpus (toyworld/pretraining.py):
   stage 1  align.py    the mlp2x_gelu projector trained on captions, vision tower frozen, and
                        by default the language model with it (align.train_language_model),
                        with text-only question turns mixed in (align.text_conversations) and
-                       existence questions with their images (align.grounded_existence).
+                       questions of a few skills with their images (align.grounded).
 The one departure from LLaVA-1.5, stage 1 training the LM: with the tiny LM frozen, stage 1
 does not align (held-out caption shape and colour words at chance, image or grey) after 4
 epochs; trained with it, the model names the shapes and colours of held-out images.
@@ -25,6 +25,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from configs.errors import UserError
+
+# the skills a grounded question can teach (one word answers about the image; toyworld.skills)
+GROUNDED_SKILLS = ("colour", "shape", "counting", "existence", "spatial")
+GROUNDED_DEFAULT = {"existence": 25000, "shape": 25000}
+
+
+class RecipeError(UserError, ValueError):
+    """A foundation recipe value that cannot be built."""
 
 
 @dataclass
@@ -72,10 +82,21 @@ class AlignRecipe:
     # into stage 1's captions, so the LM learns the answer formats there, as vicuna knows them;
     # 0: captions only
     text_conversations: int = 2000
-    # existence questions, each with the image of its own scene (toyworld.pretraining.
-    # existence_questions): a yes/no that needs the question's words compared with the image,
-    # which ~1,000 pool turns in stage 2 do not teach (bench/RESULTS.md); 0: none
-    grounded_existence: int = 25000
+    # questions per skill, each with the image of its own scene (toyworld.pretraining.
+    # grounded_questions): answers that need the question's words compared with the image
+    # (is the named object there, what shape is the red one), which ~1,000 pool turns of a
+    # skill in stage 2 do not teach (bench/RESULTS.md). Not spatial: 25,000 of its questions
+    # left held-out answers at their grey-image figure and stage 2's scores where they were;
+    # {}: none
+    grounded: dict[str, int] = field(default_factory=lambda: dict(GROUNDED_DEFAULT))
+
+    def __post_init__(self) -> None:
+        for skill, count in self.grounded.items():
+            if skill not in GROUNDED_SKILLS or not isinstance(count, int) or count < 0:
+                raise RecipeError(
+                    f"foundation.align.grounded.{skill}={count!r}: a count >= 0 per skill, "
+                    f"skills {', '.join(GROUNDED_SKILLS)}"
+                )
 
 
 @dataclass

@@ -13,7 +13,12 @@ SMALL = FoundationRecipe(
     text_only_size=40,
     vision=VisionRecipe(steps=150, batch_size=64),
     language=LanguageRecipe(),  # the default: no text-only pretraining
-    align=AlignRecipe(epochs=1, batch_size=32, text_conversations=100, grounded_existence=60),
+    align=AlignRecipe(
+        epochs=1,
+        batch_size=32,
+        text_conversations=100,
+        grounded={"existence": 60, "spatial": 20},
+    ),
 )
 
 

@@ -78,9 +78,7 @@ def test_llavas_stage_one_leaves_the_stage_zero_language_model(tmp_path, world_c
         text_only_size=8,
         vision=VisionRecipe(steps=2, batch_size=16),
         language=LanguageRecipe(steps=3, batch_size=8),  # text pretraining on, as an option
-        align=AlignRecipe(
-            epochs=1, batch_size=32, train_language_model=False, grounded_existence=0
-        ),
+        align=AlignRecipe(epochs=1, batch_size=32, train_language_model=False, grounded={}),
     )
     folder = build_foundation(world_config, recipe, tmp_path / "f", progress=False)
     expected = _stage_zero_language_model(world_config, recipe, tmp_path / "stage0")

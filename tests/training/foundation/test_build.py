@@ -24,7 +24,7 @@ def test_a_foundation_holds_its_three_parts_and_a_manifest(small_foundation):
     assert (small_foundation / PROJECTOR_FILE).is_file()
     manifest = json.loads((small_foundation / MANIFEST).read_text())
     assert set(manifest["seconds"]) == {"corpus", "vision", "language", "align"}
-    assert manifest["align"]["global_step"] == 760 // 32 + 1  # one epoch, last batch partial
+    assert manifest["align"]["global_step"] == 780 // 32 + 1  # one epoch, last batch partial
     assert not (small_foundation / "align" / "checkpoints").exists()
     assert not (small_foundation / STAGE0_LANGUAGE_DIR).exists()
     assert {"shape", "shape_grey", "colour", "colour_grey"} <= set(manifest["checks"]["captions"])
@@ -33,7 +33,7 @@ def test_a_foundation_holds_its_three_parts_and_a_manifest(small_foundation):
 def test_stage_one_reads_the_captions_the_text_only_then_the_grounded_questions(
     small_foundation, small_recipe, world_config
 ):
-    from toyworld.pretraining import existence_questions, sample_corpus
+    from toyworld.pretraining import grounded_questions, sample_corpus
     from toyworld.render import render_png
 
     records = json.loads((small_foundation / "corpus" / "captions.json").read_text())
@@ -45,8 +45,11 @@ def test_stage_one_reads_the_captions_the_text_only_then_the_grounded_questions(
     assert all((small_foundation / "corpus" / r["image"]).is_file() for r in captions)
     assert [r["conversations"] for r in questions] == [i.conversations()[:2] for i in items[:n]]
     assert not any("image" in r for r in questions)
-    asked = existence_questions(world_config, small_recipe.align.grounded_existence)
-    assert len(grounded) == len(asked) == 60
+    asked = [
+        *grounded_questions(world_config, "existence", 60),
+        *grounded_questions(world_config, "spatial", 20),
+    ]
+    assert len(grounded) == len(asked) == 80
     for record, (scene, turn) in zip(grounded, asked, strict=True):
         question, answer = record["conversations"]
         assert question["value"] == f"<image>\n{turn.qa.prompt(turn.short)}"
