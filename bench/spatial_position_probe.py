@@ -70,10 +70,12 @@ def probe_accuracy(features: np.ndarray, labels: np.ndarray, classes: int) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = next(iter(sorted(SHIPPED.glob("toyworld-*"))), SHIPPED) / "clip"
-    parser.add_argument("--clip", type=Path, default=default)
+    shipped = sorted(SHIPPED.glob("toyworld-*/clip"))
+    parser.add_argument("--clip", type=Path, default=shipped[-1] if shipped else None)
     parser.add_argument("--questions", type=int, default=4000)
     args = parser.parse_args()
+    if args.clip is None or not (args.clip / "config.json").is_file():
+        parser.error(f"--clip {args.clip}: not a CLIP folder (a foundation's clip/)")
     from transformers import CLIPImageProcessor, CLIPVisionModel
 
     torch.manual_seed(0)
